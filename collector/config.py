@@ -1,0 +1,82 @@
+"""The one configuration object. Every field can be set with an ``SPII_<NAME>`` environment
+variable (e.g. ``SPII_DATA_DIR``); CLI flags override the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPII_", extra="ignore")
+
+    # --- where things live
+    data_dir: Path = Field(Path("./var"), description="Keyring, spool, embedded store, audit log.")
+    clickhouse_url: str | None = Field(
+        None, description="clickhouse-connect DSN; default chdb://<data_dir>/clickhouse (embedded)."
+    )
+
+    # --- secrets
+    master_key: SecretStr | None = Field(None, description="Base64 of the 32-byte key-encryption key.")
+    master_key_file: Path | None = Field(None, description="File holding the base64 master key.")
+    admin_token: SecretStr | None = Field(None, description="Operator token for admin endpoints.")
+
+    # --- network
+    host: str = "127.0.0.1"
+    port: int = 8080
+    server_url: str = Field("http://127.0.0.1:8080", description="Collector URL used by the CLI.")
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs whose X-Forwarded-For / Forwarded headers are believed.",
+    )
+
+    # --- keys
+    key_epoch_hours: int = Field(24, ge=1, le=24 * 31, description="Length of an IP-key epoch.")
+    cookie_key_epoch_days: int = Field(
+        90, ge=1, le=3650, description="Length of a cookie-hash key epoch (long-lived)."
+    )
+    keys_ahead: int = Field(7, ge=0, le=366, description="Future epochs `spii keys rotate` keeps.")
+    keys_min_ahead: int = Field(2, ge=0, description="`spii keys status --check` fails below this.")
+
+    # --- privacy transforms
+    us_zip3: bool = Field(False, description="Store US ZIPs as 3-digit ZIP3 (HIPAA) instead of ZIP5.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [ipaddress.ip_network(part, strict=False) if isinstance(part, str) else part for part in value]
+        return value
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.data_dir / "keyring.json"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.data_dir / "audit.log"
+
+    @property
+    def dev_master_key_path(self) -> Path:
+        return self.data_dir / "master.key"
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as printed at start: secrets shown only as set / unset."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(getattr(self, name), SecretStr):
+                value = "***" if value else None
+            elif isinstance(value, Path):
+                value = str(value)
+            elif name == "trusted_proxies":
+                value = [str(v) for v in value]
+            out[name] = value
+        return out

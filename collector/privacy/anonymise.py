@@ -1,0 +1,135 @@
+"""The whole per-event privacy pass: raw request facts in, anonymous fields out.
+
+Everything personal that arrives with a request (IP address, User-Agent, full postcode, cookie
+id, the query string of the page URL) goes in here and does not come out: the result holds only
+an ipcrypt token under the client's epoch subkey, keyed hashes, coarse categories and a scrubbed
+URL. Callers must drop the raw values after this call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from collector.privacy import ipcrypt
+from collector.privacy.keyring import Keyring
+from collector.privacy.postcode import coarse_area
+from collector.privacy.url import referrer_host, referrer_source, scrub_url
+from collector.privacy.useragent import parse_user_agent
+
+__all__ = ["ClientPolicy", "RawVisit", "AnonymousVisit", "anonymise", "InvalidUrl"]
+
+_ZERO_TOKEN = "::"  # stored when no identifier may be kept (GPC / DNT / no address)
+
+
+class InvalidUrl(ValueError):
+    """The page URL is not an absolute http(s) URL."""
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """What one client allows: the pipeline's per-client knobs."""
+
+    client_id: str
+    allow_params: frozenset[str] = frozenset()
+    cookies: str = "off"  # off | consent
+    us_zip3: bool = False
+
+
+@dataclass(frozen=True)
+class RawVisit:
+    """Raw request facts. Lives only in memory for the duration of one request."""
+
+    ip: str | None
+    user_agent: str
+    url: str
+    referrer: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+    cookie_id: str | None = None
+    hash_routing: bool = False
+    refuses_tracking: bool = False  # Sec-GPC: 1 or DNT: 1
+
+
+@dataclass(slots=True)
+class AnonymousVisit:  # not frozen: frozen dataclasses cost ~2 µs more to build on the hot path
+    host: str
+    path: str
+    query: str
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    utm_term: str
+    utm_content: str
+    referrer_host: str
+    referrer_source: str
+    browser: str
+    browser_version: str
+    os: str
+    os_version: str
+    device: str
+    is_bot: bool
+    postcode_area: str
+    country: str
+    key_id: str
+    ip_token: str
+    visitor_id: int
+    cookie_hash: int
+
+
+def _packed(ip: str | None) -> bytes | None:
+    if not ip:
+        return None
+    try:
+        return ipcrypt.ip_to_bytes(ip)
+    except ValueError:
+        return None
+
+
+def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: datetime) -> AnonymousVisit:
+    """Raises :class:`InvalidUrl` for a bad page URL and ``NoCurrentKey`` when no epoch key
+    covers ``now`` (the caller answers 503: never a fallback to a weaker value)."""
+    url = scrub_url(raw.url, policy.allow_params, raw.hash_routing)
+    if url is None:
+        raise InvalidUrl("u must be an absolute http(s) URL")
+    ua = parse_user_agent(raw.user_agent)
+    ref_host = referrer_host(raw.referrer)
+    if ref_host and (ref_host == url.host or "www." + ref_host == url.host):
+        ref_host = ""  # internal navigation is not a source
+    country = (raw.country or "").strip().upper()[:2]
+    area = coarse_area(raw.postcode, country or "GB", zip3=policy.us_zip3) if raw.postcode else None
+
+    key_id, token, visitor_id, cookie_hash = "", _ZERO_TOKEN, 0, 0
+    if not raw.refuses_tracking:
+        packed = _packed(raw.ip)
+        if packed is not None:
+            pseudo = keyring.pseudonymise(policy.client_id, packed, ua.coarse_key, now)
+            key_id, token, visitor_id = pseudo.key_id, pseudo.ip_token, pseudo.visitor_id
+        if raw.cookie_id and policy.cookies == "consent":
+            cookie_hash = keyring.cookie_hash(policy.client_id, raw.cookie_id, now)
+            visitor_id = cookie_hash  # a consented cookie is the better visitor identity
+    utm = url.utm
+    return AnonymousVisit(
+        host=url.host,
+        path=url.path,
+        query=url.query,
+        utm_source=utm.get("utm_source", ""),
+        utm_medium=utm.get("utm_medium", ""),
+        utm_campaign=utm.get("utm_campaign", ""),
+        utm_term=utm.get("utm_term", ""),
+        utm_content=utm.get("utm_content", ""),
+        referrer_host=ref_host,
+        referrer_source=referrer_source(ref_host) if ref_host else "",
+        browser=ua.browser,
+        browser_version=ua.browser_version,
+        os=ua.os,
+        os_version=ua.os_version,
+        device=ua.device,
+        is_bot=ua.is_bot,
+        postcode_area=area or "",
+        country=country if country.isalpha() and len(country) == 2 else "",
+        key_id=key_id,
+        ip_token=token,
+        visitor_id=visitor_id,
+        cookie_hash=cookie_hash,
+    )
