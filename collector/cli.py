@@ -6,13 +6,16 @@ import argparse
 import json
 import logging
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from collector.audit import AuditLog
 from collector.config import Settings
-from collector.privacy.keyring import COOKIE, IP, KeyringStore
-from collector.privacy.masterkey import KeyringError, MasterKey
+from collector.http.app import keyring_store
+from collector.http.app import load_master_key as master_key
+from collector.privacy.keyring import COOKIE, IP
+from collector.privacy.masterkey import KeyringError
+from collector.tenants import RegistryError, RegistryStore
 
 log = logging.getLogger("spii.cli")
 
@@ -26,27 +29,13 @@ class CliError(Exception):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
+    for flag, field in (("data_dir", "data_dir"), ("clickhouse", "clickhouse_url"), ("host", "host"), ("port", "port"), ("workers", "workers")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[field] = value
     return Settings(**overrides)
 
 
-def master_key(settings: Settings) -> MasterKey:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return MasterKey.load(
-        settings.master_key.get_secret_value() if settings.master_key else None,
-        settings.master_key_file,
-        settings.dev_master_key_path,
-    )
-
-
-def keyring_store(settings: Settings, master: MasterKey) -> KeyringStore:
-    return KeyringStore(
-        settings.keyring_path,
-        master,
-        epoch_length=timedelta(hours=settings.key_epoch_hours),
-        cookie_epoch_length=timedelta(days=settings.cookie_key_epoch_days),
-    )
 
 
 def emit(args: argparse.Namespace, data: Any, human: str) -> None:
@@ -102,6 +91,58 @@ def cmd_keys(args: argparse.Namespace) -> int:
     raise CliError(f"unknown keys command {args.keys_cmd}")
 
 
+# --- spii serve / clients ---------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from collector.http.app import serve
+    from collector.logs import setup_logging
+
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    settings = load_settings(args)
+    if settings.workers > 1 and (settings.clickhouse_url or "chdb:").startswith("chdb:"):
+        raise CliError("--workers > 1 needs a ClickHouse server (--clickhouse http(s)://...): embedded chDB allows one process per store")
+    serve(settings)
+    return 0
+
+
+def _client_json(client: Any) -> dict[str, Any]:
+    data = client.model_dump(exclude={"tokens"})
+    data["tokens"] = [t.prefix for t in client.tokens]
+    return data
+
+
+def cmd_clients(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    store = RegistryStore(settings.clients_path)
+    try:
+        if args.clients_cmd == "add":
+            options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k}
+            client, token = store.add(args.name, args.domain, **options)
+            print(json.dumps({"client_id": client.client_id, "name": client.name, "domains": client.domains, "token": token}, indent=2))
+        elif args.clients_cmd == "list":
+            clients = store.load().clients
+            emit(args, [_client_json(c) for c in clients], "\n".join(
+                f"{c.client_id}  {c.name:20} {','.join(c.domains):40} retention={c.retention_days}d cookies={c.cookies} k={c.k} tokens={len(c.tokens)}"
+                for c in clients) or "no clients")
+        elif args.clients_cmd == "token":
+            client, token = store.new_token(args.name)
+            print(json.dumps({"client_id": client.client_id, "token": token}, indent=2))
+        elif args.clients_cmd == "revoke-token":
+            removed = store.revoke_token(args.name, args.prefix)
+            emit(args, {"revoked": removed}, f"revoked {removed} token(s)")
+        elif args.clients_cmd == "remove":
+            client = store.remove(args.name)
+            emit(args, {"removed": client.client_id}, f"removed {client.name} ({client.client_id})")
+    except (RegistryError, ValueError) as exc:
+        raise CliError(str(exc).splitlines()[0] if not hasattr(exc, "errors") else _pydantic_message(exc)) from None
+    return 0
+
+
+def _pydantic_message(exc: Any) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+
+
 # --- spii audit ------------------------------------------------------------------------------
 
 
@@ -129,6 +170,33 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data directory (default SPII_DATA_DIR or ./var)")
     common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    serve = sub.add_parser("serve", help="run the collector")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--data-dir", help="data directory (default SPII_DATA_DIR or ./var)")
+    serve.add_argument("--clickhouse", help="ClickHouse DSN (default chdb://<data dir>/clickhouse)")
+    serve.add_argument("--workers", type=int, help="processes sharing the port (server mode only)")
+    serve.set_defaults(func=cmd_serve)
+
+    clients = sub.add_parser("clients", help="register client websites and their analyst tokens")
+    clients_sub = clients.add_subparsers(dest="clients_cmd", required=True)
+    add = clients_sub.add_parser("add", parents=[common], help="register a client; prints its id and a one-time token")
+    add.add_argument("name")
+    add.add_argument("--domain", action="append", required=True, help="site domain (repeatable); subdomains included")
+    add.add_argument("--retention-days", type=int, default=395)
+    add.add_argument("--cookies", choices=["off", "consent"], default="off")
+    add.add_argument("--allow-param", action="append", help="query parameter to keep besides utm_* (repeatable)")
+    add.add_argument("--k", type=int, default=10, help="small-count suppression threshold (>= 5)")
+    clients_sub.add_parser("list", parents=[common], help="list clients")
+    token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
+    token.add_argument("name", help="client name or id")
+    revoke = clients_sub.add_parser("revoke-token", parents=[common], help="revoke tokens by prefix")
+    revoke.add_argument("name", help="client name or id")
+    revoke.add_argument("prefix", help="first characters of the token")
+    remove = clients_sub.add_parser("remove", parents=[common], help="remove a client")
+    remove.add_argument("name", help="client name or id")
+    clients.set_defaults(func=cmd_clients)
 
     keys = sub.add_parser("keys", help="rotate, inspect and destroy IP-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_cmd", required=True)

@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     keys_ahead: int = Field(7, ge=0, le=366, description="Future epochs `spii keys rotate` keeps.")
     keys_min_ahead: int = Field(2, ge=0, description="`spii keys status --check` fails below this.")
 
+    keys_auto_rotate: bool = Field(
+        True, description="`spii serve` keeps keys_ahead epochs itself; turn off when keys are distributed to several nodes."
+    )
+
+    # --- service
+    workers: int = Field(1, ge=1, le=64, description="Collector processes sharing the port.")
+    client_rate: float = Field(200.0, gt=0, description="Per-client sustained events/s.")
+    client_burst: float = Field(1000.0, gt=0, description="Per-client burst.")
+    spool_segment_bytes: int = Field(4 << 20, ge=1024, description="Seal a spool segment at this size.")
+    spool_segment_seconds: float = Field(1.0, gt=0, description="Seal a spool segment at this age.")
+    spool_fsync_seconds: float = Field(0.2, ge=0.01, description="fsync cadence of the open segment.")
+    spool_budget_bytes: int = Field(1 << 30, ge=1 << 16, description="Spool disk budget; over it, 503.")
+    shutdown_seconds: float = Field(10.0, ge=0, description="Time to ship the spool on SIGTERM.")
+
     # --- privacy transforms
     us_zip3: bool = Field(False, description="Store US ZIPs as 3-digit ZIP3 (HIPAA) instead of ZIP5.")
 
@@ -59,6 +73,10 @@ class Settings(BaseSettings):
     @property
     def keyring_path(self) -> Path:
         return self.data_dir / "keyring.json"
+
+    @property
+    def clients_path(self) -> Path:
+        return self.data_dir / "clients.json"
 
     @property
     def audit_log_path(self) -> Path:

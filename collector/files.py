@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
+
+log = logging.getLogger("spii.files")
+T = TypeVar("T")
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -56,3 +62,47 @@ def locked(path: Path) -> Iterator[None]:
 def write_secret_file(path: Path, data: bytes) -> None:
     """Create a secret file readable by its owner only (mode 0600), atomically."""
     atomic_write(path, data, mode=0o600)
+
+
+class ReloadingFile(Generic[T]):
+    """A value loaded from a file and reloaded when the file changes (mtime, size or inode),
+    checked at most once per ``interval`` seconds. A failed reload (damaged file, wrong key)
+    keeps the last good value and logs why, so a bad edit never takes a collector down."""
+
+    def __init__(self, path: Path, load: Callable[[], T], interval: float = 1.0, what: str = "file") -> None:
+        self.path = path
+        self._load = load
+        self.interval = interval
+        self.what = what
+        self._value = load()
+        self._stamp = self._file_stamp()
+        self._checked = time.monotonic()
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def get(self) -> T:
+        now = time.monotonic()
+        if now - self._checked >= self.interval:
+            self._checked = now
+            stamp = self._file_stamp()
+            if stamp != self._stamp:
+                self._try_reload(stamp)
+        return self._value
+
+    def reload(self) -> T:
+        """Reload now (SIGHUP, or right after this process edited the file)."""
+        self._try_reload(self._file_stamp())
+        return self._value
+
+    def _try_reload(self, stamp: tuple[int, int, int] | None) -> None:
+        try:
+            self._value = self._load()
+            self._stamp = stamp
+            log.info("%s reloaded", self.what)
+        except Exception as exc:  # noqa: BLE001 - keep serving with the last good value
+            log.error("%s reload failed, keeping the previous version: %s", self.what, exc)

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from collector.files import atomic_write, locked
+from collector.files import ReloadingFile, atomic_write, locked
 from collector.privacy import ipcrypt
 from collector.privacy.masterkey import KeyringError, MasterKey
 
@@ -178,6 +177,7 @@ class Keyring:
         self._raw: dict[str, bytes] = {}
         self._subkeys: dict[tuple[str, str], _Subkeys] = {}
         self._cookie_keys: dict[tuple[str, str], bytes] = {}
+        self._order_keys: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
     # --- lookups
@@ -249,6 +249,14 @@ class Keyring:
                 key = self._cookie_keys[cache_key] = _hkdf(self._epoch_key(epoch), "cookie-hash", client_id, 32)
         digest = hashlib.blake2b(cookie_id.encode(), key=key, digest_size=8).digest()
         return int.from_bytes(digest, "big")
+
+    def order_ref(self, client_id: str, order_id: str) -> str:
+        """A client's order id as a keyed hash: links a transaction to its later fulfilment
+        (weeks apart, so keyed from the master key rather than a daily epoch key)."""
+        key = self._order_keys.get(client_id)
+        if key is None:
+            key = self._order_keys[client_id] = self.master.derive(f"order-id/{client_id}".encode(), 32)
+        return hashlib.blake2b(order_id.encode(), key=key, digest_size=12).hexdigest()
 
     # --- subject requests and disclosure
     def decrypt_ip(self, client_id: str, token: str, key_id: str) -> str:
@@ -415,42 +423,9 @@ class KeyringStore:
         return destroyed, skipped
 
 
-class LiveKeyring:
-    """The keyring as a running collector sees it: reloaded when the file changes (checked at
-    most once per ``interval`` seconds, or at once after :meth:`reload`). A reload that fails
-    (damaged file, wrong master key) keeps the last good snapshot and logs why."""
+class LiveKeyring(ReloadingFile[Keyring]):
+    """The keyring as a running collector sees it: a new snapshot whenever the file changes."""
 
     def __init__(self, store: KeyringStore, interval: float = 1.0) -> None:
+        super().__init__(store.path, store.load, interval, what="keyring")
         self.store = store
-        self.interval = interval
-        self._snapshot = store.load()
-        self._stamp = self._file_stamp()
-        self._checked = time.monotonic()
-
-    def _file_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.store.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-    def get(self) -> Keyring:
-        now = time.monotonic()
-        if now - self._checked >= self.interval:
-            self._checked = now
-            stamp = self._file_stamp()
-            if stamp != self._stamp:
-                self._try_reload(stamp)
-        return self._snapshot
-
-    def reload(self) -> Keyring:
-        self._try_reload(self._file_stamp())
-        return self._snapshot
-
-    def _try_reload(self, stamp: tuple[int, int, int] | None) -> None:
-        try:
-            self._snapshot = self.store.load()
-            self._stamp = stamp
-            log.info("keyring reloaded")
-        except KeyringError as exc:
-            log.error("keyring reload failed, keeping the previous keys: %s", exc)

@@ -1,0 +1,126 @@
+"""The aiohttp application: wiring of config, keyring, registry, pipeline, spool and shipper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+
+from collector.config import Settings
+from collector.http import beacon, ops
+from collector.http.state import STATE, State
+from collector.ingest.client_ip import TrustedProxies
+from collector.ingest.pipeline import Pipeline, TokenBucket
+from collector.metrics import Metrics
+from collector.privacy.keyring import KeyringStore, LiveKeyring
+from collector.privacy.masterkey import MasterKey
+from collector.spool.segments import Spool
+from collector.store.clickhouse import Store, default_dsn, redact_dsn
+from collector.store.shipper import Shipper
+from collector.tenants import LiveRegistry, RegistryStore
+
+log = logging.getLogger("spii.serve")
+
+
+def keyring_store(settings: Settings, master: MasterKey) -> KeyringStore:
+    return KeyringStore(
+        settings.keyring_path,
+        master,
+        epoch_length=timedelta(hours=settings.key_epoch_hours),
+        cookie_epoch_length=timedelta(days=settings.cookie_key_epoch_days),
+    )
+
+
+def load_master_key(settings: Settings) -> MasterKey:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return MasterKey.load(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        settings.master_key_file,
+        settings.dev_master_key_path,
+    )
+
+
+def build_state(settings: Settings, store: Store | None = None) -> State:
+    master = load_master_key(settings)
+    kstore = keyring_store(settings, master)
+    if settings.keys_auto_rotate:
+        kstore.rotate(settings.keys_ahead)
+    metrics = Metrics()
+    spool = Spool(
+        settings.data_dir / "spool",
+        max_segment_bytes=settings.spool_segment_bytes,
+        max_segment_age=settings.spool_segment_seconds,
+        budget_bytes=settings.spool_budget_bytes,
+    )
+    store = store or Store(settings.clickhouse_url or default_dsn(settings.data_dir))
+    return State(
+        settings=settings,
+        keyring=LiveKeyring(kstore),
+        registry=LiveRegistry(RegistryStore(settings.clients_path)),
+        pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3),
+        spool=spool,
+        store=store,
+        shipper=Shipper(spool, store, metrics, fsync_interval=settings.spool_fsync_seconds),
+        metrics=metrics,
+        trusted=TrustedProxies(settings.trusted_proxies),
+    )
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    loop = asyncio.get_running_loop()
+    applied = await loop.run_in_executor(None, state.store.migrate)
+    log.info("store ready", extra={"fields": {"dsn": redact_dsn(state.store.dsn), "migrations_applied": applied}})
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, _reload_files, state)
+    task = asyncio.create_task(state.shipper.run(), name="shipper")
+    state.tasks.append(task)
+    yield
+    deadline = time.monotonic() + state.settings.shutdown_seconds
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    drained = await state.shipper.drain(deadline)
+    log.info("stopped", extra={"fields": {"drained": drained, "segments_left": state.spool.ready_count()}})
+    await loop.run_in_executor(None, state.store.close)
+
+
+def _reload_files(state: State) -> None:
+    state.keyring.reload()
+    state.registry.reload()
+
+
+def build_app(state: State) -> web.Application:
+    app = web.Application(client_max_size=beacon.MAX_BATCH_BYTES)
+    app[STATE] = state
+    beacon.add_routes(app)
+    ops.add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT: then stop accepting, seal, ship within the deadline, exit 0."""
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    state = build_state(settings)
+    log.info("config", extra={"fields": {"settings": {**settings.redacted(), "clickhouse_url": redact_dsn(state.store.dsn)}}})
+    web.run_app(
+        build_app(state),
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=lambda *_: log.info("listening", extra={"fields": {"host": settings.host, "port": settings.port}}),
+        shutdown_timeout=5,
+        reuse_port=settings.workers > 1,
+    )

@@ -1,0 +1,244 @@
+"""The beacon endpoints: ``POST /api/event`` (Plausible Events API + spii extensions),
+``POST /api/events`` (batches for server-side senders) and ``GET /px.gif`` (noscript pixel).
+
+Every answer is deliberate: 202 accepted; 202 + ``X-SPII-Dropped`` when dropped on purpose;
+400 with a JSON body naming the field; 413 too large; 429 rate limited; 503 + Retry-After when
+the event cannot be stored. The row is in the spool (one write syscall) before 202 goes out.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from collector.http.errors import error, field_error
+from collector.http.state import STATE, State
+from collector.ingest.client_ip import client_ip
+from collector.ingest.payload import EventPayload, validation_details
+from collector.ingest.pipeline import Outcome, RequestFacts
+from collector.privacy.anonymise import InvalidUrl
+from collector.privacy.keyring import NoCurrentKey
+from collector.spool.segments import SpoolFull
+
+MAX_EVENT_BYTES = 8 * 1024
+MAX_BATCH_EVENTS = 1000
+MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 2 * 1024
+RETRY_AFTER_SECONDS = "30"
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+class Reject(Exception):
+    """An answer for the whole request (413, 400 on the body, 503)."""
+
+    def __init__(self, response: web.Response, reason: str) -> None:
+        self.response = response
+        self.reason = reason
+
+
+def facts_of(request: web.Request, state: State) -> RequestFacts:
+    headers = request.headers
+    return RequestFacts(
+        ip=client_ip(request.remote, headers, state.trusted),
+        user_agent=headers.get("User-Agent", ""),
+        origin=headers.get("Origin"),
+        refuses_tracking=headers.get("Sec-GPC") == "1" or headers.get("DNT") == "1",
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
+    return body
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Reject(field_error(400, "body is not valid JSON", "body", "expected a JSON object"), "invalid_json") from None
+
+
+def cors_headers(request: web.Request, state: State) -> dict[str, str]:
+    """Echo the caller's Origin when it belongs to a registered client (credentials are never
+    needed: the beacon carries no cookies)."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return {}
+    host = origin.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
+    if state.registry.get().for_host(host) is None:
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def process_one(state: State, data: Any, facts: RequestFacts, now: datetime) -> Outcome | list[dict[str, str]]:
+    """Validate and run the pipeline: an Outcome, or validation details for a 400."""
+    if not isinstance(data, dict):
+        return [{"field": "body", "problem": "expected a JSON object"}]
+    try:
+        payload = EventPayload.model_validate(data)
+    except ValidationError as exc:
+        return validation_details(exc)
+    try:
+        return state.pipeline.process(payload, facts, state.registry.get(), state.keyring.get(), now)
+    except InvalidUrl as exc:
+        return [{"field": "u", "problem": str(exc)}]
+
+
+def _unavailable(reason: str) -> Reject:
+    message = "no encryption key for the current time" if reason == "no_key" else "spool over its disk budget"
+    return Reject(error(503, f"cannot store events now: {message}", headers={"Retry-After": RETRY_AFTER_SECONDS}), reason)
+
+
+def store_rows(state: State, rows: list[bytes]) -> None:
+    if rows:
+        try:
+            state.spool.append(b"".join(rows))
+        except SpoolFull:
+            raise _unavailable("spool_full") from None
+
+
+def _count(state: State, outcome: Outcome) -> None:
+    if outcome.dropped:
+        state.metrics.dropped.labels(outcome.dropped).inc()
+    else:
+        state.metrics.accepted.labels(outcome.kind).inc()
+
+
+async def _guarded(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
+    state = request.app[STATE]
+    try:
+        return await handler(request, state)
+    except Reject as rej:
+        state.metrics.rejected.labels(rej.reason).inc()
+        rej.response.headers.update(cors_headers(request, state))
+        return rej.response
+
+
+def _single(state: State, data: Any, facts: RequestFacts) -> Outcome:
+    try:
+        result = process_one(state, data, facts, datetime.now(UTC))
+    except NoCurrentKey:
+        raise _unavailable("no_key") from None
+    if isinstance(result, list):
+        raise Reject(error(400, "invalid event", result), "invalid_event")
+    if result.row is not None:
+        store_rows(state, [result.row])
+    _count(state, result)
+    return result
+
+
+def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None, content_type: str = "application/json") -> web.Response:
+    if outcome.dropped == "rate_limited":
+        headers = {**headers, "X-SPII-Dropped": "rate_limited", "Retry-After": "1"}
+        return web.json_response({"error": "rate limited", "details": [{"field": "d", "problem": "client over its event rate"}]}, status=429, headers=headers)
+    if outcome.dropped:
+        headers = {**headers, "X-SPII-Dropped": outcome.dropped}
+    status = 202 if body is None else 200
+    payload = body if body is not None else orjson.dumps({"dropped": outcome.dropped} if outcome.dropped else {"ok": True})
+    return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
+
+
+async def post_event(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.Request, state: State) -> web.Response:
+        data = parse_json(await read_body(request, MAX_EVENT_BYTES))
+        outcome = _single(state, data, facts_of(request, state))
+        return _answer(outcome, cors_headers(request, state))
+
+    return await _guarded(request, handle)
+
+
+async def pixel(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.Request, state: State) -> web.Response:
+        data: dict[str, Any] = {"n": "pageview", **{k: v for k, v in request.query.items()}}
+        if "u" not in data and request.headers.get("Referer"):
+            data["u"] = request.headers["Referer"]
+        outcome = _single(state, data, facts_of(request, state))
+        headers = {"Cache-Control": "no-store, max-age=0"}
+        return _answer(outcome, headers, body=GIF, content_type="image/gif")
+
+    return await _guarded(request, handle)
+
+
+def split_batch(body: bytes) -> list[Any]:
+    """A JSON array, or NDJSON (one object per line)."""
+    stripped = body.lstrip()
+    if stripped.startswith(b"["):
+        data = parse_json(body)
+        if not isinstance(data, list):
+            raise Reject(field_error(400, "batch must be a JSON array or NDJSON", "body", "expected an array"), "invalid_json")
+        return data
+    events = []
+    for n, line in enumerate(body.splitlines()):
+        if line.strip():
+            try:
+                events.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                raise Reject(field_error(400, "body is not valid NDJSON", f"line {n + 1}", "not valid JSON"), "invalid_json") from None
+    return events
+
+
+async def post_events(request: web.Request) -> web.StreamResponse:
+    async def handle(request: web.Request, state: State) -> web.Response:
+        events = split_batch(await read_body(request, MAX_BATCH_BYTES))
+        if not events:
+            raise Reject(field_error(400, "empty batch", "body", "at least one event"), "invalid_event")
+        if len(events) > MAX_BATCH_EVENTS:
+            raise Reject(field_error(413, "batch too large", "body", f"at most {MAX_BATCH_EVENTS} events"), "too_large")
+        facts = facts_of(request, state)
+        now = datetime.now(UTC)
+        results, rows, outcomes = [], [], []
+        try:
+            for index, data in enumerate(events):
+                result = process_one(state, data, facts, now)
+                if isinstance(result, list):
+                    results.append({"index": index, "status": "invalid", "details": result})
+                    continue
+                outcomes.append(result)
+                if result.row is not None:
+                    rows.append(result.row)
+                    results.append({"index": index, "status": "accepted"})
+                else:
+                    results.append({"index": index, "status": "dropped", "reason": result.dropped})
+        except NoCurrentKey:
+            raise _unavailable("no_key") from None
+        store_rows(state, rows)  # all accepted rows of the batch in one write
+        for outcome in outcomes:
+            _count(state, outcome)
+        summary = {
+            "accepted": len(rows),
+            "dropped": sum(1 for r in results if r["status"] == "dropped"),
+            "invalid": sum(1 for r in results if r["status"] == "invalid"),
+            "results": results,
+        }
+        return web.json_response(summary, status=202, headers=cors_headers(request, state))
+
+    return await _guarded(request, handle)
+
+
+async def preflight(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    headers = cors_headers(request, state)
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": "86400",
+        }
+    )
+    return web.Response(status=204, headers=headers)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/event", post_event)
+    app.router.add_post("/api/events", post_events)
+    app.router.add_get("/px.gif", pixel)
+    app.router.add_route("OPTIONS", "/api/event", preflight)
+    app.router.add_route("OPTIONS", "/api/events", preflight)

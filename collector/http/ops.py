@@ -1,0 +1,97 @@
+"""Operational endpoints: /healthz, /readyz, /metrics, /openapi.json."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from collector.http.state import STATE
+from collector.ingest.payload import EventPayload
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store answers, a key covers now, and the spool is under budget."""
+    state = request.app[STATE]
+    loop = asyncio.get_running_loop()
+    store_ok = await loop.run_in_executor(None, state.store.ping)
+    key_ok = state.keyring.get().key_id_at(datetime.now(UTC)) is not None
+    spool_ok = not state.spool.over_budget
+    checks = {"store": store_ok, "current_key": key_ok, "spool_under_budget": spool_ok}
+    ok = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ok else "not ready", "checks": checks, "spool_bytes": state.spool.used_bytes},
+        status=200 if ok else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.metrics.spool_bytes.set(state.spool.used_bytes)
+    return web.Response(body=generate_latest(state.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _error_schema() -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "details": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"field": {"type": "string"}, "problem": {"type": "string"}}},
+            },
+        },
+        "required": ["error", "details"],
+    }
+
+
+def openapi_spec() -> dict:
+    """Generated from the pydantic payload model, so clients and fuzzers see the real contract."""
+    event_schema = EventPayload.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = event_schema.pop("$defs", {})
+    error_response = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    dropped = {"X-SPII-Dropped": {"schema": {"type": "string"}, "description": "why the event was dropped on purpose"}}
+    event_responses = {
+        "202": {"description": "accepted (or dropped on purpose: see X-SPII-Dropped)", "headers": dropped},
+        "400": {"description": "malformed or invalid event", **error_response},
+        "413": {"description": "body too large", **error_response},
+        "429": {"description": "client rate limited", **error_response},
+        "503": {"description": "cannot store now (Retry-After)", **error_response},
+    }
+    body = {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/EventPayload"}},
+        "text/plain": {"schema": {"$ref": "#/components/schemas/EventPayload"}},
+    }}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "spii collector", "version": "1", "description": "Privacy-preserving analytics beacon API"},
+        "paths": {
+            "/api/event": {"post": {"operationId": "postEvent", "requestBody": body, "responses": event_responses}},
+            "/api/events": {"post": {
+                "operationId": "postEvents",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventPayload"}}}}},
+                "responses": {**event_responses, "202": {"description": "per-event results"}},
+            }},
+            "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "process up"}}}},
+            "/readyz": {"get": {"operationId": "readyz", "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+        },
+        "components": {"schemas": {"EventPayload": event_schema, **defs, "Error": _error_schema()}},
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_spec())
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)

@@ -1,0 +1,34 @@
+"""Everything a request handler needs, in one typed object stored on the aiohttp app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from collector.config import Settings
+from collector.ingest.client_ip import TrustedProxies
+from collector.ingest.pipeline import Pipeline
+from collector.metrics import Metrics
+from collector.privacy.keyring import LiveKeyring
+from collector.spool.segments import Spool
+from collector.store.clickhouse import Store
+from collector.store.shipper import Shipper
+from collector.tenants import LiveRegistry
+
+
+@dataclass
+class State:
+    settings: Settings
+    keyring: LiveKeyring
+    registry: LiveRegistry
+    pipeline: Pipeline
+    spool: Spool
+    store: Store
+    shipper: Shipper
+    metrics: Metrics
+    trusted: TrustedProxies
+    tasks: list = field(default_factory=list)
+
+
+STATE = web.AppKey("state", State)

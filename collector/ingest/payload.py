@@ -1,0 +1,145 @@
+"""The beacon body: Plausible's Events API fields exactly as Plausible's tracker sends them,
+plus spii's extensions. These pydantic models validate input and generate /openapi.json."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["EventPayload", "Revenue", "Item", "KINDS", "validation_details", "kind_of"]
+
+KINDS = ("pageview", "event", "transaction", "fulfilment", "contact")
+FIRST_CLASS = {"pageview": "pageview", "transaction": "transaction", "fulfilment": "fulfilment", "contact": "contact"}
+MAX_PROPS = 30
+MAX_PROP_KEY = 64
+MAX_PROP_VALUE = 500
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
+
+
+def kind_of(name: str) -> str:
+    return FIRST_CLASS.get(name, "event")
+
+
+def _amount(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise ValueError("must be a decimal number") from None
+    if not amount.is_finite() or abs(amount) >= Decimal("1e14"):
+        raise ValueError("must be a finite number below 1e14")
+    return amount.quantize(Decimal("0.0001"))
+
+
+class Revenue(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    amount: Decimal = Field(description="Amount in the currency's main unit, e.g. 12.50")
+    currency: str = Field(description="ISO 4217 code, e.g. GBP")
+
+    _check_amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: _amount(v)))
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not _CURRENCY.match(value):
+            raise ValueError("must be a 3-letter ISO 4217 code")
+        return value
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sku: str = Field(max_length=64)
+    quantity: int = Field(1, ge=1, le=100000)
+    price: Decimal = Decimal("0")
+
+    _check_price = field_validator("price", mode="before")(classmethod(lambda cls, v: _amount(v)))
+
+
+class EventPayload(BaseModel):
+    """One event. Plausible fields: n, u, d, r, p/props, revenue, i, h. spii extensions: pc, cc,
+    order, items, status, channel, cid."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n: str = Field(min_length=1, max_length=120, description="Event name: pageview, transaction, fulfilment, contact, or any custom name")
+    u: str = Field(min_length=1, max_length=4096, description="Page URL (absolute http(s))")
+    d: str = Field(min_length=1, max_length=253, description="Site domain as registered for the client")
+    r: str | None = Field(None, max_length=4096, description="Referrer URL")
+    p: dict[str, str] | None = Field(
+        None, description="Custom properties (object or JSON string; 'props' accepted too)", validation_alias=AliasChoices("p", "props")
+    )
+    revenue: Revenue | None = None
+    i: bool | None = Field(None, description="Interactive event (Plausible)")
+    h: bool | None = Field(None, description="Hash-based routing: keep the #/route")
+    pc: str | None = Field(None, max_length=32, description="Postcode; only its outward code / area is stored")
+    cc: str | None = Field(None, max_length=2, description="ISO 3166-1 alpha-2 country of the postcode")
+    order: str | None = Field(None, max_length=128, description="Order id (stored as a keyed hash)")
+    items: list[Item] | None = Field(None, max_length=100)
+    status: str | None = Field(None, max_length=64, description="Fulfilment status, e.g. shipped")
+    channel: str | None = Field(None, max_length=64, description="Contact channel, e.g. email, phone, form")
+    cid: str | None = Field(None, min_length=8, max_length=64, description="Consented first-party cookie id (stored as a keyed hash)")
+
+    @field_validator("p", mode="before")
+    @classmethod
+    def _props(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise ValueError("must be an object or a JSON object string") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be an object")
+        if len(value) > MAX_PROPS:
+            raise ValueError(f"at most {MAX_PROPS} properties")
+        out = {}
+        for key, val in value.items():
+            if not isinstance(key, str) or not 0 < len(key) <= MAX_PROP_KEY:
+                raise ValueError(f"property names must be 1-{MAX_PROP_KEY} characters")
+            if val is None:
+                continue
+            if isinstance(val, (dict, list)):
+                raise ValueError("property values must be scalars")
+            text = str(val).lower() if isinstance(val, bool) else str(val)
+            out[key] = text[:MAX_PROP_VALUE]
+        return out
+
+    @field_validator("i", "h", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> Any:
+        return bool(value) if isinstance(value, int) else value
+
+    @field_validator("status", "channel")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and not _LABEL.match(value):
+            raise ValueError("letters, digits, space and _.:- only")
+        return value
+
+    @field_validator("cc")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError("must be an ISO 3166-1 alpha-2 code")
+        return value.upper() if value else value
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.n)
+
+
+def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """pydantic errors as [{field, problem}], never echoing the rejected input (it may be PII)."""
+    details = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = ".".join(str(part) for part in err["loc"]) or "body"
+        details.append({"field": prefix + loc, "problem": err["msg"][:200]})
+    return details

@@ -1,0 +1,23 @@
+"""Prometheus metrics, on a registry per app (tests run several apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.accepted = Counter("spii_events_accepted", "Events accepted and spooled", ["kind"], registry=r)
+        self.dropped = Counter("spii_events_dropped", "Events dropped on purpose, by reason", ["reason"], registry=r)
+        self.rejected = Counter("spii_requests_rejected", "4xx/503 answers, by reason", ["reason"], registry=r)
+        self.spool_bytes = Gauge("spii_spool_bytes", "Bytes in the spool (open + ready segments)", registry=r)
+        self.spool_segments = Gauge("spii_spool_segments_ready", "Sealed segments waiting to ship", registry=r)
+        self.ship_seconds = Histogram(
+            "spii_ship_seconds", "Time of one segment INSERT", registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.ship_failures = Counter("spii_ship_failures", "Failed segment INSERTs (retried)", registry=r)
+        self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
+        self.segments_quarantined = Counter("spii_segments_quarantined", "Segments the store rejected as malformed", registry=r)

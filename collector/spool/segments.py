@@ -1,0 +1,183 @@
+"""The durable spool: finished (already pseudonymised) rows are appended to a segment file
+with one ``write`` syscall BEFORE the collector answers 202, so a ``kill -9`` of the collector
+never loses an acknowledged event (the bytes are in the kernel's page cache).
+
+What a power loss can lose: rows written since the last fsync (default cadence 200 ms, and at
+every seal). Set ``fsync_interval`` to 0 to fsync every append (much slower).
+
+Layout under ``<data dir>/spool``:
+  open/<segment id>.jsonl    the segment being appended to (one per collector process)
+  ready/<segment id>.jsonl   sealed segments waiting for the shipper, shipped in name order
+  failed/<segment id>.jsonl  segments the store rejected as malformed (kept for an operator)
+
+A segment id is ``<unix ns>-<random>``: it sorts by age and is unique across processes and
+nodes, so it doubles as the ClickHouse ``insert_deduplication_token``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.files import fsync_dir
+
+log = logging.getLogger("spii.spool")
+
+SUFFIX = ".jsonl"
+
+
+class SpoolFull(Exception):
+    """The spool is over its disk budget: the collector answers 503 instead of accepting."""
+
+
+def new_segment_id() -> str:
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class Segment:
+    id: str
+    path: Path
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+class Spool:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_segment_bytes: int = 4 << 20,
+        max_segment_age: float = 1.0,
+        budget_bytes: int = 1 << 30,
+    ) -> None:
+        self.root = root
+        self.open_dir = root / "open"
+        self.ready_dir = root / "ready"
+        self.failed_dir = root / "failed"
+        for d in (self.open_dir, self.ready_dir, self.failed_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.max_segment_bytes = max_segment_bytes
+        self.max_segment_age = max_segment_age
+        self.budget_bytes = budget_bytes
+        self._fd: int | None = None
+        self._current: Segment | None = None
+        self._current_bytes = 0
+        self._opened_at = 0.0
+        self._dirty = False
+        self.rows_appended = 0
+        self.recover()
+        self._backlog_bytes = self._measure_ready()
+
+    # --- recovery -----------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """After a crash: cut the torn last line of every open segment, seal them all."""
+        recovered = []
+        for path in sorted(self.open_dir.glob("*" + SUFFIX)):
+            data = path.read_bytes()
+            cut = data.rfind(b"\n") + 1
+            if cut < len(data):
+                log.warning("spool: dropping a torn, unacknowledged last line of %s (%d bytes)", path.name, len(data) - cut)
+                with open(path, "r+b") as handle:
+                    handle.truncate(cut)
+                    os.fsync(handle.fileno())
+            if cut == 0:
+                path.unlink()
+                continue
+            os.replace(path, self.ready_dir / path.name)
+            recovered.append(path.stem)
+        if recovered:
+            fsync_dir(self.open_dir)
+            fsync_dir(self.ready_dir)
+            log.info("spool: recovered %d open segment(s) for shipping", len(recovered))
+        return recovered
+
+    def _measure_ready(self) -> int:
+        return sum(p.stat().st_size for p in self.ready_dir.glob("*" + SUFFIX))
+
+    # --- writing ------------------------------------------------------------------------------
+    @property
+    def used_bytes(self) -> int:
+        return self._backlog_bytes + self._current_bytes
+
+    @property
+    def over_budget(self) -> bool:
+        return self.used_bytes >= self.budget_bytes
+
+    def append(self, lines: bytes) -> None:
+        """Append complete JSONEachRow lines (each ending in a newline) with one write."""
+        if self.over_budget:
+            raise SpoolFull("spool over its disk budget")
+        if self._fd is None:
+            self._open_segment()
+        assert self._fd is not None
+        view = memoryview(lines)
+        while view:
+            written = os.write(self._fd, view)  # a regular file: short writes only on disk full
+            view = view[written:]
+        self._current_bytes += len(lines)
+        self._dirty = True
+        self.rows_appended += lines.count(b"\n")
+        if self._current_bytes >= self.max_segment_bytes:
+            self.seal()
+
+    def _open_segment(self) -> None:
+        segment_id = new_segment_id()
+        path = self.open_dir / (segment_id + SUFFIX)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
+        self._current = Segment(segment_id, path)
+        self._current_bytes = 0
+        self._opened_at = time.monotonic()
+
+    def fsync(self) -> None:
+        """Flush the open segment to disk (called on the fsync cadence)."""
+        if self._fd is not None and self._dirty:
+            self._dirty = False
+            os.fsync(self._fd)
+
+    def seal_if_old(self) -> bool:
+        if self._fd is not None and time.monotonic() - self._opened_at >= self.max_segment_age:
+            self.seal()
+            return True
+        return False
+
+    def seal(self) -> Segment | None:
+        """Close the open segment and move it atomically into the ready queue."""
+        if self._fd is None or self._current is None:
+            return None
+        os.fsync(self._fd)
+        os.close(self._fd)
+        segment = self._current
+        target = self.ready_dir / segment.path.name
+        os.replace(segment.path, target)
+        fsync_dir(self.ready_dir)
+        self._backlog_bytes += self._current_bytes
+        self._fd, self._current, self._current_bytes, self._dirty = None, None, 0, False
+        return Segment(segment.id, target)
+
+    def close(self) -> None:
+        self.seal()
+
+    # --- the shipper's side -------------------------------------------------------------------
+    def ready_segments(self) -> list[Segment]:
+        return [Segment(p.stem, p) for p in sorted(self.ready_dir.glob("*" + SUFFIX))]
+
+    def ready_count(self) -> int:
+        return sum(1 for _ in self.ready_dir.glob("*" + SUFFIX))
+
+    def done(self, segment: Segment) -> None:
+        size = segment.path.stat().st_size
+        segment.path.unlink()
+        fsync_dir(self.ready_dir)
+        self._backlog_bytes = max(0, self._backlog_bytes - size)
+
+    def quarantine(self, segment: Segment) -> None:
+        size = segment.path.stat().st_size
+        os.replace(segment.path, self.failed_dir / segment.path.name)
+        fsync_dir(self.failed_dir)
+        self._backlog_bytes = max(0, self._backlog_bytes - size)

@@ -1,0 +1,132 @@
+"""The one way spii talks to ClickHouse: clickhouse-connect, whose DSN picks the engine.
+
+``chdb:///abs/path`` is embedded ClickHouse (chDB) in this process; ``http(s)://user:pass@
+host:8123/db`` is a ClickHouse server or cluster. Same SQL, same code path. chDB's engine does
+not serve the async client, so callers run these blocking calls in a thread executor; one lock
+serialises them (chDB connections are not safe for concurrent use, and a server sees the
+shipper's one-insert-at-a-time anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import clickhouse_connect
+
+log = logging.getLogger("spii.store")
+
+EVENTS_TABLE = "spii.events"
+
+
+def default_dsn(data_dir: Path) -> str:
+    return f"chdb://{(data_dir / 'clickhouse').resolve()}"
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN with any password replaced, for logs and the printed config."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return dsn
+
+
+def sql_dir() -> Path:
+    """Migrations live in the repository's top-level ``sql/`` (installed copies under
+    ``<prefix>/share/spii/sql``); ``SPII_SQL_DIR`` overrides."""
+    candidates = [
+        os.environ.get("SPII_SQL_DIR"),
+        Path(__file__).resolve().parents[2] / "sql",
+        Path(sys.prefix) / "share" / "spii" / "sql",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate, "001_events.sql").exists():
+            return Path(candidate)
+    raise FileNotFoundError("spii's sql/ migrations directory was not found (set SPII_SQL_DIR)")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements of a migration file: split at ';' ending a line, '--' comments removed."""
+    text = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+class Store:
+    def __init__(self, dsn: str, *, connect_timeout: int = 10, send_receive_timeout: int = 300) -> None:
+        self.dsn = dsn
+        self.embedded = dsn.startswith("chdb:")
+        self._lock = threading.Lock()
+        kwargs: dict[str, Any] = {}
+        if not self.embedded:
+            kwargs.update(connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout)
+            # the spool already batches: async_insert would add a second, volatile buffer
+            kwargs["settings"] = {"async_insert": 0}
+        else:
+            Path(urlsplit(dsn).path).mkdir(parents=True, exist_ok=True)
+        self.client = clickhouse_connect.get_client(dsn=dsn, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            self.client.close()
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            return self.client.command(sql, parameters=parameters)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+        with self._lock:
+            return self.client.query(sql, parameters=parameters).result_rows
+
+    def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            result = self.client.query(sql, parameters=parameters)
+        return [dict(zip(result.column_names, row)) for row in result.result_rows]
+
+    def insert_segment(self, body: bytes, dedup_token: str, table: str = EVENTS_TABLE) -> None:
+        """One INSERT whose body is a whole spool segment (JSONEachRow). The dedup token makes a
+        retry after a crash between INSERT and segment delete a no-op."""
+        with self._lock:
+            self.client.raw_insert(
+                table,
+                insert_block=body,
+                fmt="JSONEachRow",
+                settings={"insert_deduplication_token": dedup_token},
+            )
+
+    def ping(self) -> bool:
+        try:
+            with self._lock:
+                return self.client.command("SELECT 1") == 1
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
+
+    def migrate(self) -> list[str]:
+        """Apply sql/NNN_*.sql files not yet recorded in spii.schema_migrations, in order."""
+        self.command("CREATE DATABASE IF NOT EXISTS spii")
+        self.command(
+            "CREATE TABLE IF NOT EXISTS spii.schema_migrations "
+            "(version UInt32, name String, applied_at DateTime DEFAULT now()) "
+            "ENGINE = MergeTree ORDER BY version"
+        )
+        done = {row[0] for row in self.query("SELECT version FROM spii.schema_migrations")}
+        applied = []
+        for path in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql")):
+            version = int(path.name[:3])
+            if version in done:
+                continue
+            for statement in split_statements(path.read_text()):
+                self.command(statement)
+            self.command(
+                "INSERT INTO spii.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
+                {"v": version, "n": path.name},
+            )
+            applied.append(path.name)
+            log.info("applied migration %s", path.name)
+        return applied

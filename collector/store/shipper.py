@@ -1,0 +1,160 @@
+"""The shipper: sealed spool segments -> one ClickHouse INSERT each -> delete the segment.
+
+Retries with capped exponential backoff and never drops a segment. A segment the store keeps
+rejecting while the store itself answers (malformed data, not an outage) is moved to
+``spool/failed/`` after a few tries so it cannot block the queue; it is kept for an operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+
+from collector.metrics import Metrics
+from collector.spool.segments import Segment, Spool
+from collector.store.clickhouse import Store
+
+log = logging.getLogger("spii.shipper")
+
+POISON_ATTEMPTS = 3
+# ClickHouse error codes that mean "this data cannot be inserted" (parse / type errors), as
+# opposed to an outage (connection refused, table missing, too many parts): only those can
+# quarantine a segment; everything else is retried forever.
+DATA_ERROR_CODES = frozenset({6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 241})
+_CODE = re.compile(r"Code: (\d+)")
+
+
+def is_data_error(exc: BaseException) -> bool:
+    match = _CODE.search(str(exc))
+    return bool(match) and int(match.group(1)) in DATA_ERROR_CODES
+
+
+class Shipper:
+    def __init__(
+        self,
+        spool: Spool,
+        store: Store,
+        metrics: Metrics,
+        *,
+        fsync_interval: float = 0.2,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.metrics = metrics
+        self.fsync_interval = fsync_interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.wake = asyncio.Event()
+        self.healthy = True
+        self.last_error = ""
+        self._stopping = False
+        self._attempts: dict[str, int] = {}  # failures per segment id, for poison detection
+        self._data_errors: dict[str, bool] = {}
+
+    def _update_gauges(self) -> None:
+        self.metrics.spool_bytes.set(self.spool.used_bytes)
+        self.metrics.spool_segments.set(self.spool.ready_count())
+
+    async def _fsync_open_segment(self) -> None:
+        """fsync the open segment from a worker thread through its own descriptor, so the event
+        loop never blocks on the disk (fsync flushes the file, whichever descriptor asks)."""
+        segment = self.spool._current
+        if segment is None or not self.spool._dirty:
+            return
+        self.spool._dirty = False
+
+        def sync(path: str) -> None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return  # sealed meanwhile: sealing fsyncs
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        await asyncio.get_running_loop().run_in_executor(None, sync, str(segment.path))
+
+    async def ship_one(self, segment: Segment) -> bool:
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(None, segment.read)
+        if not body:
+            self.spool.done(segment)
+            return True
+        started = time.perf_counter()
+        try:
+            await loop.run_in_executor(None, self.store.insert_segment, body, segment.id)
+        except Exception as exc:  # noqa: BLE001 - any store failure is retried
+            self.metrics.ship_failures.inc()
+            self.healthy = False
+            self.last_error = type(exc).__name__
+            self._data_errors[segment.id] = is_data_error(exc)
+            log.warning("ship failed, will retry", extra={"fields": {"segment": segment.id, "error": type(exc).__name__}})
+            return False
+        self.metrics.ship_seconds.observe(time.perf_counter() - started)
+        self.metrics.rows_shipped.inc(body.count(b"\n"))
+        self.spool.done(segment)
+        self.healthy = True
+        return True
+
+    async def ship_ready(self) -> bool:
+        """Ship every ready segment in order; False at the first failure."""
+        for segment in self.spool.ready_segments():
+            if not segment.path.exists():
+                continue
+            if not await self._ship_with_poison_check(segment):
+                return False
+        return True
+
+    async def _ship_with_poison_check(self, segment: Segment) -> bool:
+        attempts = self._attempts.get(segment.id, 0)
+        if await self.ship_one(segment):
+            self._attempts.pop(segment.id, None)
+            return True
+        attempts += 1
+        self._attempts[segment.id] = attempts
+        if attempts >= POISON_ATTEMPTS and self._data_errors.pop(segment.id, False):
+            reachable = await asyncio.get_running_loop().run_in_executor(None, self.store.ping)
+            if reachable:
+                log.error("segment rejected by a reachable store, quarantined", extra={"fields": {"segment": segment.id}})
+                self.spool.quarantine(segment)
+                self.metrics.segments_quarantined.inc()
+                self._attempts.pop(segment.id, None)
+                return True
+        return False
+
+    async def run(self) -> None:
+        backoff = self.backoff_initial
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=self.fsync_interval)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            await self._fsync_open_segment()
+            self.spool.seal_if_old()
+            ok = await self.ship_ready()
+            self._update_gauges()
+            if ok:
+                backoff = self.backoff_initial
+            else:
+                await asyncio.sleep(backoff)
+                backoff = min(self.backoff_max, backoff * 2)
+
+    async def drain(self, deadline: float) -> bool:
+        """On shutdown: seal and ship what can be shipped before ``deadline`` (monotonic)."""
+        self._stopping = True
+        self.spool.seal()
+        while time.monotonic() < deadline:
+            if await self.ship_ready():
+                self._update_gauges()
+                return True
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        left = self.spool.ready_count()
+        log.warning("shutdown deadline reached; segments left for next start", extra={"fields": {"segments": left}})
+        return False

@@ -1,0 +1,207 @@
+"""The client registry: which websites spii collects for, what each allows, and who may read
+their reports. Stored as ``<data dir>/clients.json``, written atomically under a file lock,
+reloaded by a running collector when it changes.
+
+Analyst tokens are 32 random bytes (URL-safe base64), shown once, stored only as SHA-256
+hashes and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from collector.files import ReloadingFile, atomic_write, locked
+from collector.privacy.anonymise import ClientPolicy
+
+FORMAT = "spii-clients/1"
+TOKEN_PREFIX_CHARS = 8
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$")
+
+
+class RegistryError(Exception):
+    """A registry edit that cannot be done (unknown client, duplicate name, bad domain)."""
+
+
+def normalise_domain(domain: str) -> str:
+    d = domain.strip().lower().rstrip(".")
+    return d[4:] if d.startswith("www.") else d
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenRecord(BaseModel):
+    prefix: str  # first characters of the token: lets an operator name it for revocation
+    sha256: str
+    created_at: str
+
+
+class Client(BaseModel):
+    client_id: str
+    name: str
+    domains: list[str]
+    retention_days: int = Field(395, ge=1, le=3650)
+    cookies: Literal["off", "consent"] = "off"
+    allow_params: list[str] = Field(default_factory=list)
+    k: int = Field(10, ge=5, description="small-count suppression threshold (never below 5)")
+    hash_routing: bool = False
+    tokens: list[TokenRecord] = Field(default_factory=list)
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for d in value:
+            nd = normalise_domain(d)
+            if not _DOMAIN.match(nd):
+                raise ValueError("not a valid domain name")
+            out.append(nd)
+        if not out:
+            raise ValueError("at least one domain is needed")
+        return out
+
+    def policy(self, us_zip3: bool = False) -> ClientPolicy:
+        return ClientPolicy(
+            client_id=self.client_id,
+            allow_params=frozenset(self.allow_params),
+            cookies=self.cookies,
+            us_zip3=us_zip3,
+        )
+
+    def owns_host(self, host: str) -> bool:
+        """``host`` is one of the client's domains or a subdomain of one."""
+        host = normalise_domain(host)
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+    def token_matches(self, token: str) -> bool:
+        digest = hash_token(token)
+        return any(hmac.compare_digest(digest, t.sha256) for t in self.tokens)
+
+
+class Registry:
+    """An immutable snapshot of clients.json with lookup indexes."""
+
+    def __init__(self, clients: list[Client]) -> None:
+        self.clients = clients
+        self.by_id = {c.client_id: c for c in clients}
+        self.by_name = {c.name: c for c in clients}
+        self._by_domain = {d: c for c in clients for d in c.domains}
+        self._host_cache: dict[str, Client | None] = {}
+
+    def find(self, name_or_id: str) -> Client | None:
+        return self.by_id.get(name_or_id) or self.by_name.get(name_or_id)
+
+    def for_host(self, host: str) -> Client | None:
+        """The client owning ``host`` (exact domain or a subdomain), cached per host."""
+        if host in self._host_cache:
+            return self._host_cache[host]
+        h = normalise_domain(host)
+        found = None
+        while h:
+            found = self._by_domain.get(h)
+            if found or "." not in h:
+                break
+            h = h.split(".", 1)[1]
+        if len(self._host_cache) > 10000:
+            self._host_cache.clear()
+        self._host_cache[host] = found
+        return found
+
+    def for_token(self, token: str) -> Client | None:
+        for client in self.clients:
+            if client.token_matches(token):
+                return client
+        return None
+
+
+class RegistryStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Registry:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return Registry([])
+        if data.get("format") != FORMAT:
+            raise RegistryError(f"{self.path} is not a {FORMAT} file")
+        return Registry([Client.model_validate(c) for c in data.get("clients", [])])
+
+    def _save(self, registry: Registry) -> None:
+        data = {"format": FORMAT, "clients": [c.model_dump() for c in registry.clients]}
+        atomic_write(self.path, json.dumps(data, indent=1).encode() + b"\n")
+
+    def add(self, name: str, domains: list[str], **options: object) -> tuple[Client, str]:
+        with locked(self.path):
+            registry = self.load()
+            if name in registry.by_name:
+                raise RegistryError(f"a client named {name!r} exists already")
+            client = Client(client_id="c_" + secrets.token_hex(6), name=name, domains=domains, **options)
+            for d in client.domains:
+                other = registry.for_host(d)
+                if other is not None:
+                    raise RegistryError(f"domain {d} already belongs to client {other.name}")
+            token = _new_token(client)
+            self._save(Registry(registry.clients + [client]))
+        return client, token
+
+    def new_token(self, name_or_id: str) -> tuple[Client, str]:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            token = _new_token(client)
+            self._save(registry)
+        return client, token
+
+    def revoke_token(self, name_or_id: str, prefix: str) -> int:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            before = len(client.tokens)
+            client.tokens = [t for t in client.tokens if not t.prefix.startswith(prefix)]
+            self._save(registry)
+        return before - len(client.tokens)
+
+    def remove(self, name_or_id: str) -> Client:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            self._save(Registry([c for c in registry.clients if c is not client]))
+        return client
+
+    @staticmethod
+    def _require(registry: Registry, name_or_id: str) -> Client:
+        client = registry.find(name_or_id)
+        if client is None:
+            raise RegistryError(f"no client {name_or_id!r}")
+        return client
+
+
+def _new_token(client: Client) -> str:
+    token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    client.tokens.append(
+        TokenRecord(
+            prefix=token[:TOKEN_PREFIX_CHARS],
+            sha256=hash_token(token),
+            created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+    )
+    return token
+
+
+class LiveRegistry(ReloadingFile[Registry]):
+    def __init__(self, store: RegistryStore, interval: float = 1.0) -> None:
+        super().__init__(store.path, store.load, interval, what="client registry")
+        self.store = store

@@ -1,0 +1,117 @@
+"""Run the real `spii serve` as a subprocess on loopback, and read its embedded store.
+
+chDB allows one store path per process, so the store of a stopped collector is read from a
+short-lived helper subprocess (never from the pytest process)."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SPII = [sys.executable, "-m", "collector"]
+BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Collector:
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SPII_")}
+        self.env.update(
+            SPII_DATA_DIR=str(data_dir),
+            SPII_MASTER_KEY=base64.b64encode(b"k" * 16 + b"m" * 16).decode(),
+            SPII_SPOOL_SEGMENT_SECONDS="0.3",
+            SPII_SHUTDOWN_SECONDS="20",
+        )
+        self.env.update(env)
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir / "serve.log"
+
+    def cli(self, *args: str) -> Any:
+        out = subprocess.run([*SPII, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip().startswith(("{", "[")) else out.stdout
+
+    def add_client(self, name: str, *domains: str, **opts: str) -> dict:
+        args = ["clients", "add", name]
+        for d in domains:
+            args += ["--domain", d]
+        for key, value in opts.items():
+            args += [f"--{key.replace('_', '-')}", value]
+        return self.cli(*args)
+
+    def start(self, timeout: float = 60) -> Collector:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([*SPII, "serve", "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.logs()[-2000:]
+            try:
+                status, _, _ = self.request("GET", "/readyz")
+                if status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("collector did not become ready:\n" + self.logs()[-2000:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def request(self, method: str, path: str, body: bytes | str | None = None, headers: dict | None = None,
+                timeout: float = 10) -> tuple[int, dict, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            hdrs = {"User-Agent": BROWSER_UA, **(headers or {})}
+            conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def send(self, event: dict, headers: dict | None = None) -> tuple[int, dict, bytes]:
+        return self.request("POST", "/api/event", json.dumps(event), {"Content-Type": "text/plain", **(headers or {})})
+
+    def query(self, sql: str) -> list[dict]:
+        """Rows of a SELECT on the (stopped) collector's embedded store."""
+        assert self.proc is None, "stop the collector first: chDB allows one process per store"
+        return query_store(self.data_dir, sql)
+
+
+QUERY_HELPER = """
+import json, sys
+from collector.store.clickhouse import Store
+store = Store(sys.argv[1])
+rows = store.query_dicts(sys.argv[2])
+store.close()
+print(json.dumps(rows, default=str))
+"""
+
+
+def query_store(data_dir: Path, sql: str) -> list[dict]:
+    dsn = f"chdb://{(data_dir / 'clickhouse').resolve()}"
+    out = subprocess.run([sys.executable, "-c", QUERY_HELPER, dsn, sql], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
