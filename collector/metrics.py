@@ -20,4 +20,19 @@ class Metrics:
         )
         self.ship_failures = Counter("spii_ship_failures", "Failed segment INSERTs (retried)", registry=r)
         self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
+        self._accepted: dict[str, Counter] = {}
+        self._dropped: dict[str, Counter] = {}
         self.segments_quarantined = Counter("spii_segments_quarantined", "Segments the store rejected as malformed", registry=r)
+
+    # labelled children cached: prometheus_client's .labels() costs a few µs per event
+    def accept(self, kind: str) -> None:
+        child = self._accepted.get(kind)
+        if child is None:
+            child = self._accepted[kind] = self.accepted.labels(kind)
+        child.inc()
+
+    def drop(self, reason: str) -> None:
+        child = self._dropped.get(reason)
+        if child is None:
+            child = self._dropped[reason] = self.dropped.labels(reason)
+        child.inc()

@@ -73,12 +73,17 @@ class Client(BaseModel):
         return out
 
     def policy(self, us_zip3: bool = False) -> ClientPolicy:
-        return ClientPolicy(
+        cached = self.__dict__.get("_policy")
+        if cached is not None and cached.us_zip3 == us_zip3:
+            return cached  # built once per registry snapshot: it is on the per-event path
+        policy = ClientPolicy(
             client_id=self.client_id,
             allow_params=frozenset(self.allow_params),
             cookies=self.cookies,
             us_zip3=us_zip3,
         )
+        self.__dict__["_policy"] = policy
+        return policy
 
     def owns_host(self, host: str) -> bool:
         """``host`` is one of the client's domains or a subdomain of one."""

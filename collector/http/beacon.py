@@ -107,9 +107,9 @@ def store_rows(state: State, rows: list[bytes]) -> None:
 
 def _count(state: State, outcome: Outcome) -> None:
     if outcome.dropped:
-        state.metrics.dropped.labels(outcome.dropped).inc()
+        state.metrics.drop(outcome.dropped)
     else:
-        state.metrics.accepted.labels(outcome.kind).inc()
+        state.metrics.accept(outcome.kind)
 
 
 async def _guarded(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
