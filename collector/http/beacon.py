@@ -20,7 +20,7 @@ from collector.http.errors import error, field_error
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import client_ip
 from collector.ingest.payload import EventPayload, validation_details
-from collector.ingest.pipeline import Outcome, RequestFacts
+from collector.ingest.pipeline import Outcome, RequestFacts, origin_host
 from collector.privacy.anonymise import InvalidUrl
 from collector.privacy.keyring import NoCurrentKey
 from collector.spool.segments import SpoolFull
@@ -72,8 +72,8 @@ def cors_headers(request: web.Request, state: State) -> dict[str, str]:
     origin = request.headers.get("Origin")
     if not origin:
         return {}
-    host = origin.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
-    if state.registry.get().for_host(host) is None:
+    host = origin_host(origin)
+    if not host or state.registry.get().for_host(host) is None:
         return {"Vary": "Origin"}
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 

@@ -21,7 +21,14 @@ from collector.privacy.keyring import Keyring
 from collector.privacy.useragent import is_bot
 from collector.tenants import Client, Registry
 
-__all__ = ["RequestFacts", "Outcome", "Pipeline", "TokenBucket"]
+__all__ = ["RequestFacts", "Outcome", "Pipeline", "TokenBucket", "origin_host"]
+
+# AnonymousVisit fields stored under the same column name, as they are.
+VISIT_COLUMNS = (
+    "host", "path", "query", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+    "utm_content", "browser", "browser_version", "os", "os_version", "device", "postcode_area", "country",
+    "key_id", "ip_token", "visitor_id", "cookie_hash",
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,8 @@ class TokenBucket:
         return True
 
 
-def _origin_host(origin: str | None) -> str | None:
+def origin_host(origin: str | None) -> str | None:
+    """Host of an ``Origin`` header; None when absent or opaque, '' when unparseable."""
     if not origin or origin == "null":
         return None
     try:
@@ -81,7 +89,7 @@ class Pipeline:
         client = registry.for_host(payload.d)
         if client is None:
             return "unknown_client"
-        origin = _origin_host(facts.origin)
+        origin = origin_host(facts.origin)
         if origin is not None and not client.owns_host(origin):
             return "unknown_client"
         return client
@@ -117,27 +125,8 @@ class Pipeline:
             "ts": _ts(now),
             "kind": kind,
             "name": payload.n if kind == "event" else kind,
-            "host": visit.host,
-            "path": visit.path,
-            "query": visit.query,
-            "referrer_host": visit.referrer_host,
+            **{column: getattr(visit, column) for column in VISIT_COLUMNS},
             "referrer_source": visit.referrer_source or visit.utm_source,
-            "utm_source": visit.utm_source,
-            "utm_medium": visit.utm_medium,
-            "utm_campaign": visit.utm_campaign,
-            "utm_term": visit.utm_term,
-            "utm_content": visit.utm_content,
-            "browser": visit.browser,
-            "browser_version": visit.browser_version,
-            "os": visit.os,
-            "os_version": visit.os_version,
-            "device": visit.device,
-            "postcode_area": visit.postcode_area,
-            "country": visit.country,
-            "key_id": visit.key_id,
-            "ip_token": visit.ip_token,
-            "visitor_id": visit.visitor_id,
-            "cookie_hash": visit.cookie_hash,
             "props": payload.p or {},
             "order_id": keyring.order_ref(client.client_id, payload.order) if payload.order else "",
             "revenue": str(revenue.amount) if revenue else "0",

@@ -134,11 +134,17 @@ class Spool:
         self._current_bytes = 0
         self._opened_at = time.monotonic()
 
-    def fsync(self) -> None:
-        """Flush the open segment to disk (called on the fsync cadence)."""
-        if self._fd is not None and self._dirty:
-            self._dirty = False
-            os.fsync(self._fd)
+    @property
+    def has_open_segment(self) -> bool:
+        return self._fd is not None
+
+    def take_dirty_path(self) -> Path | None:
+        """The open segment's path when it has unsynced writes (marking it synced), else None.
+        The caller fsyncs it from a worker thread so the event loop never waits on the disk."""
+        if self._current is None or not self._dirty:
+            return None
+        self._dirty = False
+        return self._current.path
 
     def seal_if_old(self) -> bool:
         if self._fd is not None and time.monotonic() - self._opened_at >= self.max_segment_age:

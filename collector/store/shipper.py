@@ -50,8 +50,6 @@ class Shipper:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.wake = asyncio.Event()
-        self.healthy = True
-        self.last_error = ""
         self._stopping = False
         self._attempts: dict[str, int] = {}  # failures per segment id, for poison detection
         self._data_errors: dict[str, bool] = {}
@@ -63,10 +61,9 @@ class Shipper:
     async def _fsync_open_segment(self) -> None:
         """fsync the open segment from a worker thread through its own descriptor, so the event
         loop never blocks on the disk (fsync flushes the file, whichever descriptor asks)."""
-        segment = self.spool._current
-        if segment is None or not self.spool._dirty:
+        path = self.spool.take_dirty_path()
+        if path is None:
             return
-        self.spool._dirty = False
 
         def sync(path: str) -> None:
             try:
@@ -78,7 +75,7 @@ class Shipper:
             finally:
                 os.close(fd)
 
-        await asyncio.get_running_loop().run_in_executor(None, sync, str(segment.path))
+        await asyncio.get_running_loop().run_in_executor(None, sync, str(path))
 
     async def ship_one(self, segment: Segment) -> bool:
         loop = asyncio.get_running_loop()
@@ -91,15 +88,12 @@ class Shipper:
             await loop.run_in_executor(None, self.store.insert_segment, body, segment.id)
         except Exception as exc:  # noqa: BLE001 - any store failure is retried
             self.metrics.ship_failures.inc()
-            self.healthy = False
-            self.last_error = type(exc).__name__
             self._data_errors[segment.id] = is_data_error(exc)
             log.warning("ship failed, will retry", extra={"fields": {"segment": segment.id, "error": type(exc).__name__}})
             return False
         self.metrics.ship_seconds.observe(time.perf_counter() - started)
         self.metrics.rows_shipped.inc(body.count(b"\n"))
         self.spool.done(segment)
-        self.healthy = True
         return True
 
     async def ship_ready(self) -> bool:

@@ -39,7 +39,7 @@ async def test_store_outage_loses_nothing_and_drains(tmp_path):
             async with http.get(server.make_url("/metrics")) as resp:
                 assert "spii_ship_failures_total" in await resp.text()
             state.store.command("ATTACH TABLE spii.events")
-            await _wait_for(lambda: state.spool.ready_count() == 0 and state.spool._current is None)
+            await _wait_for(lambda: state.spool.ready_count() == 0 and not state.spool.has_open_segment)
         rows = state.store.query("SELECT count(), uniqExact(path) FROM spii.events")
         assert rows == [(50, 50)]
         assert not list((tmp_path / "spool" / "failed").iterdir())  # an outage never quarantines
