@@ -29,6 +29,7 @@ MAX_EVENT_BYTES = 8 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 2 * 1024
 RETRY_AFTER_SECONDS = "30"
+OK_BODY = orjson.dumps({"ok": True})
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
@@ -53,7 +54,11 @@ def facts_of(request: web.Request, state: State) -> RequestFacts:
 async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
+    # StreamReader.read(n) returns what has arrived so far; a body split across TCP segments
+    # needs the loop (and a chunked body without Content-Length is capped the same way).
     body = await request.content.read(limit + 1)
+    while not request.content.at_eof() and len(body) <= limit:
+        body += await request.content.read(limit + 1 - len(body))
     if len(body) > limit:
         raise Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
     return body
@@ -142,7 +147,7 @@ def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None
     if outcome.dropped:
         headers = {**headers, "X-SPII-Dropped": outcome.dropped}
     status = 202 if body is None else 200
-    payload = body if body is not None else orjson.dumps({"dropped": outcome.dropped} if outcome.dropped else {"ok": True})
+    payload = body if body is not None else orjson.dumps({"dropped": outcome.dropped}) if outcome.dropped else OK_BODY
     return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
 
 

@@ -9,6 +9,7 @@ The result is one JSONEachRow line for spii.events, already pseudonymised, or a 
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -76,8 +77,16 @@ def origin_host(origin: str | None) -> str | None:
         return ""
 
 
+_visit_values = attrgetter(*VISIT_COLUMNS)
+_second_cache: list = [None, ""]
+
+
 def _ts(now: datetime) -> str:
-    return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}"
+    """'YYYY-MM-DD hh:mm:ss.mmm' (DateTime64(3)); strftime runs once per second, not per event."""
+    second = now.replace(microsecond=0)
+    if _second_cache[0] != second:
+        _second_cache[0], _second_cache[1] = second, second.strftime("%Y-%m-%d %H:%M:%S.")
+    return f"{_second_cache[1]}{now.microsecond // 1000:03d}"
 
 
 class Pipeline:
@@ -125,7 +134,7 @@ class Pipeline:
             "ts": _ts(now),
             "kind": kind,
             "name": payload.n if kind == "event" else kind,
-            **{column: getattr(visit, column) for column in VISIT_COLUMNS},
+            **dict(zip(VISIT_COLUMNS, _visit_values(visit))),
             "referrer_source": visit.referrer_source or visit.utm_source,
             "props": payload.p or {},
             "order_id": keyring.order_ref(client.client_id, payload.order) if payload.order else "",

@@ -117,3 +117,24 @@ def test_every_bad_input_gets_its_status_and_a_json_body(collector):
     assert collector.request("GET", "/healthz")[0] == 200
     spec = json.loads(collector.request("GET", "/openapi.json")[2])
     assert "/api/event" in spec["paths"] and "n" in spec["components"]["schemas"]["EventPayload"]["properties"]
+
+
+def test_a_body_split_across_tcp_segments_is_read_whole(collector):
+    """The body may arrive in pieces (slow links, large props): the handler reads to the end."""
+    import socket
+    import time
+
+    collector.add_client("shop", SITE)
+    collector.start()
+    body = json.dumps({"n": "pageview", "u": f"https://{SITE}/split", "d": SITE, "p": {"pad": "x" * 400}}).encode()
+    head = (f"POST /api/event HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {BROWSER_UA}\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", collector.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(head + body[:100])
+        time.sleep(0.2)
+        sock.sendall(body[100:])
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 202"), answer
+    assert collector.stop() == 0
+    assert collector.query("SELECT count() AS n FROM spii.events WHERE path = '/split'")[0]["n"] == 1
