@@ -117,7 +117,8 @@ def cmd_clients(args: argparse.Namespace) -> int:
     store = RegistryStore(settings.clients_path)
     try:
         if args.clients_cmd == "add":
-            options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k}
+            options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k,
+                       "rounding": args.round}
             client, token = store.add(args.name, args.domain, **options)
             print(json.dumps({"client_id": client.client_id, "name": client.name, "domains": client.domains, "token": token}, indent=2))
         elif args.clients_cmd == "list":
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--cookies", choices=["off", "consent"], default="off")
     add.add_argument("--allow-param", action="append", help="query parameter to keep besides utm_* (repeatable)")
     add.add_argument("--k", type=int, default=10, help="small-count suppression threshold (>= 5)")
+    add.add_argument("--round", type=int, default=0, choices=(0, 5, 10), help="round report counts to a multiple of this")
     clients_sub.add_parser("list", parents=[common], help="list clients")
     token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
     token.add_argument("name", help="client name or id")

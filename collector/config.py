@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     spool_fsync_seconds: float = Field(0.2, ge=0.01, description="fsync cadence of the open segment.")
     spool_budget_bytes: int = Field(1 << 30, ge=1 << 16, description="Spool disk budget; over it, 503.")
     shutdown_seconds: float = Field(10.0, ge=0, description="Time to ship the spool on SIGTERM.")
+    stats_rate: float = Field(10.0, gt=0, description="Per-token stats API requests/s (dashboard included).")
+    stats_burst: float = Field(60.0, gt=0, description="Per-token stats API burst.")
 
     # --- privacy transforms
     us_zip3: bool = Field(False, description="Store US ZIPs as 3-digit ZIP3 (HIPAA) instead of ZIP5.")
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     @property
     def audit_log_path(self) -> Path:
         return self.data_dir / "audit.log"
+
+    @property
+    def admin_token_path(self) -> Path:
+        return self.data_dir / "admin.token"
 
     @property
     def dev_master_key_path(self) -> Path:

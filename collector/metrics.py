@@ -20,6 +20,7 @@ class Metrics:
         )
         self.ship_failures = Counter("spii_ship_failures", "Failed segment INSERTs (retried)", registry=r)
         self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
+        self.stats_queries = Counter("spii_stats_queries", "Stats API answers, by endpoint", ["endpoint"], registry=r)
         self._accepted: dict[str, Counter] = {}
         self._dropped: dict[str, Counter] = {}
         self.segments_quarantined = Counter("spii_segments_quarantined", "Segments the store rejected as malformed", registry=r)

@@ -56,6 +56,7 @@ class Client(BaseModel):
     cookies: Literal["off", "consent"] = "off"
     allow_params: list[str] = Field(default_factory=list)
     k: int = Field(10, ge=5, description="small-count suppression threshold (never below 5)")
+    rounding: Literal[0, 5, 10] = Field(0, description="round report counts to a multiple of this (0 = exact)")
     hash_routing: bool = False
     tokens: list[TokenRecord] = Field(default_factory=list)
 

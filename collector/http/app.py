@@ -13,13 +13,15 @@ from datetime import timedelta
 from aiohttp import web
 
 from collector.config import Settings
-from collector.http import beacon, ops
+from collector.http import beacon, ops, stats
+from collector.http.auth import Auth, admin_token
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline, TokenBucket
 from collector.metrics import Metrics
 from collector.privacy.keyring import KeyringStore, LiveKeyring
 from collector.privacy.masterkey import MasterKey
+from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
 from collector.store.shipper import Shipper
@@ -69,6 +71,8 @@ def build_state(settings: Settings, store: Store | None = None) -> State:
         shipper=Shipper(spool, store, metrics, fsync_interval=settings.spool_fsync_seconds),
         metrics=metrics,
         trusted=TrustedProxies(settings.trusted_proxies),
+        auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst),
+        stats=Stats(store),
     )
 
 
@@ -101,6 +105,7 @@ def build_app(state: State) -> web.Application:
     app[STATE] = state
     beacon.add_routes(app)
     ops.add_routes(app)
+    stats.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from collector.config import Settings
+from collector.http.auth import Auth
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline
 from collector.metrics import Metrics
 from collector.privacy.keyring import LiveKeyring
+from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store
 from collector.store.shipper import Shipper
@@ -28,6 +30,8 @@ class State:
     shipper: Shipper
     metrics: Metrics
     trusted: TrustedProxies
+    auth: Auth
+    stats: Stats
     tasks: list = field(default_factory=list)
 
 

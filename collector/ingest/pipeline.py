@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from collector.ingest.payload import EventPayload
+from collector.ingest.sessions import VISIT_SOURCE_COLUMNS, SessionCache
 from collector.privacy.anonymise import RawVisit, anonymise
 from collector.privacy.keyring import Keyring
 from collector.privacy.useragent import is_bot
@@ -90,9 +91,10 @@ def _ts(now: datetime) -> str:
 
 
 class Pipeline:
-    def __init__(self, rate_limiter: TokenBucket, us_zip3: bool = False) -> None:
+    def __init__(self, rate_limiter: TokenBucket, us_zip3: bool = False, sessions: SessionCache | None = None) -> None:
         self.rate_limiter = rate_limiter
         self.us_zip3 = us_zip3
+        self.sessions = sessions or SessionCache()
 
     def gate(self, payload: EventPayload, facts: RequestFacts, registry: Registry) -> Client | str:
         client = registry.for_host(payload.d)
@@ -104,9 +106,17 @@ class Pipeline:
         return client
 
     def process(
-        self, payload: EventPayload, facts: RequestFacts, registry: Registry, keyring: Keyring, now: datetime
+        self,
+        payload: EventPayload,
+        facts: RequestFacts,
+        registry: Registry,
+        keyring: Keyring,
+        now: datetime,
+        event_time: datetime | None = None,
     ) -> Outcome:
-        """Raises InvalidUrl (-> 400) and NoCurrentKey (-> 503); drops are returned."""
+        """Raises InvalidUrl (-> 400) and NoCurrentKey (-> 503); drops are returned.
+
+        ``now`` picks the epoch key; ``event_time`` (an operator's backfill) only dates the row."""
         gated = self.gate(payload, facts, registry)
         if isinstance(gated, str):
             return Outcome(dropped=gated)
@@ -129,13 +139,16 @@ class Pipeline:
         visit = anonymise(raw, client.policy(self.us_zip3), keyring, now)
         kind = payload.kind
         revenue = payload.revenue
+        at = event_time or now
         row = {
             "client_id": client.client_id,
-            "ts": _ts(now),
+            "ts": _ts(at),
             "kind": kind,
             "name": payload.n if kind == "event" else kind,
             **dict(zip(VISIT_COLUMNS, _visit_values(visit))),
             "referrer_source": visit.referrer_source or visit.utm_source,
+            "session_id": 0,
+            "entry_page": visit.path,
             "props": payload.p or {},
             "order_id": keyring.order_ref(client.client_id, payload.order) if payload.order else "",
             "revenue": str(revenue.amount) if revenue else "0",
@@ -146,4 +159,10 @@ class Pipeline:
             "tracking_refused": int(facts.refuses_tracking),
             "retention_days": client.retention_days,
         }
+        if visit.visitor_id:
+            source = tuple(row[c] for c in VISIT_SOURCE_COLUMNS)
+            session = self.sessions.visit(client.client_id, visit.visitor_id, at.timestamp(), visit.path, source)
+            row["session_id"], row["entry_page"] = session.session_id, session.entry_page
+            if session.source != source:  # a later event of the visit: attribute it to the visit's source
+                row.update(zip(VISIT_SOURCE_COLUMNS, session.source))
         return Outcome(row=orjson.dumps(row) + b"\n", kind=kind)

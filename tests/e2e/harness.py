@@ -94,6 +94,24 @@ class Collector:
     def send(self, event: dict, headers: dict | None = None) -> tuple[int, dict, bytes]:
         return self.request("POST", "/api/event", json.dumps(event), {"Content-Type": "text/plain", **(headers or {})})
 
+    def get_json(self, path: str, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        status, _, body = self.request("GET", path, headers=headers)
+        return status, json.loads(body)
+
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin.token").read_text().strip()
+
+    def wait_shipped(self, count: int, token: str, site: str, timeout: float = 30) -> None:
+        """Wait until the stats API sees ``count`` pageviews (events ship asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, body = self.get_json(f"/api/v1/stats/aggregate?site_id={site}&period=day&metrics=pageviews,visitors", token)
+            if status == 200 and (body["results"]["pageviews"]["value"] or 0) >= count:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"fewer than {count} pageviews visible")
+
     def query(self, sql: str) -> list[dict]:
         """Rows of a SELECT on the (stopped) collector's embedded store."""
         assert self.proc is None, "stop the collector first: chDB allows one process per store"

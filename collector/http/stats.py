@@ -1,0 +1,91 @@
+"""The stats API, shaped like Plausible's Stats API v1: /api/v1/stats/aggregate, /timeseries and
+/breakdown, each for one client (site_id) with a Bearer token scoped to it. Every number has
+passed small-count suppression (reports/suppression.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from collector.http.auth import Denied, bearer_token
+from collector.http.errors import field_error
+from collector.http.state import STATE
+from collector.reports.periods import PeriodError, default_interval, parse_period
+from collector.reports.query import QueryError, parse_filters
+from collector.reports.stats import Stats, StatsRequest
+from collector.tenants import Client
+
+__all__ = ["add_routes", "parse_request"]
+
+MAX_LIMIT = 1000
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(name, "must be an integer") from None
+    if not low <= value <= high:
+        raise QueryError(name, f"must be between {low} and {high}")
+    return value
+
+
+def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -> StatsRequest:
+    """Query parameters -> StatsRequest; QueryError names the bad field."""
+    try:
+        period = parse_period(query.get("period", "30d"), query.get("date"), datetime.now(UTC).date())
+    except PeriodError as exc:
+        raise QueryError(exc.field, exc.problem) from None
+    compare = query.get("compare")
+    if compare not in (None, "", "previous_period"):
+        raise QueryError("compare", "only previous_period")
+    metrics = [m.strip() for m in query.get("metrics", default_metrics).split(",") if m.strip()]
+    return StatsRequest(
+        period=period,
+        metrics=metrics,
+        filters=parse_filters(query.get("filters")),
+        interval=query.get("interval") or default_interval(period),
+        prop=query.get("property"),
+        limit=_int(query, "limit", 100, 1, MAX_LIMIT),
+        page=_int(query, "page", 1, 1, 100_000),
+        compare=compare == "previous_period",
+    )
+
+
+async def run_report(request: web.Request, report: Callable[[Stats, Client, StatsRequest], dict[str, Any]]) -> web.Response:
+    state = request.app[STATE]
+    try:
+        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+        stats_request = parse_request(request.query)
+        result = await asyncio.get_running_loop().run_in_executor(None, report, state.stats, client, stats_request)
+    except Denied as denied:
+        return denied.response
+    except QueryError as exc:
+        return field_error(400, "invalid query", exc.field, exc.problem)
+    state.metrics.stats_queries.labels(request.path.rsplit("/", 1)[-1]).inc()
+    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+
+
+async def aggregate(request: web.Request) -> web.Response:
+    return await run_report(request, lambda stats, client, req: stats.aggregate(client, req))
+
+
+async def timeseries(request: web.Request) -> web.Response:
+    return await run_report(request, lambda stats, client, req: stats.timeseries(client, req))
+
+
+async def breakdown(request: web.Request) -> web.Response:
+    return await run_report(request, lambda stats, client, req: stats.breakdown(client, req))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/stats/aggregate", aggregate)
+    app.router.add_get("/api/v1/stats/timeseries", timeseries)
+    app.router.add_get("/api/v1/stats/breakdown", breakdown)

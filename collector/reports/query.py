@@ -1,0 +1,242 @@
+"""Report queries as ClickHouse SQL over spii.events, always scoped to one client.
+
+Every value from a request reaches ClickHouse as a bound parameter ({name:Type}); only names
+from the allow-lists below (properties, metrics, intervals) are ever written into SQL text.
+Visits were assigned at ingest (ingest/sessions.py), so visit metrics are one GROUP BY
+session_id away instead of a window function over the whole range.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.reports.periods import Period
+
+__all__ = [
+    "PROPERTIES", "EVENT_METRICS", "VISIT_METRICS", "METRICS", "BUCKETS", "Filter", "QueryError",
+    "parse_filters", "Scope", "event_query", "visit_query", "distinct_visitors_query", "label_key",
+]
+
+
+class QueryError(ValueError):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+# Plausible property name -> column (or expression) of spii.events.
+PROPERTIES: dict[str, str] = {
+    "event:page": "path",
+    "event:name": "name",
+    "event:kind": "toString(kind)",
+    "event:hostname": "host",
+    "event:currency": "currency",
+    "event:fulfilment_status": "fulfilment_status",
+    "event:contact_channel": "contact_channel",
+    "visit:entry_page": "entry_page",
+    "visit:exit_page": "exit_page",  # known per visit only: see visit_query
+    "visit:source": "referrer_source",
+    "visit:referrer": "referrer_host",
+    "visit:utm_source": "utm_source",
+    "visit:utm_medium": "utm_medium",
+    "visit:utm_campaign": "utm_campaign",
+    "visit:utm_term": "utm_term",
+    "visit:utm_content": "utm_content",
+    "visit:country": "country",
+    "visit:postcode_area": "postcode_area",
+    "visit:device": "device",
+    "visit:browser": "browser",
+    "visit:browser_version": "browser_version",
+    "visit:os": "os",
+    "visit:os_version": "os_version",
+}
+VISIT_ONLY = {"visit:exit_page"}
+_PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
+
+# Metrics computed over events (one pass, grouped by the label).
+EVENT_METRICS: dict[str, str] = {
+    "visitors": "uniqExactIf(visitor_id, visitor_id != 0)",
+    "visits": "uniqExactIf(session_id, session_id != 0)",
+    "pageviews": "countIf(kind = 'pageview')",
+    "events": "countIf(kind IN ('pageview', 'event'))",
+    "transactions": "countIf(kind = 'transaction')",
+    "revenue": "sumIf(revenue, kind = 'transaction')",
+    "fulfilments": "countIf(kind = 'fulfilment')",
+    "contacts": "countIf(kind = 'contact')",
+    "buyers": "uniqExactIf(visitor_id, visitor_id != 0 AND kind = 'transaction')",
+    "visit_pageviews": "countIf(kind = 'pageview' AND session_id != 0)",
+}
+# Metrics that need each visit as a whole (a GROUP BY session_id first).
+VISIT_METRICS = ("bounce_rate", "visit_duration")
+DERIVED = ("views_per_visit", "average_order_value", "conversion_rate")
+METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "events",
+           "transactions", "revenue", "average_order_value", "conversion_rate", "fulfilments", "contacts")
+BUCKETS = {
+    "hour": "toStartOfHour(ts)",
+    "day": "toDate(ts)",
+    "week": "toMonday(ts)",
+    "month": "toStartOfMonth(ts)",
+}
+
+
+def label_key(prop: str) -> str:
+    """The result key of a breakdown row: 'visit:source' -> 'source', 'event:props:plan' -> 'plan'."""
+    return prop.rsplit(":", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Filter:
+    prop: str
+    op: str  # '==', '!=', '~'
+    values: tuple[str, ...]
+
+
+def property_expr(prop: str, params: dict[str, Any], tag: str) -> str:
+    if prop in PROPERTIES:
+        return PROPERTIES[prop]
+    if prop.startswith("event:props:"):
+        name = prop[len("event:props:"):]
+        if not _PROP_NAME.match(name):
+            raise QueryError("property", "custom property names are 1-64 letters, digits or _.:- ")
+        params[f"{tag}_prop"] = name
+        return f"props[{{{tag}_prop:String}}]"
+    raise QueryError("property", f"unknown property {prop!r}; one of {', '.join(PROPERTIES)} or event:props:NAME")
+
+
+def parse_filters(text: str | None) -> list[Filter]:
+    """Plausible v1 filter syntax: ``visit:source==Google|Bing;event:page!=/admin/**``,
+    operators == (is), != (is not), ~ (contains); * and ** are wildcards in == and !=."""
+    if not text:
+        return []
+    filters = []
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        match = re.match(r"^([a-z_]+:[A-Za-z0-9_:.\- ]+?)\s*(==|!=|~)\s*(.*)$", part)
+        if not match:
+            raise QueryError("filters", "expected property==value, property!=value or property~value")
+        prop, op, raw = match.groups()
+        values = tuple(v.strip() for v in raw.split("|"))
+        if not all(values) or len(values) > 100:
+            raise QueryError("filters", "1-100 non-empty values separated by |")
+        if prop in VISIT_ONLY:
+            raise QueryError("filters", f"{prop} cannot be filtered on; break down by it instead")
+        filters.append(Filter(prop, op, values))
+    if len(filters) > 20:
+        raise QueryError("filters", "at most 20 filters")
+    return filters
+
+
+def _like(value: str) -> str:
+    """Plausible glob -> LIKE pattern: ** any characters, * any except '/'."""
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("**", "%").replace("*", "%")
+
+
+def filter_sql(filters: list[Filter], params: dict[str, Any]) -> list[str]:
+    clauses = []
+    for n, f in enumerate(filters):
+        expr = property_expr(f.prop, params, f"f{n}")
+        name = f"f{n}_v"
+        if f.op == "~":
+            params[name] = [v.lower() for v in f.values]
+            clause = f"arrayExists(v -> positionCaseInsensitive({expr}, v) > 0, {{{name}:Array(String)}})"
+        elif any("*" in v for v in f.values):
+            params[name] = [_like(v) for v in f.values]
+            clause = f"arrayExists(v -> {expr} LIKE v, {{{name}:Array(String)}})"
+        else:
+            params[name] = list(f.values)
+            clause = f"{expr} IN {{{name}:Array(String)}}"
+        clauses.append(f"NOT ({clause})" if f.op == "!=" else clause)
+    return clauses
+
+
+@dataclass
+class Scope:
+    """One client, one period, the request's filters (+ rows excluded from every report)."""
+
+    client_id: str
+    period: Period
+    filters: list[Filter] = field(default_factory=list)
+    exclusions: list[str] = field(default_factory=list)  # SQL conditions, e.g. restricted subjects
+    bound: dict[str, Any] = field(default_factory=dict)  # parameters of the group expression
+
+    def where(self, params: dict[str, Any]) -> str:
+        params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last)
+        clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}"]
+        clauses += filter_sql(self.filters, params)
+        clauses += self.exclusions
+        return " AND ".join(clauses)
+
+
+def event_query(
+    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """Event metrics (EVENT_METRICS) per ``group`` expression, or in total; ``labels`` keeps only
+    the rows with those labels, and ``combine`` totals them into one row (the (other) row)."""
+    params: dict[str, Any] = {}
+    where = scope.where(params)
+    select = ", ".join(f"{sql} AS {name}" for name, sql in EVENT_METRICS.items())
+    if group is None:
+        return f"SELECT {select} FROM spii.events WHERE {where}", params
+    if labels is not None:
+        params["labels"] = labels
+        where += f" AND toString({group}) IN {{labels:Array(String)}}"
+    if combine:
+        return f"SELECT {select} FROM spii.events WHERE {where}", params
+    return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label", params
+
+
+def _visit_group(group: str | None) -> str | None:
+    """The per-visit value of a group expression: the exit page is the visit's last pageview;
+    a time bucket is where the visit started; other visit properties are constant in a visit."""
+    if group is None:
+        return None
+    if group == "exit_page":
+        return "argMaxIf(path, ts, kind = 'pageview')"
+    if group in BUCKETS.values():
+        return group.replace("(ts)", "(min(ts))")
+    return f"any({group})"
+
+
+def _visits(scope: Scope, group: str | None, params: dict[str, Any]) -> str:
+    """One row per visit: its visitor, pageviews, duration and (when grouped) its label."""
+    inner_group = _visit_group(group)
+    label = f", toString({inner_group}) AS label" if inner_group else ""
+    return (
+        "SELECT session_id, any(visitor_id) AS visitor_id, countIf(kind = 'pageview') AS pv, "
+        f"dateDiff('second', min(ts), max(ts)) AS duration{label} "
+        f"FROM spii.events WHERE {scope.where(params)} AND session_id != 0 GROUP BY session_id"
+    )
+
+
+def visit_query(
+    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """Visit metrics: each visit reduced to one row first (pageviews, duration), then grouped."""
+    params: dict[str, Any] = {}
+    visits = _visits(scope, group, params)
+    outer = ("uniqExact(visitor_id) AS visitors, count() AS visits, sum(pv) AS visit_pageviews, "
+             "countIf(pv <= 1) AS bounces, sum(duration) AS total_duration")
+    if group is None:
+        return f"SELECT {outer} FROM ({visits})", params
+    only = ""
+    if labels is not None:
+        params["labels"] = labels
+        only = " WHERE label IN {labels:Array(String)}"
+    if combine:
+        return f"SELECT {outer} FROM ({visits}){only}", params
+    return f"SELECT label, {outer} FROM ({visits}){only} GROUP BY label", params
+
+
+def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tuple[str, dict[str, Any]]:
+    """Distinct identified visitors across the rows with these labels (for suppression)."""
+    params: dict[str, Any] = {"labels": labels}
+    if group == "exit_page":
+        return f"SELECT uniqExact(visitor_id) FROM ({_visits(scope, group, params)}) WHERE label IN {{labels:Array(String)}}", params
+    return (f"SELECT uniqExactIf(visitor_id, visitor_id != 0) FROM spii.events WHERE {scope.where(params)} "
+            f"AND toString({group}) IN {{labels:Array(String)}}"), params

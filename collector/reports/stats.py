@@ -1,0 +1,210 @@
+"""The stats service: Plausible-shaped aggregate / timeseries / breakdown results for one
+client, with small-count suppression applied to every number before it leaves.
+
+Used by the stats API, the dashboard and (through the API) ``spii report``. Blocking: callers on
+the event loop run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from collector.reports.periods import Period
+from collector.reports.query import (
+    BUCKETS, METRICS, PROPERTIES, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
+    distinct_visitors_query, event_query, label_key, property_expr, visit_query,
+)
+from collector.reports.suppression import OTHER, round_counts, suppress
+from collector.store.clickhouse import Store
+from collector.tenants import Client
+
+__all__ = ["Stats", "StatsRequest", "QueryError"]
+
+Row = dict[str, Any]
+_VISIT_ONLY_METRICS = {"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"}
+
+
+@dataclass
+class StatsRequest:
+    period: Period
+    metrics: list[str] = field(default_factory=lambda: ["visitors"])
+    filters: list[Filter] = field(default_factory=list)
+    interval: str = "day"
+    prop: str | None = None
+    limit: int = 100
+    page: int = 1
+    compare: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown or not self.metrics:
+            raise QueryError("metrics", f"unknown metric {unknown[0] if unknown else ''!r}; one of {', '.join(METRICS)}")
+        if self.interval not in BUCKETS:
+            raise QueryError("interval", f"one of {', '.join(BUCKETS)}")
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def finish(metrics: list[str], ev: Row | None, vis: Row | None) -> Row:
+    """Requested metrics from an event-metrics row and/or a visit-metrics row."""
+    ev = ev or {}
+    vis = vis or {}
+    visits = ev.get("visits", vis.get("visits", 0))
+    visit_pageviews = ev.get("visit_pageviews", vis.get("visit_pageviews", 0))
+    revenue = Decimal(ev.get("revenue", 0) or 0)
+    transactions = ev.get("transactions", 0)
+    visitors = ev.get("visitors", vis.get("visitors", 0))
+    derived = {
+        "visitors": visitors,
+        "visits": visits,
+        "pageviews": ev.get("pageviews", vis.get("visit_pageviews", 0)),
+        "views_per_visit": round(visit_pageviews / visits, 2) if visits else 0,
+        "bounce_rate": round(vis.get("bounces", 0) * 100 / vis["visits"]) if vis.get("visits") else 0,
+        "visit_duration": round(vis.get("total_duration", 0) / vis["visits"]) if vis.get("visits") else 0,
+        "events": ev.get("events", 0),
+        "transactions": transactions,
+        "revenue": round(float(revenue), 2),
+        "average_order_value": round(float(revenue) / transactions, 2) if transactions else 0,
+        "conversion_rate": round(ev.get("buyers", 0) * 100 / visitors, 1) if visitors else 0,
+        "fulfilments": ev.get("fulfilments", 0),
+        "contacts": ev.get("contacts", 0),
+    }
+    return {m: _number(derived[m]) for m in ["visitors", *metrics]}
+
+
+def _buckets(period: Period, interval: str) -> list[str]:
+    """Every bucket label of the period, as ClickHouse's toString of the bucket expression."""
+    labels, day = [], period.first
+    if interval == "hour":
+        start = datetime(day.year, day.month, day.day)
+        return [(start + timedelta(hours=h)).strftime("%Y-%m-%d %H:00:00") for h in range(period.days * 24)]
+    while day <= period.last:
+        if interval == "day":
+            labels.append(day.isoformat())
+        elif interval == "week":
+            monday = (day - timedelta(days=day.weekday())).isoformat()
+            if monday not in labels:
+                labels.append(monday)
+        elif day.day == 1 or not labels:
+            labels.append(day.replace(day=1).isoformat())
+        day += timedelta(days=1)
+    return labels
+
+
+class Stats:
+    def __init__(self, store: Store, exclusions: Callable[[str], list[str]] | None = None) -> None:
+        self.store = store
+        self.exclusions = exclusions or (lambda client_id: [])
+
+    def scope(self, client: Client, period: Period, filters: list[Filter]) -> Scope:
+        return Scope(client.client_id, period, filters, self.exclusions(client.client_id))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def _rows(
+        self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None = None, combine: bool = False
+    ) -> dict[str, Row]:
+        """label -> finished metrics ('' is the label of a total, grouped or not)."""
+        needs_visits = group == "exit_page" or any(m in VISIT_METRICS for m in metrics)
+        events: dict[str, Row] = {}
+        visits: dict[str, Row] = {}
+        if group != "exit_page":
+            sql, params = event_query(scope, group, labels, combine)
+            for row in self.store.query_dicts(sql, params):
+                events[row.pop("label", "")] = row
+        if needs_visits:
+            sql, params = visit_query(scope, group, labels, combine)
+            for row in self.store.query_dicts(sql, params):
+                visits[row.pop("label", "")] = row
+        keys = events.keys() | visits.keys() if group and not combine else {""}
+        return {key: finish(metrics, events.get(key), visits.get(key)) for key in keys}
+
+    def _distinct_visitors(self, scope: Scope, group: str, labels: list[str]) -> int:
+        sql, params = distinct_visitors_query(scope, group, labels)
+        return int(self.store.query(sql, params)[0][0])
+
+    def _shown(self, row: Row, metrics: list[str], rounding: int) -> Row:
+        row = round_counts(row, rounding)
+        return {m: row[m] for m in metrics}
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    def aggregate(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+        current = self._total(client, req, req.period)
+        results: dict[str, Any] = {}
+        previous = self._total(client, req, req.period.previous()) if req.compare else None
+        for m in req.metrics:
+            entry: dict[str, Any] = {"value": current[m] if current else None}
+            if req.compare:
+                prev = previous[m] if previous else None
+                entry["change"] = _change(entry["value"], prev)
+            results[m] = entry
+        return {"results": results, "suppressed": current is None, "k": client.k}
+
+    def _total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
+        row = self._rows(self.scope(client, period, req.filters), None, req.metrics)[""]
+        if row["visitors"] < client.k:
+            return None
+        return self._shown(row, req.metrics, client.rounding)
+
+    def timeseries(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+        scope = self.scope(client, req.period, req.filters)
+        group = BUCKETS[req.interval]
+        rows = self._rows(scope, group, req.metrics)
+        listed = [{"label": label, **row} for label, row in rows.items()]
+        cut = suppress(listed, client.k, lambda hidden: self._distinct_visitors(scope, group, [r["label"] for r in hidden]))
+        shown = {r["label"]: r for r in cut.shown}
+        hidden = {r["label"] for r in cut.hidden}
+        results = []
+        for label in _buckets(req.period, req.interval):
+            if label in shown:
+                results.append({"date": label, **self._shown(shown[label], req.metrics, client.rounding)})
+            elif label in hidden:
+                results.append({"date": label, **{m: None for m in req.metrics}, "suppressed": True})
+            else:
+                results.append({"date": label, **{m: 0 for m in req.metrics}})
+        return {"results": results, "suppressed_buckets": len(hidden), "k": client.k}
+
+    def breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+        if not req.prop:
+            raise QueryError("property", "a breakdown needs property=, e.g. event:page")
+        bound: dict[str, Any] = {}
+        group = property_expr(req.prop, bound, "g")
+        if req.prop in VISIT_ONLY:
+            bad = [m for m in req.metrics if m not in _VISIT_ONLY_METRICS]
+            if bad:
+                raise QueryError("metrics", f"{bad[0]} is not available for {req.prop}")
+        elif req.prop.startswith("event:") and any(m in VISIT_METRICS for m in req.metrics):
+            raise QueryError("metrics", "bounce_rate and visit_duration need a visit:* property")
+        scope = self.scope(client, req.period, req.filters)
+        scope.bound = bound
+        rows = self._rows(scope, group, req.metrics)
+        listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
+        cut = suppress(listed, client.k, lambda hidden: self._distinct_visitors(scope, group, [r["label"] for r in hidden]))
+        key = label_key(req.prop)
+        out = [{key: r["label"], **self._shown(r, req.metrics, client.rounding)} for r in cut.shown]
+        if cut.other_shown(client.k):
+            other = self._rows(scope, group, req.metrics, [r["label"] for r in cut.hidden], combine=True)[""]
+            out.append({key: OTHER, **self._shown(other, req.metrics, client.rounding), "other": True})
+        start = (req.page - 1) * req.limit
+        return {
+            "results": out[start:start + req.limit],
+            "hidden_rows": len(cut.hidden),
+            "k": client.k,
+            "page": req.page,
+            "total_rows": len(out),
+        }
+
+
+def _change(current: Any, previous: Any) -> Any:
+    if current is None or previous is None:
+        return None
+    if previous == 0:
+        return 100 if current else 0
+    return round((current - previous) * 100 / previous)

@@ -1,0 +1,137 @@
+"""The stats service on crafted rows in real embedded ClickHouse: metrics, visits, periods,
+suppression with (other) and complementary hiding, rounding, and client isolation."""
+
+from datetime import date, datetime, timedelta
+
+import orjson
+import pytest
+
+from collector.reports.periods import Period, parse_period
+from collector.reports.query import QueryError, parse_filters
+from collector.reports.stats import Stats, StatsRequest
+from collector.store.clickhouse import Store
+from collector.tenants import Client
+
+DAY = date(2026, 11, 20)
+A = Client(client_id="c_aaaaaaaaaaaa", name="a", domains=["a.example"])
+A5 = Client(client_id="c_aaaaaaaaaaaa", name="a", domains=["a.example"], rounding=5)
+B = Client(client_id="c_bbbbbbbbbbbb", name="b", domains=["b.example"])
+
+
+def event(client, visitor, path, minute=0, kind="pageview", day=DAY, session=None, **extra):
+    ts = datetime(day.year, day.month, day.day, 10) + timedelta(minutes=minute)
+    return {"client_id": client.client_id, "ts": ts.strftime("%Y-%m-%d %H:%M:%S.000"), "kind": kind, "name": kind,
+            "host": "a.example", "path": path, "entry_page": path, "visitor_id": visitor,
+            "session_id": session if session is not None else visitor, "retention_days": 395, **extra}
+
+
+def crafted():
+    rows = []
+    v = 1
+    for path, people in (("/", 30), ("/big", 12), ("/small", 3), ("/tiny", 2)):
+        for _ in range(people):
+            rows.append(event(A, v, path, referrer_source="Google" if path == "/" else "", country="GB"))
+            v += 1
+    # visitor 1 reads a second page in the same visit (not a bounce) 5 minutes later
+    rows.append(event(A, 1, "/pricing", minute=5))
+    # 50 pageviews by people who sent GPC: counted, never identified, never a visit
+    rows += [event(A, 0, "/gpc", session=0) for _ in range(50)]
+    # a transaction of 19.99
+    rows.append(event(A, 2, "/checkout", minute=7, kind="transaction", revenue="19.99", currency="GBP"))
+    # another client's rows: 100 visitors on one page
+    rows += [event(B, 10_000 + n, "/b-secret") for n in range(100)]
+    # the previous day for compare: 10 visitors of client A
+    rows += [event(A, 500 + n, "/", day=DAY - timedelta(days=1)) for n in range(20)]
+    return b"".join(orjson.dumps(r) + b"\n" for r in rows)
+
+
+@pytest.fixture(scope="module")
+def stats(tmp_path_factory):
+    store = Store(f"chdb://{tmp_path_factory.mktemp('stats')}/clickhouse")
+    store.migrate()
+    store.insert_segment(crafted(), "crafted")
+    yield Stats(store)
+    store.close()
+
+
+def req(**kw):
+    kw.setdefault("period", Period(DAY, DAY))
+    return StatsRequest(**kw)
+
+
+def test_aggregate_metrics_and_visits(stats):
+    out = stats.aggregate(A, req(metrics=["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate",
+                                          "visit_duration", "transactions", "revenue", "average_order_value", "conversion_rate"]))
+    r = {m: v["value"] for m, v in out["results"].items()}
+    assert r["visitors"] == 47 and r["visits"] == 47  # GPC pageviews are nobody's visit
+    assert r["pageviews"] == 30 + 12 + 3 + 2 + 1 + 50
+    assert r["bounce_rate"] == round(46 * 100 / 47) and r["visit_duration"] == round((5 + 7) * 60 / 47)  # visits of 5 and 7 minutes
+    assert (r["transactions"], r["revenue"], r["average_order_value"]) == (1, 19.99, 19.99)
+    assert r["conversion_rate"] == round(100 / 47, 1)
+    assert out["suppressed"] is False
+
+
+def test_compare_with_previous_period(stats):
+    out = stats.aggregate(A, req(metrics=["visitors"], compare=True))
+    assert out["results"]["visitors"] == {"value": 47, "change": round((47 - 20) * 100 / 20)}
+
+
+def test_breakdown_hides_small_rows_complementarily_and_folds_them_into_other(stats):
+    out = stats.breakdown(A, req(prop="event:page", metrics=["visitors", "pageviews"]))
+    rows = {r["page"]: r for r in out["results"]}
+    # /small (3) and /tiny (2) are under k; together 5 < 10, so /big (12) is hidden too;
+    # /gpc has no identified visitor at all; /pricing and /checkout are one visitor each
+    assert list(rows) == ["/", "(other)"]
+    assert rows["/"] == {"page": "/", "visitors": 30, "pageviews": 30}
+    # (other) = the distinct visitors of the hidden rows, including visitors 1 and 2 of /pricing, /checkout
+    assert rows["(other)"]["visitors"] == 12 + 3 + 2 + 2 and rows["(other)"]["other"] is True
+    assert out["hidden_rows"] == 6
+    assert "/b-secret" not in rows
+
+
+def test_filtered_aggregate_under_k_is_suppressed(stats):
+    out = stats.aggregate(A, req(metrics=["visitors", "pageviews"], filters=parse_filters("event:page==/small")))
+    assert out["suppressed"] is True and out["results"]["visitors"]["value"] is None
+    assert out["results"]["pageviews"]["value"] is None
+    shown = stats.aggregate(A, req(metrics=["visitors"], filters=parse_filters("event:page==/big|/small")))
+    assert shown["results"]["visitors"]["value"] == 15
+
+
+def test_rounding_to_five(stats):
+    out = stats.breakdown(A5, req(prop="visit:source", metrics=["visitors"]))
+    assert out["results"][0] == {"source": "Google", "visitors": 30}
+    assert stats.aggregate(A5, req(metrics=["visitors"]))["results"]["visitors"]["value"] == 45
+
+
+def test_timeseries_fills_buckets_and_suppresses_small_ones(stats):
+    out = stats.timeseries(A, req(period=Period(DAY - timedelta(days=2), DAY), metrics=["visitors", "pageviews"]))
+    assert [r["date"] for r in out["results"]] == ["2026-11-18", "2026-11-19", "2026-11-20"]
+    assert out["results"][0] == {"date": "2026-11-18", "visitors": 0, "pageviews": 0}
+    assert out["results"][1]["visitors"] == 20 and out["results"][2]["visitors"] == 47
+    hourly = stats.timeseries(A, req(interval="hour", metrics=["visitors"], filters=parse_filters("event:page==/small")))
+    assert hourly["suppressed_buckets"] == 1 and hourly["results"][10] == {"date": "2026-11-20 10:00:00", "visitors": None, "suppressed": True}
+
+
+def test_client_b_sees_only_its_own_rows(stats):
+    out = stats.breakdown(B, req(prop="event:page", metrics=["visitors"]))
+    assert out["results"] == [{"page": "/b-secret", "visitors": 100}]
+
+
+def test_exit_page_and_entry_page(stats):
+    out = stats.breakdown(A, req(prop="visit:exit_page", metrics=["visits", "bounce_rate"]))
+    assert out["results"][0] == {"exit_page": "/", "visits": 29, "bounce_rate": 100}
+    with pytest.raises(QueryError) as err:
+        stats.breakdown(A, req(prop="visit:exit_page", metrics=["revenue"]))
+    assert err.value.field == "metrics"
+
+
+def test_bad_parameters_name_the_field():
+    for call, field in ((lambda: StatsRequest(Period(DAY, DAY), metrics=["nope"]), "metrics"),
+                        (lambda: StatsRequest(Period(DAY, DAY), interval="year"), "interval"),
+                        (lambda: parse_filters("visit:source=Google"), "filters"),
+                        (lambda: parse_filters("visit:exit_page==/x"), "filters")):
+        with pytest.raises(QueryError) as err:
+            call()
+        assert err.value.field == field
+    with pytest.raises(ValueError):
+        parse_period("2y", None, DAY)
