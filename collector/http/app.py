@@ -13,7 +13,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from collector.config import Settings
-from collector.http import beacon, ops, stats
+from collector.http import beacon, dashboard, ops, stats
 from collector.http.auth import Auth, admin_token
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import TrustedProxies
@@ -106,6 +106,7 @@ def build_app(state: State) -> web.Application:
     beacon.add_routes(app)
     ops.add_routes(app)
     stats.add_routes(app)
+    dashboard.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -1,0 +1,132 @@
+"""The dashboard: GET /dashboard/{client}. Server-rendered HTML with inline SVG charts, so every
+number is there with JavaScript off; the analyst token lives in an HttpOnly, SameSite=Strict
+cookie scoped to the client's dashboard path."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from collector.http.auth import Denied
+from collector.http.state import STATE, State
+from collector.reports.overview import PERIOD_CHOICES, build_overview, render_html, templates
+from collector.reports.query import QueryError
+from collector.http.stats import parse_request
+from collector.tenants import Client
+
+__all__ = ["add_routes"]
+
+COOKIE = "spii_token"
+COOKIE_SECONDS = 8 * 3600
+SCRIPT = (Path(__file__).resolve().parent / "dashboard.js").read_bytes()
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, no-store",
+}
+
+
+def _page(html: str, status: int = 200) -> web.Response:
+    return web.Response(text=html, status=status, content_type="text/html", headers=SECURITY_HEADERS)
+
+
+def _login(name: str, request: web.Request, message: str = "", status: int = 200) -> web.Response:
+    html = templates.get_template("login.html").render(name=name, message=message, login_url=f"{request.path.rstrip('/')}/login"
+                                                  if not request.path.endswith("/login") else request.path)
+    return _page(html, status)
+
+
+def _cookie_tokens(request: web.Request) -> list[str]:
+    """Every spii_token the browser sent: cookies of the same name from different paths all
+    arrive, and request.cookies keeps only one of them."""
+    tokens = []
+    for header in request.headers.getall("Cookie", []):
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE and value:
+                tokens.append(value.strip('"'))
+    return tokens
+
+
+def _client(state: State, request: web.Request) -> Client | None:
+    return state.registry.get().find(request.match_info["client"])
+
+
+def _fetch(state: State, client: Client) -> Any:
+    def fetch(endpoint: str, query: dict[str, str]) -> dict[str, Any]:
+        req = parse_request(query)
+        return getattr(state.stats, endpoint)(client, req)
+
+    return fetch
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    client = _client(state, request)
+    name = request.match_info["client"]
+    if client is None:
+        return _login(name, request, "Unknown site, or this token cannot open it.", 404)
+    tokens = _cookie_tokens(request)
+    if not tokens:
+        return _login(client.name, request)
+    refusal = None
+    for token in tokens:
+        try:
+            state.auth.client_for(token, client.client_id, state.registry.get())
+            break
+        except Denied as denied:
+            refusal = denied.response.status
+    else:
+        return _login(client.name, request, "This token cannot open this dashboard." if refusal == 403 else
+                      "Please log in again." if refusal == 401 else "Too many requests: wait a moment.", refusal or 401)
+    period = request.query.get("period", "30d")
+    if period not in dict(PERIOD_CHOICES):
+        period = "30d"
+    summary = {"name": client.name, "client_id": client.client_id}
+    try:
+        overview = await asyncio.get_running_loop().run_in_executor(None, build_overview, _fetch(state, client), summary, period)
+    except QueryError as exc:
+        raise web.HTTPBadRequest(text=f"{exc.field}: {exc.problem}") from None
+    html = render_html(overview, interactive=True, logout_url=f"/dashboard/{client.name}/logout")
+    return _page(html)
+
+
+async def login(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    client = _client(state, request)
+    if client is None:
+        return _login(request.match_info["client"], request, "Unknown site.", 404)
+    form = await request.post()
+    token = str(form.get("token", "")).strip()
+    try:
+        state.auth.client_for(token or None, client.client_id, state.registry.get())
+    except Denied as denied:
+        status = denied.response.status
+        return _login(client.name, request, "This token cannot open this dashboard." if status == 403 else "Invalid token.", status)
+    response = web.HTTPSeeOther(f"/dashboard/{client.name}", headers=SECURITY_HEADERS)
+    response.set_cookie(COOKIE, token, max_age=COOKIE_SECONDS, path=f"/dashboard/{client.name}", httponly=True,
+                        samesite="Strict", secure=request.secure)
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    name = request.match_info["client"]
+    response = web.HTTPSeeOther(f"/dashboard/{name}", headers=SECURITY_HEADERS)
+    response.del_cookie(COOKIE, path=f"/dashboard/{name}")
+    return response
+
+
+async def script(request: web.Request) -> web.Response:
+    return web.Response(body=SCRIPT, content_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/dashboard/{client}", dashboard)
+    app.router.add_post("/dashboard/{client}/login", login)
+    app.router.add_post("/dashboard/{client}/logout", logout)
+    app.router.add_get("/dashboard.js", script)

@@ -1,0 +1,145 @@
+"""The one-page report (dashboard, `spii report`): which stats calls make it up, and how it is
+rendered. The calls are stats-API query strings, so the dashboard (in-process) and the CLI (over
+HTTP) fetch exactly the same numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from collector.reports.charts import line_chart
+from collector.reports.periods import default_interval, parse_period
+
+__all__ = ["KPIS", "PANELS", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
+
+PERIOD_CHOICES = [("day", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("month", "This month"),
+                  ("6mo", "Last 6 months"), ("12mo", "Last 12 months")]
+KPIS = [
+    ("visitors", "Unique visitors"), ("visits", "Visits"), ("pageviews", "Pageviews"), ("views_per_visit", "Views per visit"),
+    ("bounce_rate", "Bounce rate %"), ("visit_duration", "Visit duration (s)"), ("events", "Events"),
+    ("transactions", "Transactions"), ("revenue", "Revenue"), ("average_order_value", "Average order value"),
+    ("conversion_rate", "Conversion rate %"), ("fulfilments", "Fulfilments"), ("contacts", "Contacts"),
+]
+PANELS = [
+    ("Top pages", "event:page", "visitors,pageviews"),
+    ("Entry pages", "visit:entry_page", "visitors,visits"),
+    ("Exit pages", "visit:exit_page", "visitors,visits"),
+    ("Sources", "visit:source", "visitors,visits"),
+    ("Referrers", "visit:referrer", "visitors"),
+    ("UTM source", "visit:utm_source", "visitors"),
+    ("UTM medium", "visit:utm_medium", "visitors"),
+    ("UTM campaign", "visit:utm_campaign", "visitors"),
+    ("Postcode areas", "visit:postcode_area", "visitors,transactions"),
+    ("Countries", "visit:country", "visitors"),
+    ("Devices", "visit:device", "visitors"),
+    ("Browsers", "visit:browser", "visitors"),
+    ("Operating systems", "visit:os", "visitors"),
+    ("Events", "event:name", "visitors,events"),
+    ("Fulfilment status", "event:fulfilment_status", "visitors,fulfilments"),
+    ("Contact channels", "event:contact_channel", "visitors,contacts"),
+]
+# panels about one kind of event look only at those events
+PANEL_FILTERS = {"event:fulfilment_status": "event:kind==fulfilment", "event:contact_channel": "event:kind==contact"}
+PANEL_ROWS = 10
+
+
+def overview_calls(period: str, date: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
+    """(name, endpoint, query) for every number on the page (plus previous_call)."""
+    base = {"period": period, **({"date": date} if date else {})}
+    calls = [
+        ("aggregate", "aggregate", {**base, "metrics": ",".join(m for m, _ in KPIS), "compare": "previous_period"}),
+        ("timeseries", "timeseries", {**base, "metrics": "visitors,pageviews"}),
+    ]
+    for title, prop, metrics in PANELS:
+        query = {**base, "property": prop, "metrics": metrics, "limit": str(PANEL_ROWS)}
+        if prop in PANEL_FILTERS:
+            query["filters"] = PANEL_FILTERS[prop]
+        calls.append((title, "breakdown", query))
+    return calls
+
+
+def previous_call(period: str, date: str | None) -> dict[str, str]:
+    """The timeseries of the period before, for the comparison line."""
+    current = parse_period(period, date, datetime.now(UTC).date())
+    before = current.previous()
+    return {"period": "custom", "date": f"{before.first},{before.last}", "metrics": "visitors,pageviews",
+            "interval": default_interval(current)}
+
+
+def build_overview(
+    fetch: Callable[[str, dict[str, str]], dict[str, Any]],
+    client: dict[str, str],
+    period: str,
+    date: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document."""
+    results: dict[str, Any] = {}
+    calls = overview_calls(period, date)
+    for name, endpoint, query in calls:
+        results[name] = fetch(endpoint, query)
+        if progress:
+            progress(name)
+    results["previous"] = fetch("timeseries", previous_call(period, date))
+    if progress:
+        progress("previous period")
+    series = results["timeseries"]["results"]
+    return {
+        "client": client,
+        "period": period,
+        "period_label": dict(PERIOD_CHOICES).get(period, period),
+        "first": series[0]["date"][:10] if series else "",
+        "last": series[-1]["date"][:10] if series else "",
+        "k": results["aggregate"]["k"],
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "aggregate": results["aggregate"],
+        "timeseries": results["timeseries"],
+        "previous": results["previous"],
+        "panels": [
+            {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **results[title]}
+            for title, prop, metrics in PANELS
+        ],
+    }
+
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+templates.filters["fmt"] = _fmt
+
+
+def render_html(overview: dict[str, Any], interactive: bool = False, **context: Any) -> str:
+    """The report as one self-contained HTML page (inline CSS and SVG; the dashboard adds a
+    period picker and a logout button, both plain forms)."""
+    series = overview["timeseries"]["results"]
+    before = overview["previous"]["results"][-len(series):] if series else []
+    chart = line_chart(
+        [p["date"] for p in series],
+        [
+            ("Visitors", [p.get("visitors") for p in series], "#2563eb"),
+            ("Pageviews", [p.get("pageviews") for p in series], "#16a34a"),
+            ("Visitors, previous period", [p.get("visitors") for p in before], "#93c5fd"),
+        ],
+        title="Visitors and pageviews",
+    )
+    template = templates.get_template("report.html")
+    return template.render(o=overview, kpis=KPIS, chart=chart, interactive=interactive, periods=PERIOD_CHOICES, **context)
