@@ -10,6 +10,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from collector.audit import AuditLog
+from collector.commands import demo as demo_command
+from collector.commands import report as report_command
+from collector.commands.api import ApiError
 from collector.config import Settings
 from collector.http.app import keyring_store
 from collector.http.app import load_master_key as master_key
@@ -160,6 +163,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    try:
+        return report_command.run(args, load_settings(args))
+    except ApiError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return demo_command.run(args, load_settings(args))
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -215,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_cmd", required=True)
     audit_sub.add_parser("verify", parents=[common], help="verify the MAC chain of the audit log")
     audit.set_defaults(func=cmd_audit)
+
+    report_command.add_parser(sub, common)
+    sub.choices["report"].set_defaults(func=cmd_report)
+    demo_command.add_parser(sub)
+    sub.choices["demo"].set_defaults(func=cmd_demo)
     return parser
 
 

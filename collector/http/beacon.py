@@ -9,13 +9,14 @@ the event cannot be stored. The row is in the spool (one write syscall) before 2
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from collector.http.auth import bearer_token
 from collector.http.errors import error, field_error
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import client_ip
@@ -83,7 +84,27 @@ def cors_headers(request: web.Request, state: State) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-def process_one(state: State, data: Any, facts: RequestFacts, now: datetime) -> Outcome | list[dict[str, str]]:
+MAX_BACKFILL_DAYS = 400
+
+
+def backfill_time(request: web.Request, state: State, data: Any, now: datetime) -> datetime | None | list[dict[str, str]]:
+    """An operator importing history (admin token) may date an event with ``ts`` (ISO 8601);
+    anyone else's ``ts`` is ignored. The key epoch stays the one of the time of receipt."""
+    if not isinstance(data, dict) or "ts" not in data or not state.auth.is_admin(bearer_token(request)):
+        return None
+    try:
+        ts = datetime.fromisoformat(str(data["ts"]))
+    except ValueError:
+        return [{"field": "ts", "problem": "expected an ISO 8601 date-time"}]
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    if not now - timedelta(days=MAX_BACKFILL_DAYS) <= ts <= now + timedelta(minutes=5):
+        return [{"field": "ts", "problem": f"within the last {MAX_BACKFILL_DAYS} days"}]
+    return ts
+
+
+def process_one(
+    state: State, data: Any, facts: RequestFacts, now: datetime, event_time: datetime | None = None
+) -> Outcome | list[dict[str, str]]:
     """Validate and run the pipeline: an Outcome, or validation details for a 400."""
     if not isinstance(data, dict):
         return [{"field": "body", "problem": "expected a JSON object"}]
@@ -92,7 +113,7 @@ def process_one(state: State, data: Any, facts: RequestFacts, now: datetime) -> 
     except ValidationError as exc:
         return validation_details(exc)
     try:
-        return state.pipeline.process(payload, facts, state.registry.get(), state.keyring.get(), now)
+        return state.pipeline.process(payload, facts, state.registry.get(), state.keyring.get(), now, event_time)
     except InvalidUrl as exc:
         return [{"field": "u", "problem": str(exc)}]
 
@@ -127,9 +148,13 @@ async def _guarded(request: web.Request, handler) -> web.StreamResponse:  # noqa
         return rej.response
 
 
-def _single(state: State, data: Any, facts: RequestFacts) -> Outcome:
+def _single(state: State, data: Any, facts: RequestFacts, request: web.Request | None = None) -> Outcome:
+    now = datetime.now(UTC)
+    event_time = backfill_time(request, state, data, now) if request is not None else None
+    if isinstance(event_time, list):
+        raise Reject(error(400, "invalid event", event_time), "invalid_event")
     try:
-        result = process_one(state, data, facts, datetime.now(UTC))
+        result = process_one(state, data, facts, now, event_time)
     except NoCurrentKey:
         raise _unavailable("no_key") from None
     if isinstance(result, list):
@@ -154,7 +179,7 @@ def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None
 async def post_event(request: web.Request) -> web.StreamResponse:
     async def handle(request: web.Request, state: State) -> web.Response:
         data = parse_json(await read_body(request, MAX_EVENT_BYTES))
-        outcome = _single(state, data, facts_of(request, state))
+        outcome = _single(state, data, facts_of(request, state), request)
         return _answer(outcome, cors_headers(request, state))
 
     return await _guarded(request, handle)

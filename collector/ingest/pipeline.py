@@ -159,7 +159,7 @@ class Pipeline:
             "tracking_refused": int(facts.refuses_tracking),
             "retention_days": client.retention_days,
         }
-        if visit.visitor_id:
+        if visit.visitor_id and kind != "fulfilment":  # fulfilment is sent by the shop's server, not part of a visit
             source = tuple(row[c] for c in VISIT_SOURCE_COLUMNS)
             session = self.sessions.visit(client.client_id, visit.visitor_id, at.timestamp(), visit.path, source)
             row["session_id"], row["entry_page"] = session.session_id, session.entry_page

@@ -1,0 +1,52 @@
+"""A small HTTP client for the running collector: the CLI's report and admin commands go through
+the collector's API because embedded ClickHouse allows one process per store."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+__all__ = ["ApiClient", "ApiError"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiClient:
+    def __init__(self, server_url: str, token: str, timeout: float = 120) -> None:
+        self.base = server_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
+        url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": "spii-cli",
+            **({"Content-Type": "application/json"} if data is not None else {}),
+        })
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - operator-given URL
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                answer = json.loads(exc.read())
+                details = "; ".join(f"{d['field']}: {d['problem']}" for d in answer.get("details", []))
+                message = answer.get("error", "") + (f" ({details})" if details else "")
+            except (ValueError, KeyError, TypeError):
+                message = exc.reason
+            raise ApiError(exc.code, f"{method} {path}: HTTP {exc.code} {message}") from None
+        except urllib.error.URLError as exc:
+            raise ApiError(0, f"cannot reach the collector at {self.base}: {exc.reason} (is `spii serve` running?)") from None
+
+    def get(self, path: str, query: dict[str, str] | None = None) -> Any:
+        return self.call("GET", path, query)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.call("POST", path, body=body)

@@ -1,0 +1,172 @@
+"""`spii demo`: a collector with 30 days of realistic synthetic traffic, for a first look.
+
+Starts `spii serve` on a temp (or given) data dir, registers a demo client, replays the traffic
+through the real beacon endpoint (dated with the operator's backfill `ts`, one request per event,
+each visitor behind its own documentation-range IP), then prints the dashboard URL and token and
+keeps serving until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from collector.config import Settings
+from collector.http.auth import admin_token
+from collector.tenants import RegistryStore
+
+__all__ = ["add_parser", "synthetic_traffic", "run"]
+
+SITE = "demo.example"
+UAS = [
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 35),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", 25),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", 15),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", 12),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", 8),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", 5),
+]
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+SOURCES = [
+    ("https://www.google.com/", "", 40), ("", "", 28), ("https://t.co/x", "", 8), ("https://www.bing.com/", "", 5),
+    ("", "?utm_source=newsletter&utm_medium=email&utm_campaign=november", 14), ("https://news.ycombinator.com/", "", 5),
+]
+PAGES = ["/", "/products/tea", "/products/coffee", "/products/cups", "/blog/brewing-guide", "/blog/origins", "/pricing", "/about"]
+POSTCODES = [("SW1A 1AA", "GB"), ("M1 1AE", "GB"), ("EH1 1YZ", "GB"), ("B33 8TH", "GB"), ("LS1 4AP", "GB"), ("CF10 1AA", "GB"),
+             ("10001", "US"), ("94105", "US"), ("1012 AB", "NL"), ("3511 AB", "NL")]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser("demo", help="start a collector with 30 days of synthetic traffic and print the dashboard URL")
+    demo.add_argument("--data-dir", help="data directory (default: a new temp dir)")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--visitors-per-day", type=int, default=60)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--no-serve", action="store_true", help="stop after loading (for scripts and tests)")
+
+
+def _weighted(rng: random.Random, options: list[tuple]) -> tuple:
+    return rng.choices(options, weights=[o[-1] for o in options])[0]
+
+
+def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iterator[tuple[datetime, str, str, dict]]:
+    """(time, visitor IP, User-Agent, event) in time order: visits of 1-5 pageviews, sources
+    and campaigns, transactions with postcodes, fulfilments, contacts, and a few bots."""
+    rng = random.Random(seed)
+    start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    for day in range(days):
+        events: list[tuple[datetime, str, str, dict]] = []
+        weekday = (start + timedelta(days=day)).weekday()
+        count = int(per_day * (0.7 if weekday >= 5 else 1.0) * rng.uniform(0.8, 1.25) * (1 + day / (days * 3)))
+        for v in range(count):
+            ip = f"198.51.{rng.randint(0, 255)}.{rng.randint(1, 254)}" if rng.random() < 0.8 else f"2001:db8::{rng.randint(1, 65535):x}"
+            ua = _weighted(rng, UAS)[0]
+            referrer, query, _ = _weighted(rng, SOURCES)
+            t = start + timedelta(days=day, hours=rng.triangular(6, 23, 14), minutes=rng.random() * 60)
+            if t > end:
+                continue
+            path = rng.choice(PAGES[:4]) if rng.random() < 0.7 else rng.choice(PAGES)
+            first = {"n": "pageview", "u": f"https://{SITE}{path}{query}", "d": SITE, "r": referrer}
+            events.append((t, ip, ua, first))
+            for _ in range(rng.choices([0, 1, 2, 3, 4], weights=[45, 25, 15, 10, 5])[0]):
+                t += timedelta(seconds=rng.randint(20, 240))
+                events.append((t, ip, ua, {"n": "pageview", "u": f"https://{SITE}{rng.choice(PAGES)}", "d": SITE}))
+            if rng.random() < 0.08:
+                postcode, country = rng.choice(POSTCODES)
+                order = f"ORD-{day:02d}{v:04d}"
+                amount = round(rng.uniform(8, 120), 2)
+                t += timedelta(seconds=rng.randint(30, 300))
+                events.append((t, ip, ua, {"n": "transaction", "u": f"https://{SITE}/checkout", "d": SITE, "order": order,
+                                           "revenue": {"amount": amount, "currency": "GBP"}, "pc": postcode, "cc": country,
+                                           "items": [{"sku": rng.choice(["tea", "coffee", "cup"]), "quantity": rng.randint(1, 3), "price": amount}]}))
+                if rng.random() < 0.9:
+                    events.append((t + timedelta(hours=rng.randint(1, 6)), ip, ua, {"n": "fulfilment", "u": f"https://{SITE}/orders", "d": SITE,
+                                                                                    "order": order, "status": rng.choice(["shipped", "shipped", "delivered"])}))
+            if rng.random() < 0.03:
+                events.append((t + timedelta(seconds=40), ip, ua, {"n": "contact", "u": f"https://{SITE}/contact", "d": SITE,
+                                                                   "channel": rng.choice(["email", "phone", "form"])}))
+            if rng.random() < 0.05:
+                events.append((t, ip, ua, {"n": "Newsletter signup", "u": f"https://{SITE}{path}", "d": SITE, "props": {"position": "footer"}}))
+        for _ in range(rng.randint(1, 4)):  # crawlers: dropped by bot filtering
+            t = start + timedelta(days=day, hours=rng.random() * 24)
+            events.append((t, "192.0.2.1", BOT_UA, {"n": "pageview", "u": f"https://{SITE}/", "d": SITE}))
+        events.sort(key=lambda e: e[0])
+        yield from (e for e in events if e[0] <= end)
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("spii serve exited during start-up; see the log above")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("spii serve did not become ready")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    console = Console(stderr=True)
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="spii-demo-")).resolve()
+    settings = Settings(**{**settings.model_dump(), "data_dir": data_dir})
+    registry = RegistryStore(settings.clients_path)
+    if registry.load().find("demo") is None:
+        _, token = registry.add("demo", [SITE], cookies="consent")
+    else:
+        _, token = registry.new_token("demo")
+    admin = admin_token(settings)
+    env = {**os.environ, "SPII_DATA_DIR": str(data_dir), "SPII_PORT": str(args.port), "SPII_TRUSTED_PROXIES": "127.0.0.1/32",
+           "SPII_CLIENT_RATE": "100000", "SPII_CLIENT_BURST": "100000"}
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(args.port)], env=env)
+    try:
+        _wait_ready(args.port, proc)
+        events = list(synthetic_traffic(args.days, args.visitors_per_day, args.seed, datetime.now(UTC)))
+        conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
+        accepted = 0
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"sending {len(events)} events", total=len(events))
+            for ts, ip, ua, event in events:
+                body = json.dumps({**event, "ts": ts.isoformat()})
+                conn.request("POST", "/api/event", body=body, headers={
+                    "Content-Type": "text/plain", "User-Agent": ua, "X-Forwarded-For": ip, "Authorization": f"Bearer {admin}"})
+                response = conn.getresponse()
+                response.read()
+                accepted += response.status == 202 and not response.getheader("X-SPII-Dropped")
+                progress.advance(task)
+        conn.close()
+        time.sleep(settings.spool_segment_seconds + 1.0)  # the last segment seals and ships
+        url = f"http://127.0.0.1:{args.port}/dashboard/demo"
+        console.print(f"\n[bold]spii demo[/] is running: {accepted} of {len(events)} events accepted (bots dropped).")
+        console.print(f"  data dir : {data_dir}\n  dashboard: {url}\n  token    : {token}")
+        console.print(f"  report   : spii report demo --data-dir {data_dir} --server http://127.0.0.1:{args.port}")
+        print(json.dumps({"dashboard": url, "token": token, "data_dir": str(data_dir), "accepted": accepted, "sent": len(events)}))
+        if args.no_serve:
+            return 0
+        console.print("Ctrl-C stops it.")
+        proc.wait()
+        return proc.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)

@@ -1,0 +1,60 @@
+"""`spii report` against a running collector (every format), and `spii demo` end to end."""
+
+import csv
+import io
+import json
+import re
+import subprocess
+
+from tests.e2e.harness import BROWSER_UA, SPII, Collector
+
+SHOP = "shop.example"
+
+
+def test_report_formats_match_the_api(tmp_path):
+    (tmp_path / "data").mkdir()
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_STATS_BURST="1000",
+                          SPII_SERVER_URL="")
+    shop = collector.add_client("shop", SHOP)
+    collector.start()
+    collector.env["SPII_SERVER_URL"] = f"http://127.0.0.1:{collector.port}"
+    try:
+        for i in range(1, 16):
+            headers = {"X-Forwarded-For": f"192.0.2.{i}", "User-Agent": BROWSER_UA}
+            assert collector.send({"n": "pageview", "u": f"https://{SHOP}/", "d": SHOP}, headers=headers)[0] == 202
+        collector.wait_shipped(15, shop["token"], SHOP)
+        report = collector.cli("report", "shop", "--format", "json", "--period", "7d")
+        assert report["aggregate"]["results"]["visitors"]["value"] == 15
+        assert report["panels"][0]["results"] == [{"page": "/", "visitors": 15, "pageviews": 15}]
+        # an analyst token works too, and is refused for a site it does not own
+        out = subprocess.run([*SPII, "report", "shop", "--format", "csv", "--token", shop["token"]], env=collector.env,
+                             capture_output=True, text=True, timeout=60)
+        rows = list(csv.DictReader(io.StringIO(out.stdout)))
+        assert {"section": "total", "label": "", "metric": "visitors", "value": "15"} in rows
+        html_path = tmp_path / "report.html"
+        collector.cli("report", "shop", "--format", "html", "--out", str(html_path))
+        html = html_path.read_text()
+        assert "<svg" in html and 'data-metric="visitors">15<' in html
+        assert not re.search(r'(src|href)="(https?:)?//', html), "the emailed report must not load anything"
+        table = collector.cli("report", "shop")
+        assert "Unique visitors" in table and "15" in table
+        refused = subprocess.run([*SPII, "report", "other.example", "--token", shop["token"]], env=collector.env,
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "HTTP 403" in refused.stderr
+    finally:
+        collector.stop()
+
+
+def test_demo_loads_traffic_through_the_beacon(tmp_path):
+    out = subprocess.run([*SPII, "demo", "--data-dir", str(tmp_path / "demo"), "--port", str(_port()), "--days", "3",
+                          "--visitors-per-day", "20", "--no-serve"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 0 < summary["accepted"] < summary["sent"]  # bots were dropped
+    assert summary["dashboard"].endswith("/dashboard/demo") and len(summary["token"]) >= 40
+
+
+def _port():
+    from tests.e2e.harness import free_port
+
+    return free_port()
