@@ -13,7 +13,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 ARTIFACTS = Path(os.environ.get("SPII_ARTIFACTS", Path(__file__).resolve().parents[2] / "artifacts"))
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, which the asyncio tests of other modules must not inherit
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM):
         pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
