@@ -161,8 +161,10 @@ class Pipeline:
         }
         if visit.visitor_id and kind != "fulfilment":  # fulfilment is sent by the shop's server, not part of a visit
             source = tuple(row[c] for c in VISIT_SOURCE_COLUMNS)
-            session = self.sessions.visit(client.client_id, visit.visitor_id, at.timestamp(), visit.path, source)
+            step = self.sessions.step(client.client_id, visit.visitor_id, at.timestamp(), visit.path, source, kind == "pageview")
+            session = step.visit
             row["session_id"], row["entry_page"] = session.session_id, session.entry_page
+            row["visit_event"], row["visit_pageview"], row["visit_seconds"] = step.event, step.pageview, step.seconds
             if session.source != source:  # a later event of the visit: attribute it to the visit's source
                 row.update(zip(VISIT_SOURCE_COLUMNS, session.source))
         return Outcome(row=orjson.dumps(row) + b"\n", kind=kind)

@@ -54,21 +54,45 @@ PROPERTIES: dict[str, str] = {
     "visit:os_version": "os_version",
 }
 VISIT_ONLY = {"visit:exit_page"}
+EVENT_GROUPS = {expr for prop, expr in PROPERTIES.items() if prop.startswith("event:")}
 _PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
 
-# Metrics computed over events (one pass, grouped by the label).
+# Metrics computed over events (one pass, grouped by the label). `uniq` is exact for small sets
+# (the ones suppression judges) and within ~1% on large ones, at a fraction of uniqExact's cost;
+# suppression's own distinct counts (distinct_visitors_query) stay exact.
 EVENT_METRICS: dict[str, str] = {
-    "visitors": "uniqExactIf(visitor_id, visitor_id != 0)",
-    "visits": "uniqExactIf(session_id, session_id != 0)",
+    "visitors": "uniqIf(visitor_id, visitor_id != 0)",
+    "visits": "countIf(visit_event = 1)",  # visits that started here (see EVENT_LEVEL_VISITS)
     "pageviews": "countIf(kind = 'pageview')",
     "events": "countIf(kind IN ('pageview', 'event'))",
     "transactions": "countIf(kind = 'transaction')",
     "revenue": "sumIf(revenue, kind = 'transaction')",
     "fulfilments": "countIf(kind = 'fulfilment')",
     "contacts": "countIf(kind = 'contact')",
-    "buyers": "uniqExactIf(visitor_id, visitor_id != 0 AND kind = 'transaction')",
+    "buyers": "uniqIf(visitor_id, visitor_id != 0 AND kind = 'transaction')",
     "visit_pageviews": "countIf(kind = 'pageview' AND session_id != 0)",
+    "engaged_visits": "countIf(visit_pageview = 2)",  # visits with a second pageview: not bounces
+    "visit_seconds": "sum(visit_seconds)",
 }
+# Grouped by an event property (a page, an event name), a visit counts in every row it touched.
+EVENT_LEVEL_VISITS = "uniqIf(session_id, session_id != 0)"
+# what each requested metric needs from the event pass (visitors always: suppression)
+NEEDS: dict[str, tuple[str, ...]] = {
+    "views_per_visit": ("visit_pageviews", "visits"),
+    "average_order_value": ("revenue", "transactions"),
+    "conversion_rate": ("buyers",),
+    "bounce_rate": ("visits", "engaged_visits"),
+    "visit_duration": ("visits", "visit_seconds"),
+}
+
+
+def event_columns(metrics: list[str]) -> list[str]:
+    wanted = {"visitors"}
+    for m in metrics:
+        wanted.update(NEEDS.get(m, (m,)))
+    return [name for name in EVENT_METRICS if name in wanted]
+
+
 # Metrics that need each visit as a whole (a GROUP BY session_id first).
 VISIT_METRICS = ("bounce_rate", "visit_duration")
 DERIVED = ("views_per_visit", "average_order_value", "conversion_rate")
@@ -174,13 +198,17 @@ class Scope:
 
 
 def event_query(
-    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False
+    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False, metrics: list[str] | None = None
 ) -> tuple[str, dict[str, Any]]:
     """Event metrics (EVENT_METRICS) per ``group`` expression, or in total; ``labels`` keeps only
     the rows with those labels, and ``combine`` totals them into one row (the (other) row)."""
     params: dict[str, Any] = {}
     where = scope.where(params)
-    select = ", ".join(f"{sql} AS {name}" for name, sql in EVENT_METRICS.items())
+    columns = event_columns(metrics) if metrics is not None else list(EVENT_METRICS)
+    exprs = dict(EVENT_METRICS)
+    if group is not None and group in EVENT_GROUPS:
+        exprs["visits"] = EVENT_LEVEL_VISITS
+    select = ", ".join(f"{exprs[name]} AS {name}" for name in columns)
     if group is None:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
     if labels is not None:
@@ -220,7 +248,7 @@ def visit_query(
     """Visit metrics: each visit reduced to one row first (pageviews, duration), then grouped."""
     params: dict[str, Any] = {}
     visits = _visits(scope, group, params)
-    outer = ("uniqExact(visitor_id) AS visitors, count() AS visits, sum(pv) AS visit_pageviews, "
+    outer = ("uniq(visitor_id) AS visitors, count() AS visits, sum(pv) AS visit_pageviews, "
              "countIf(pv <= 1) AS bounces, sum(duration) AS total_duration")
     if group is None:
         return f"SELECT {outer} FROM ({visits})", params

@@ -15,7 +15,7 @@ from typing import Any
 
 from collector.reports.periods import Period
 from collector.reports.query import (
-    BUCKETS, METRICS, PROPERTIES, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
+    BUCKETS, METRICS, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
     distinct_visitors_query, event_query, label_key, property_expr, visit_query,
 )
 from collector.reports.suppression import OTHER, round_counts, suppress
@@ -52,21 +52,23 @@ def _number(value: Any) -> Any:
 
 
 def finish(metrics: list[str], ev: Row | None, vis: Row | None) -> Row:
-    """Requested metrics from an event-metrics row and/or a visit-metrics row."""
+    """Requested metrics from an event-metrics row, or a visit-metrics row (exit pages)."""
+    if ev is None and vis is not None:  # one row per visit first: rename to the event-pass names
+        ev = {"visitors": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
+              "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
+              "visit_seconds": vis["total_duration"]}
     ev = ev or {}
-    vis = vis or {}
-    visits = ev.get("visits", vis.get("visits", 0))
-    visit_pageviews = ev.get("visit_pageviews", vis.get("visit_pageviews", 0))
+    visits = ev.get("visits", 0)
     revenue = Decimal(ev.get("revenue", 0) or 0)
     transactions = ev.get("transactions", 0)
-    visitors = ev.get("visitors", vis.get("visitors", 0))
+    visitors = ev.get("visitors", 0)
     derived = {
         "visitors": visitors,
         "visits": visits,
-        "pageviews": ev.get("pageviews", vis.get("visit_pageviews", 0)),
-        "views_per_visit": round(visit_pageviews / visits, 2) if visits else 0,
-        "bounce_rate": round(vis.get("bounces", 0) * 100 / vis["visits"]) if vis.get("visits") else 0,
-        "visit_duration": round(vis.get("total_duration", 0) / vis["visits"]) if vis.get("visits") else 0,
+        "pageviews": ev.get("pageviews", 0),
+        "views_per_visit": round(ev.get("visit_pageviews", 0) / visits, 2) if visits else 0,
+        "bounce_rate": round((visits - ev.get("engaged_visits", 0)) * 100 / visits) if visits else 0,
+        "visit_duration": round(ev.get("visit_seconds", 0) / visits) if visits else 0,
         "events": ev.get("events", 0),
         "transactions": transactions,
         "revenue": round(float(revenue), 2),
@@ -111,11 +113,11 @@ class Stats:
         self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None = None, combine: bool = False
     ) -> dict[str, Row]:
         """label -> finished metrics ('' is the label of a total, grouped or not)."""
-        needs_visits = group == "exit_page" or any(m in VISIT_METRICS for m in metrics)
+        needs_visits = group == "exit_page"  # the only visit property not stored on each event
         events: dict[str, Row] = {}
         visits: dict[str, Row] = {}
         if group != "exit_page":
-            sql, params = event_query(scope, group, labels, combine)
+            sql, params = event_query(scope, group, labels, combine, metrics)
             for row in self.store.query_dicts(sql, params):
                 events[row.pop("label", "")] = row
         if needs_visits:

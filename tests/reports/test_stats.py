@@ -42,6 +42,17 @@ def crafted():
     rows += [event(B, 10_000 + n, "/b-secret") for n in range(100)]
     # the previous day for compare: 10 visitors of client A
     rows += [event(A, 500 + n, "/", day=DAY - timedelta(days=1)) for n in range(20)]
+    # each event's place in its visit, as the ingest session cache writes it
+    seen: dict[int, dict] = {}
+    for r in sorted(rows, key=lambda r: r["ts"]):
+        if r["session_id"]:
+            v = seen.setdefault(r["session_id"], {"events": 0, "pageviews": 0, "last": None})
+            v["events"] += 1
+            v["pageviews"] += r["kind"] == "pageview"
+            ts = datetime.fromisoformat(r["ts"])
+            r.update(visit_event=v["events"], visit_pageview=v["pageviews"] if r["kind"] == "pageview" else 0,
+                     visit_seconds=int((ts - v["last"]).total_seconds()) if v["last"] else 0)
+            v["last"] = ts
     return b"".join(orjson.dumps(r) + b"\n" for r in rows)
 
 

@@ -1,0 +1,150 @@
+"""Report benchmark: loads synthetic events into embedded ClickHouse (default 10 million, three
+clients, 60 days), then times every dashboard query as spii runs it (the stats service, with
+suppression follow-ups) next to the same numbers asked by hand on the raw table, in the same run.
+Target: every panel under 300 ms.
+
+    .venv/bin/python bench/reports.py [--events 10000000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from collector.http.stats import parse_request  # noqa: E402
+from collector.reports.overview import overview_calls  # noqa: E402
+from collector.reports.stats import Stats  # noqa: E402
+from collector.store.clickhouse import Store  # noqa: E402
+from collector.tenants import Client  # noqa: E402
+
+LAST_DAY = date(2026, 11, 21)
+BIG = Client(client_id="c_big000000000", name="big", domains=["big.example"])
+
+# Sessions of 3 consecutive events; 8 in 10 sessions belong to the big client; visitors return
+# (session % 900k); paths, sources, devices skewed like real traffic.
+LOAD = """
+INSERT INTO spii.events (client_id, ts, kind, name, host, path, entry_page, referrer_host, referrer_source, utm_source,
+    utm_medium, utm_campaign, browser, browser_version, os, os_version, device, postcode_area, country, key_id, ip_token,
+    visitor_id, session_id, visit_event, visit_pageview, visit_seconds, revenue, currency, retention_days)
+SELECT
+    multiIf(session % 10 < 8, 'c_big000000000', session % 10 = 8, 'c_mid000000000', 'c_small0000000') AS client_id,
+    toDateTime64('{start} 00:00:00', 3, 'UTC') + toIntervalMillisecond(number * {step_ms}) AS ts,
+    multiIf(h % 100 < 90, 'pageview', h % 100 < 95, 'event', h % 100 < 98, 'transaction', h % 100 < 99, 'fulfilment', 'contact') AS kind,
+    if(kind = 'event', 'Signup', toString(kind)) AS name,
+    'big.example' AS host,
+    concat('/p/', toString(toUInt32(pow((cityHash64(number, 'p') % 10000) / 10000, 3) * 2000))) AS path,
+    concat('/p/', toString(toUInt32(pow((cityHash64(session * 3, 'p') % 10000) / 10000, 3) * 2000))) AS entry_page,
+    arrayElement(['google.com', '', 't.co', 'bing.com', '', 'duckduckgo.com'], 1 + cityHash64(session, 'r') % 6) AS referrer_host,
+    arrayElement(['Google', '', 'Twitter', 'Bing', 'Newsletter', 'DuckDuckGo'], 1 + cityHash64(session, 'r') % 6) AS referrer_source,
+    if(referrer_source = 'Newsletter', 'newsletter', '') AS utm_source,
+    if(referrer_source = 'Newsletter', 'email', '') AS utm_medium,
+    if(referrer_source = 'Newsletter', concat('week-', toString(cityHash64(session, 'c') % 8)), '') AS utm_campaign,
+    arrayElement(['Chrome', 'Safari', 'Firefox', 'Edge', 'Samsung Internet'], 1 + cityHash64(session, 'b') % 5) AS browser,
+    toString(100 + cityHash64(session, 'bv') % 32) AS browser_version,
+    arrayElement(['Windows', 'iOS', 'Android', 'Mac OS X', 'Linux'], 1 + cityHash64(session, 'o') % 5) AS os,
+    toString(cityHash64(session, 'ov') % 15) AS os_version,
+    arrayElement(['desktop', 'mobile', 'mobile', 'tablet'], 1 + cityHash64(session, 'd') % 4) AS device,
+    if(kind = 'transaction', arrayElement(['SW1A', 'M1', 'EH1', 'B33', 'LS1', 'CF10', '100', '941', '1012'], 1 + cityHash64(number, 'pc') % 9), '') AS postcode_area,
+    arrayElement(['GB', 'GB', 'GB', 'US', 'NL', 'DE', 'FR', 'IE'], 1 + cityHash64(session, 'cc') % 8) AS country,
+    formatDateTime(ts, '%F') AS key_id,
+    toIPv6(IPv6NumToString(toFixedString(concat(reinterpretAsFixedString(cityHash64(visitor_id, 't')), reinterpretAsFixedString(visitor_id)), 16))) AS ip_token,
+    cityHash64(session % 900000, 'v') AS visitor_id,
+    cityHash64(session, 's') AS session_id,
+    toUInt16(number % 3 + 1) AS visit_event,
+    toUInt16(if(kind = 'pageview', number % 3 + 1, 0)) AS visit_pageview,
+    toUInt32(if(number % 3 = 0, 0, 10 + cityHash64(number, 'sec') % 200)) AS visit_seconds,
+    if(kind = 'transaction', toDecimal64((cityHash64(number, 'm') % 10000) / 100, 4), toDecimal64(0, 4)) AS revenue,
+    if(kind = 'transaction', 'GBP', '') AS currency,
+    395 AS retention_days
+FROM (SELECT number, intDiv(number, 3) AS session, cityHash64(number, 'k') AS h FROM numbers({events}))
+"""
+
+# The same numbers written by hand on the raw table, one statement per panel: no suppression, no
+# follow-up queries, only the first metric of the panel.
+WHERE = "client_id = 'c_big000000000' AND toDate(ts) BETWEEN '{first}' AND '{last}'"
+HAND = {
+    "aggregate": "SELECT uniq(visitor_id), countIf(visit_event = 1), countIf(kind = 'pageview'), count(), sumIf(revenue, kind = 'transaction') "
+                 "FROM spii.events WHERE {where}",
+    "timeseries": "SELECT toDate(ts) d, uniq(visitor_id), countIf(kind = 'pageview') FROM spii.events WHERE {where} GROUP BY d ORDER BY d",
+    "visit": "SELECT {col}, count(), uniq(v) FROM (SELECT session_id, any(visitor_id) v, {inner} AS {col} FROM spii.events "
+             "WHERE {where} GROUP BY session_id) GROUP BY {col} ORDER BY 2 DESC LIMIT 10",
+    "breakdown": "SELECT {col}, uniq(visitor_id) u FROM spii.events WHERE {where} GROUP BY {col} ORDER BY u DESC LIMIT 10",
+}
+
+
+def hand_sql(name: str, query: dict[str, str], where: str) -> str:
+    if name == "aggregate":
+        return HAND["aggregate"].format(where=where)
+    if name in ("timeseries", "previous"):
+        return HAND["timeseries"].format(where=where)
+    prop = query["property"]
+    col = {"event:page": "path", "visit:entry_page": "entry_page", "visit:source": "referrer_source", "visit:referrer": "referrer_host",
+           "event:name": "name"}.get(prop, prop.split(":")[-1])
+    if prop == "visit:exit_page":
+        return HAND["visit"].format(col="exit_page", inner="argMax(path, ts)", where=where)
+    return HAND["breakdown"].format(col=col, where=where)
+
+
+def timed(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--period", default="30d")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="spii-bench-reports-"))
+    store = Store(f"chdb://{tmp}/clickhouse")
+    store.migrate()
+    days = 60
+    start = date.fromordinal(LAST_DAY.toordinal() - days + 1)
+    t0 = time.perf_counter()
+    store.command(LOAD.format(start=start, step_ms=days * 86_400_000 // args.events, events=args.events))
+    store.command("OPTIMIZE TABLE spii.events FINAL")
+    load_s = time.perf_counter() - t0
+    rows, big, disk = store.query("SELECT count(), countIf(client_id = 'c_big000000000'), "
+                                  "(SELECT sum(data_compressed_bytes) FROM system.parts WHERE active AND table = 'events') FROM spii.events")[0]
+    print(f"report benchmark: {rows:,} events ({big:,} of the big client) over {days} days, loaded + merged in {load_s:.1f} s, "
+          f"{disk / rows:.1f} compressed bytes/event; {os.cpu_count()} cpus, embedded chDB; {args.runs} runs per query, "
+          f"period {args.period} ending {LAST_DAY}")
+
+    stats = Stats(store)
+    calls = overview_calls(args.period, LAST_DAY.isoformat())
+    req0 = parse_request(calls[0][2])
+    where = WHERE.format(first=req0.period.first, last=req0.period.last)
+    print(f"{'panel':22} {'spii p50 ms':>12} {'spii max':>9} {'by hand p50':>12} {'ratio':>6}  target < 300 ms")
+    worst = 0.0
+    for name, endpoint, query in calls:
+        req = parse_request(query)
+        spii = timed(lambda: getattr(stats, endpoint)(BIG, req), args.runs)
+        sql = hand_sql(name, query, where)
+        hand = timed(lambda: store.query(sql), args.runs)
+        p50, p50h = statistics.median(spii), statistics.median(hand)
+        worst = max(worst, p50)
+        print(f"{name:22} {p50:12.1f} {max(spii):9.1f} {p50h:12.1f} {p50 / p50h:6.2f}  {'ok' if p50 < 300 else 'OVER'}")
+    full = timed(lambda: [getattr(stats, e)(BIG, parse_request(q)) for _, e, q in calls], max(1, args.runs // 2))
+    print(f"slowest panel p50 {worst:.1f} ms; whole dashboard ({len(calls)} queries, sequential) p50 {statistics.median(full):.0f} ms")
+    store.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
