@@ -13,7 +13,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from collector.config import Settings
-from collector.http import beacon, dashboard, ops, stats
+from collector.http import beacon, dashboard, ops, stats, tracker
 from collector.http.auth import Auth, admin_token
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import TrustedProxies
@@ -107,6 +107,7 @@ def build_app(state: State) -> web.Application:
     ops.add_routes(app)
     stats.add_routes(app)
     dashboard.add_routes(app)
+    tracker.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["EventPayload", "Revenue", "Item", "KINDS", "validation_details", "kind_of"]
 
@@ -78,13 +78,24 @@ class EventPayload(BaseModel):
     revenue: Revenue | None = None
     i: bool | None = Field(None, description="Interactive event (Plausible)")
     h: bool | None = Field(None, description="Hash-based routing: keep the #/route")
-    pc: str | None = Field(None, max_length=32, description="Postcode; only its outward code / area is stored")
-    cc: str | None = Field(None, max_length=2, description="ISO 3166-1 alpha-2 country of the postcode")
+    pc: str | None = Field(None, max_length=32, description="Postcode ('postcode' accepted too); only its outward code / area is stored",
+                           validation_alias=AliasChoices("pc", "postcode"))
+    cc: str | None = Field(None, max_length=2, description="ISO 3166-1 alpha-2 country of the postcode ('country' accepted too)",
+                           validation_alias=AliasChoices("cc", "country"))
     order: str | None = Field(None, max_length=128, description="Order id (stored as a keyed hash)")
     items: list[Item] | None = Field(None, max_length=100)
     status: str | None = Field(None, max_length=64, description="Fulfilment status, e.g. shipped")
     channel: str | None = Field(None, max_length=64, description="Contact channel, e.g. email, phone, form")
     cid: str | None = Field(None, min_length=8, max_length=64, description="Consented first-party cookie id (stored as a keyed hash)")
+    g: bool | None = Field(None, description="The browser sent Global Privacy Control or Do Not Track: store no identifier")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_revenue(cls, data: Any) -> Any:
+        """The tracker's spii('transaction', {amount, currency, ...}) sends revenue flat."""
+        if isinstance(data, dict) and "amount" in data and "revenue" not in data:
+            data = {**data, "revenue": {"amount": data["amount"], "currency": data.get("currency")}}
+        return data
 
     @field_validator("p", mode="before")
     @classmethod
@@ -112,7 +123,7 @@ class EventPayload(BaseModel):
             out[key] = text[:MAX_PROP_VALUE]
         return out
 
-    @field_validator("i", "h", mode="before")
+    @field_validator("i", "h", "g", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
         return bool(value) if isinstance(value, int) else value

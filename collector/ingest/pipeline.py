@@ -134,7 +134,7 @@ class Pipeline:
             country=payload.cc,
             cookie_id=payload.cid,
             hash_routing=bool(payload.h) or client.hash_routing,
-            refuses_tracking=facts.refuses_tracking,
+            refuses_tracking=facts.refuses_tracking or bool(payload.g),
         )
         visit = anonymise(raw, client.policy(self.us_zip3), keyring, now)
         kind = payload.kind
@@ -156,7 +156,7 @@ class Pipeline:
             "items": [{"sku": i.sku, "quantity": i.quantity, "price": str(i.price)} for i in payload.items or ()],
             "fulfilment_status": payload.status or "",
             "contact_channel": payload.channel or "",
-            "tracking_refused": int(facts.refuses_tracking),
+            "tracking_refused": int(raw.refuses_tracking),
             "retention_days": client.retention_days,
         }
         if visit.visitor_id and kind != "fulfilment":  # fulfilment is sent by the shop's server, not part of a visit

@@ -1,0 +1,252 @@
+"""The tracker in real Chromium, against a running `spii serve`: each scenario runs in its own
+browser context on a test site served on loopback (shop.example is mapped to 127.0.0.1 inside
+Chromium only), then the collector is stopped and what actually landed in ClickHouse is checked.
+"""
+
+import http.server
+import json
+import threading
+from functools import partial
+
+import pytest
+
+from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM
+from tests.e2e.harness import BROWSER_UA, Collector, free_port
+
+pytestmark = pytest.mark.browser
+SITE = "shop.example"
+QUEUE_STUB = "<script>window.spii=window.spii||function(){(spii.q=spii.q||[]).push(arguments)}</script>"
+
+
+def page(body: str, script_attrs: str = "data-local", head: str = "") -> str:
+    return (f"<!doctype html><html><head><meta charset=utf-8>{head}"
+            f'<script defer data-domain="{SITE}" {script_attrs} src="{{collector}}/js/spii.js"></script></head>'
+            f"<body>{body}</body></html>")
+
+
+PAGES = {
+    "load.html": page("<h1>load</h1>"),
+    "spa.html": page("<h1>spa</h1>"),
+    "hash.html": page("<h1>hash</h1>", "data-local data-hash"),
+    "calls.html": page("<h1>calls</h1>"),
+    "consent.html": page("<h1>consent</h1>", 'data-local data-consent="granted"'),
+    "gpc.html": page("<h1>gpc</h1>", 'data-local data-consent="granted"'),
+    "optout.html": page("<h1>optout</h1>"),
+    "queued.html": page("<h1>queued</h1>", "data-local async",
+                        head=QUEUE_STUB + "<script>spii('event', 'Queued', {early: 'yes'})</script>"),
+    "noscript.html": page(f'<noscript><img src="{{collector}}/px.gif?d={SITE}&u=http://{SITE}/noscript-pixel"></noscript>'),
+    "webdriver.html": page("<h1>automated</h1>", ""),
+    "auto.html": page('<a id=out href="https://elsewhere.example/x?secret=1">out</a> <a id=dl href="/files/report.pdf">pdf</a>',
+                      'data-local data-auto="outbound,downloads"'),
+}
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory, browser):
+    """Run every scenario, then return the stored rows by path."""
+    tmp = tmp_path_factory.mktemp("tracker")
+    (tmp / "data").mkdir()
+    collector = Collector(tmp / "data")
+    client = collector.add_client("shop", SITE, cookies="consent")
+    collector.start()
+    origin = f"http://127.0.0.1:{collector.port}"
+    site_dir = tmp / "site"
+    (site_dir / "files").mkdir(parents=True)
+    (site_dir / "files" / "report.pdf").write_bytes(b"%PDF-1.4")
+    for name, html in PAGES.items():
+        (site_dir / name).write_text(html.replace("{collector}", origin))
+    site_port = free_port()
+    handler = partial(_QuietHandler, directory=str(site_dir))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", site_port), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    base = f"http://{SITE}:{site_port}"
+    # a browser of its own: shop.example resolves to loopback inside this Chromium only
+    own = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
+                                      args=[*ARGS, f"--host-resolver-rules=MAP {SITE} 127.0.0.1"])
+    log: dict[str, object] = {}
+    try:
+        for scenario in SCENARIOS:
+            context = own.new_context(user_agent=BROWSER_UA, java_script_enabled=scenario.__name__ != "noscript")
+            tab = context.new_page()
+            tab.on("console", lambda m, n=scenario.__name__: log.setdefault(n, []).append(m.text))
+            try:
+                log[scenario.__name__ + ":result"] = scenario(tab, base)
+                tab.wait_for_timeout(300)  # beacons in flight
+            except Exception:
+                (ARTIFACTS / "tracker").mkdir(parents=True, exist_ok=True)
+                tab.screenshot(path=str(ARTIFACTS / "tracker" / f"{scenario.__name__}-failure.png"))
+                raise
+            finally:
+                context.close()
+    finally:
+        own.close()
+        site.shutdown()
+        collector.stop()
+    (ARTIFACTS / "tracker").mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "tracker" / "console.json").write_text(json.dumps(log, indent=1, default=str))
+    rows = collector.query("SELECT path, kind, name, props, revenue, currency, postcode_area, country, order_id, "
+                           "fulfilment_status, contact_channel, cookie_hash, visitor_id, toString(ip_token) AS ip, "
+                           "tracking_refused, client_id FROM spii.events ORDER BY ts")
+    return {"rows": rows, "client": client, "log": log}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def load(tab, base):
+    tab.goto(f"{base}/load.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+
+
+def spa(tab, base):
+    tab.goto(f"{base}/spa.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("history.pushState({}, '', '/spa/step-2')")
+    tab.evaluate("history.pushState({}, '', '/spa/step-2')")  # the same URL again: no second pageview
+    tab.evaluate("history.replaceState({}, '', '/spa/step-3')")
+    tab.evaluate("history.pushState({}, '', '/spa/step-4')")
+    tab.go_back()  # popstate -> back at step-3
+
+
+def hash_routing(tab, base):
+    tab.goto(f"{base}/hash.html#/cart")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("location.hash = '#/checkout'")
+
+
+def calls(tab, base):
+    tab.goto(f"{base}/calls.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("""() => {
+        spii('event', 'Signup', {plan: 'pro', seats: 3});
+        spii('transaction', {order: 'ORD-7', amount: 19.99, currency: 'GBP', postcode: 'SW1A 1AA', country: 'GB',
+                             items: [{sku: 'tea', quantity: 2, price: 9.995}]});
+        spii('fulfilment', {order: 'ORD-7', status: 'shipped'});
+        spii('contact', {channel: 'email'});
+    }""")
+
+
+def consent(tab, base):
+    tab.goto(f"{base}/consent.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    cookie = tab.evaluate("document.cookie")
+    tab.evaluate("spii('event', 'Consented')")
+    tab.evaluate("spii('consent', false)")
+    tab.evaluate("spii('event', 'Withdrawn')")
+    return {"cookie": cookie, "after": tab.evaluate("document.cookie")}
+
+
+def gpc(tab, base):
+    tab.add_init_script("Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})")
+    tab.goto(f"{base}/gpc.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+
+
+def optout(tab, base):
+    tab.goto(f"{base}/optout.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("spii('optout')")
+    tab.evaluate("spii('event', 'AfterOptout')")
+    tab.goto(f"{base}/optout.html?again=1")  # the flag is stored: no pageview on the next load either
+    tab.wait_for_function("typeof window.spii === 'function'")
+
+
+def queued(tab, base):
+    tab.goto(f"{base}/queued.html")
+    tab.wait_for_function("typeof window.spii === 'function' && !window.spii.q")
+
+
+def noscript(tab, base):
+    tab.goto(f"{base}/noscript.html")
+    tab.wait_for_load_state("load")
+
+
+def webdriver(tab, base):
+    tab.goto(f"{base}/webdriver.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+
+
+def auto_events(tab, base):
+    tab.goto(f"{base}/auto.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("document.addEventListener('click', e => e.preventDefault())")  # stay on the page
+    tab.click("#out")
+    tab.click("#dl")
+
+
+SCENARIOS = [load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
+
+
+def rows_at(landed, path):
+    return [r for r in landed["rows"] if r["path"] == path]
+
+
+def test_pageview_on_load(landed):
+    (row,) = rows_at(landed, "/load.html")
+    assert row["kind"] == "pageview" and row["client_id"] == landed["client"]["client_id"] and row["visitor_id"] != 0
+
+
+def test_spa_navigation_without_duplicates(landed):
+    paths = [r["path"] for r in landed["rows"] if r["path"].startswith("/spa")]
+    assert paths == ["/spa.html", "/spa/step-2", "/spa/step-3", "/spa/step-4", "/spa/step-3"]
+
+
+def test_hash_routing(landed):
+    assert [r["path"] for r in landed["rows"] if r["path"].startswith("/hash")] == ["/hash.html#/cart", "/hash.html#/checkout"]
+
+
+def test_custom_event_transaction_fulfilment_contact(landed):
+    calls_rows = rows_at(landed, "/calls.html")
+    by_kind = {r["kind"]: r for r in calls_rows}
+    signup = next(r for r in calls_rows if r["name"] == "Signup")
+    assert signup["props"] == {"plan": "pro", "seats": "3"}
+    tx = by_kind["transaction"]
+    assert (tx["revenue"], tx["currency"], tx["postcode_area"], tx["country"]) == ("19.9900", "GBP", "SW1A", "GB")
+    assert tx["order_id"] and tx["order_id"] != "ORD-7" and tx["order_id"] == by_kind["fulfilment"]["order_id"]
+    assert by_kind["fulfilment"]["fulfilment_status"] == "shipped" and by_kind["contact"]["contact_channel"] == "email"
+
+
+def test_consent_on_stores_a_cookie_hash_and_off_stores_none(landed):
+    result = landed["log"]["consent:result"]
+    assert result["cookie"].startswith("_spii=") and result["after"] == ""
+    consented = next(r for r in landed["rows"] if r["name"] == "Consented")
+    withdrawn = next(r for r in landed["rows"] if r["name"] == "Withdrawn")
+    assert consented["cookie_hash"] != 0 and withdrawn["cookie_hash"] == 0
+    assert rows_at(landed, "/load.html")[0]["cookie_hash"] == 0  # cookieless by default
+
+
+def test_gpc_stores_no_identifier(landed):
+    (row,) = rows_at(landed, "/gpc.html")
+    assert (row["cookie_hash"], row["visitor_id"], row["ip"], row["tracking_refused"]) == (0, 0, "::", 1)
+
+
+def test_optout_sends_nothing(landed):
+    assert [r["name"] for r in rows_at(landed, "/optout.html")] == ["pageview"]  # the one before opting out
+    assert not [r for r in landed["rows"] if r["name"] == "AfterOptout"]
+
+
+def test_calls_queued_before_load_are_replayed(landed):
+    queued_rows = [r for r in landed["rows"] if r["name"] == "Queued"]
+    assert len(queued_rows) == 1 and queued_rows[0]["props"] == {"early": "yes"}
+
+
+def test_noscript_pixel(landed):
+    (row,) = rows_at(landed, "/noscript-pixel")
+    assert row["kind"] == "pageview"
+
+
+def test_automated_browsers_send_nothing_unless_asked(landed):
+    assert rows_at(landed, "/webdriver.html") == []
+
+
+def test_outbound_and_download_auto_events_without_query_strings(landed):
+    names = {r["name"]: r for r in rows_at(landed, "/auto.html")}
+    assert names["Outbound"]["props"] == {"url": "https://elsewhere.example/x"}
+    assert names["Download"]["props"]["url"].endswith("/files/report.pdf")
+
+
+def test_no_errors_in_the_page_console(landed):
+    errors = [m for lines in landed["log"].values() if isinstance(lines, list) for m in lines if "rror" in m]
+    assert errors == []
