@@ -75,7 +75,8 @@ class EventPayload(BaseModel):
     p: dict[str, str] | None = Field(
         None, description="Custom properties (object or JSON string; 'props' accepted too)", validation_alias=AliasChoices("p", "props")
     )
-    revenue: Revenue | None = None
+    # Plausible's tracker sends revenue under "$"; its Events API documents "revenue"
+    revenue: Revenue | None = Field(None, validation_alias=AliasChoices("revenue", "$"))
     i: bool | None = Field(None, description="Interactive event (Plausible)")
     h: bool | None = Field(None, description="Hash-based routing: keep the #/route")
     pc: str | None = Field(None, max_length=32, description="Postcode ('postcode' accepted too); only its outward code / area is stored",
@@ -93,7 +94,7 @@ class EventPayload(BaseModel):
     @classmethod
     def _flat_revenue(cls, data: Any) -> Any:
         """The tracker's spii('transaction', {amount, currency, ...}) sends revenue flat."""
-        if isinstance(data, dict) and "amount" in data and "revenue" not in data:
+        if isinstance(data, dict) and "amount" in data and "revenue" not in data and "$" not in data:
             data = {**data, "revenue": {"amount": data["amount"], "currency": data.get("currency")}}
         return data
 

@@ -125,6 +125,8 @@ class Pipeline:
             return Outcome(dropped="rate_limited")
         if is_bot(facts.user_agent):
             return Outcome(dropped="bot")
+        if payload.n == "engagement":  # Plausible's tracker (>= 2.x) time-on-page pings: not events, not stored yet
+            return Outcome(dropped="engagement")
         raw = RawVisit(
             ip=facts.ip,
             user_agent=facts.user_agent,

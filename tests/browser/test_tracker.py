@@ -7,6 +7,7 @@ import http.server
 import json
 import threading
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM
 from tests.e2e.harness import BROWSER_UA, Collector, free_port
 
 pytestmark = pytest.mark.browser
+VENDOR = Path(__file__).resolve().parent / "vendor" / "plausible-tracker"
 SITE = "shop.example"
 QUEUE_STUB = "<script>window.spii=window.spii||function(){(spii.q=spii.q||[]).push(arguments)}</script>"
 
@@ -36,6 +38,11 @@ PAGES = {
                         head=QUEUE_STUB + "<script>spii('event', 'Queued', {early: 'yes'})</script>"),
     "noscript.html": page(f'<noscript><img src="{{collector}}/px.gif?d={SITE}&u=http://{SITE}/noscript-pixel"></noscript>'),
     "webdriver.html": page("<h1>automated</h1>", ""),
+    "plausible.html": ("<!doctype html><html><head><meta charset=utf-8><script type=module>"
+                       "import {{ init, track }} from '/plausible.js';"
+                       f"init({{ domain: '{SITE}', endpoint: '{{collector}}/api/event' }});"
+                       "track('Purchase', {{ props: {{ plan: 'gold' }}, revenue: {{ amount: 15.99, currency: 'USD' }} }});"
+                       "</script></head><body>plausible</body></html>").replace("{{", "{").replace("}}", "}"),
     "auto.html": page('<a id=out href="https://elsewhere.example/x?secret=1">out</a> <a id=dl href="/files/report.pdf">pdf</a>',
                       'data-local data-auto="outbound,downloads"'),
 }
@@ -53,6 +60,7 @@ def landed(tmp_path_factory, browser):
     site_dir = tmp / "site"
     (site_dir / "files").mkdir(parents=True)
     (site_dir / "files" / "report.pdf").write_bytes(b"%PDF-1.4")
+    (site_dir / "plausible.js").write_bytes((VENDOR / "plausible.js").read_bytes())
     for name, html in PAGES.items():
         (site_dir / name).write_text(html.replace("{collector}", origin))
     site_port = free_port()
@@ -71,7 +79,7 @@ def landed(tmp_path_factory, browser):
             tab.on("console", lambda m, n=scenario.__name__: log.setdefault(n, []).append(m.text))
             try:
                 log[scenario.__name__ + ":result"] = scenario(tab, base)
-                tab.wait_for_timeout(300)  # beacons in flight
+                tab.wait_for_timeout(600)  # beacons in flight
             except Exception:
                 (ARTIFACTS / "tracker").mkdir(parents=True, exist_ok=True)
                 tab.screenshot(path=str(ARTIFACTS / "tracker" / f"{scenario.__name__}-failure.png"))
@@ -108,6 +116,7 @@ def spa(tab, base):
     tab.evaluate("history.replaceState({}, '', '/spa/step-3')")
     tab.evaluate("history.pushState({}, '', '/spa/step-4')")
     tab.go_back()  # popstate -> back at step-3
+    tab.wait_for_url("**/spa/step-3")
 
 
 def hash_routing(tab, base):
@@ -176,7 +185,13 @@ def auto_events(tab, base):
     tab.click("#dl")
 
 
-SCENARIOS = [load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
+def plausible_npm(tab, base):
+    tab.add_init_script("window.__plausible = true")  # Plausible's own switch for automated browsers
+    tab.goto(f"{base}/plausible.html")
+    tab.wait_for_timeout(500)
+
+
+SCENARIOS = [plausible_npm, load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
 
 
 def rows_at(landed, path):
@@ -245,6 +260,14 @@ def test_outbound_and_download_auto_events_without_query_strings(landed):
     names = {r["name"]: r for r in rows_at(landed, "/auto.html")}
     assert names["Outbound"]["props"] == {"url": "https://elsewhere.example/x"}
     assert names["Download"]["props"]["url"].endswith("/files/report.pdf")
+
+
+def test_plausible_npm_tracker_posts_to_spii(landed):
+    rows = rows_at(landed, "/plausible.html")
+    # Plausible's "engagement" pings (time on page) are answered and dropped, not stored as events
+    assert [r["kind"] for r in rows] == ["pageview", "event"]
+    purchase = rows[1]
+    assert (purchase["name"], purchase["props"], purchase["revenue"], purchase["currency"]) == ("Purchase", {"plan": "gold"}, "15.9900", "USD")
 
 
 def test_no_errors_in_the_page_console(landed):
