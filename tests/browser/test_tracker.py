@@ -43,6 +43,8 @@ PAGES = {
                        f"init({{ domain: '{SITE}', endpoint: '{{collector}}/api/event' }});"
                        "track('Purchase', {{ props: {{ plan: 'gold' }}, revenue: {{ amount: 15.99, currency: 'USD' }} }});"
                        "</script></head><body>plausible</body></html>").replace("{{", "{").replace("}}", "}"),
+    "excluded-area.html": page("<h1>excluded</h1>", 'data-local data-exclude="/excluded-*,/never"'),
+    "form.html": page('<form id=newsletter action="/form.html"><button id=go>go</button></form>', 'data-local data-auto="forms"'),
     "auto.html": page('<a id=out href="https://elsewhere.example/x?secret=1">out</a> <a id=dl href="/files/report.pdf">pdf</a>',
                       'data-local data-auto="outbound,downloads"'),
 }
@@ -191,7 +193,20 @@ def plausible_npm(tab, base):
     tab.wait_for_timeout(500)
 
 
-SCENARIOS = [plausible_npm, load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
+def excluded(tab, base):
+    tab.goto(f"{base}/excluded-area.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("spii('event', 'InExcludedArea')")
+
+
+def form(tab, base):
+    tab.goto(f"{base}/form.html")
+    tab.wait_for_function("typeof window.spii === 'function'")
+    tab.evaluate("document.addEventListener('submit', e => e.preventDefault())")  # stay on the page
+    tab.click("#go")
+
+
+SCENARIOS = [excluded, form, plausible_npm, load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
 
 
 def rows_at(landed, path):
@@ -268,6 +283,16 @@ def test_plausible_npm_tracker_posts_to_spii(landed):
     assert [r["kind"] for r in rows] == ["pageview", "event"]
     purchase = rows[1]
     assert (purchase["name"], purchase["props"], purchase["revenue"], purchase["currency"]) == ("Purchase", {"plan": "gold"}, "15.9900", "USD")
+
+
+def test_excluded_paths_send_nothing(landed):
+    assert rows_at(landed, "/excluded-area.html") == []
+    assert not [r for r in landed["rows"] if r["name"] == "InExcludedArea"]
+
+
+def test_form_submission_auto_event(landed):
+    names = [(r["name"], r["props"]) for r in rows_at(landed, "/form.html")]
+    assert ("Form", {"form": "newsletter"}) in names
 
 
 def test_no_errors_in_the_page_console(landed):
