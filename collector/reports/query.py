@@ -16,7 +16,7 @@ from collector.reports.periods import Period
 
 __all__ = [
     "PROPERTIES", "EVENT_METRICS", "VISIT_METRICS", "METRICS", "BUCKETS", "Filter", "QueryError",
-    "parse_filters", "Scope", "event_query", "visit_query", "distinct_visitors_query", "label_key",
+    "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "label_key",
 ]
 
 
@@ -219,39 +219,23 @@ def event_query(
     return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label", params
 
 
-def _visit_group(group: str | None) -> str | None:
-    """The per-visit value of a group expression: the exit page is the visit's last pageview;
-    a time bucket is where the visit started; other visit properties are constant in a visit."""
-    if group is None:
-        return None
-    if group == "exit_page":
-        return "argMaxIf(path, ts, kind = 'pageview')"
-    if group in BUCKETS.values():
-        return group.replace("(ts)", "(min(ts))")
-    return f"any({group})"
-
-
-def _visits(scope: Scope, group: str | None, params: dict[str, Any]) -> str:
-    """One row per visit: its visitor, pageviews, duration and (when grouped) its label."""
-    inner_group = _visit_group(group)
-    label = f", toString({inner_group}) AS label" if inner_group else ""
+def _visits_with_exit_page(scope: Scope, params: dict[str, Any]) -> str:
+    """One row per visit: its visitor, pageviews, duration and exit page (its last pageview),
+    the one visit property that cannot be stored on each event as it arrives."""
     return (
         "SELECT session_id, any(visitor_id) AS visitor_id, countIf(kind = 'pageview') AS pv, "
-        f"dateDiff('second', min(ts), max(ts)) AS duration{label} "
+        "dateDiff('second', min(ts), max(ts)) AS duration, argMaxIf(path, ts, kind = 'pageview') AS label "
         f"FROM spii.events WHERE {scope.where(params)} AND session_id != 0 GROUP BY session_id"
     )
 
 
-def visit_query(
-    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False
-) -> tuple[str, dict[str, Any]]:
-    """Visit metrics: each visit reduced to one row first (pageviews, duration), then grouped."""
+def exit_page_query(scope: Scope, labels: list[str] | None = None, combine: bool = False) -> tuple[str, dict[str, Any]]:
+    """Visit metrics per exit page (each visit reduced to one row first); ``labels`` and
+    ``combine`` as in event_query."""
     params: dict[str, Any] = {}
-    visits = _visits(scope, group, params)
+    visits = _visits_with_exit_page(scope, params)
     outer = ("uniq(visitor_id) AS visitors, count() AS visits, sum(pv) AS visit_pageviews, "
              "countIf(pv <= 1) AS bounces, sum(duration) AS total_duration")
-    if group is None:
-        return f"SELECT {outer} FROM ({visits})", params
     only = ""
     if labels is not None:
         params["labels"] = labels
@@ -265,6 +249,6 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
     """Distinct identified visitors across the rows with these labels (for suppression)."""
     params: dict[str, Any] = {"labels": labels}
     if group == "exit_page":
-        return f"SELECT uniqExact(visitor_id) FROM ({_visits(scope, group, params)}) WHERE label IN {{labels:Array(String)}}", params
+        return f"SELECT uniqExact(visitor_id) FROM ({_visits_with_exit_page(scope, params)}) WHERE label IN {{labels:Array(String)}}", params
     return (f"SELECT uniqExactIf(visitor_id, visitor_id != 0) FROM spii.events WHERE {scope.where(params)} "
             f"AND toString({group}) IN {{labels:Array(String)}}"), params

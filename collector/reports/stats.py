@@ -16,9 +16,9 @@ from typing import Any
 from collector.reports.periods import Period
 from collector.reports.query import (
     BUCKETS, METRICS, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
-    distinct_visitors_query, event_query, label_key, property_expr, visit_query,
+    distinct_visitors_query, event_query, exit_page_query, label_key, property_expr,
 )
-from collector.reports.suppression import OTHER, round_counts, suppress
+from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
 from collector.store.clickhouse import Store
 from collector.tenants import Client
 
@@ -51,13 +51,15 @@ def _number(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def finish(metrics: list[str], ev: Row | None, vis: Row | None) -> Row:
-    """Requested metrics from an event-metrics row, or a visit-metrics row (exit pages)."""
-    if ev is None and vis is not None:  # one row per visit first: rename to the event-pass names
-        ev = {"visitors": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
-              "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
-              "visit_seconds": vis["total_duration"]}
-    ev = ev or {}
+def _from_exit_pages(vis: Row) -> Row:
+    """An exit_page_query row under the event pass's names, so finish() reads both alike."""
+    return {"visitors": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
+            "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
+            "visit_seconds": vis["total_duration"]}
+
+
+def finish(metrics: list[str], ev: Row) -> Row:
+    """Requested metrics (and visitors, for suppression) from one row of event metrics."""
     visits = ev.get("visits", 0)
     revenue = Decimal(ev.get("revenue", 0) or 0)
     transactions = ev.get("transactions", 0)
@@ -104,8 +106,8 @@ class Stats:
         self.store = store
         self.exclusions = exclusions or (lambda client_id: [])
 
-    def scope(self, client: Client, period: Period, filters: list[Filter]) -> Scope:
-        return Scope(client.client_id, period, filters, self.exclusions(client.client_id))
+    def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
+        return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {})
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -113,23 +115,21 @@ class Stats:
         self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None = None, combine: bool = False
     ) -> dict[str, Row]:
         """label -> finished metrics ('' is the label of a total, grouped or not)."""
-        needs_visits = group == "exit_page"  # the only visit property not stored on each event
-        events: dict[str, Row] = {}
-        visits: dict[str, Row] = {}
-        if group != "exit_page":
+        if group == "exit_page":  # the only visit property not stored on each event
+            sql, params = exit_page_query(scope, labels, combine)
+            rows = {row.pop("label", ""): _from_exit_pages(row) for row in self.store.query_dicts(sql, params)}
+        else:
             sql, params = event_query(scope, group, labels, combine, metrics)
-            for row in self.store.query_dicts(sql, params):
-                events[row.pop("label", "")] = row
-        if needs_visits:
-            sql, params = visit_query(scope, group, labels, combine)
-            for row in self.store.query_dicts(sql, params):
-                visits[row.pop("label", "")] = row
-        keys = events.keys() | visits.keys() if group and not combine else {""}
-        return {key: finish(metrics, events.get(key), visits.get(key)) for key in keys}
+            rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
+        return {label: finish(metrics, row) for label, row in rows.items()}
 
-    def _distinct_visitors(self, scope: Scope, group: str, labels: list[str]) -> int:
-        sql, params = distinct_visitors_query(scope, group, labels)
-        return int(self.store.query(sql, params)[0][0])
+    def _suppress(self, scope: Scope, group: str, rows: list[Row], k: int) -> Suppression:
+        """Small-count suppression, measuring hidden rows in exact distinct visitors."""
+        def distinct_visitors(hidden: list[Row]) -> int:
+            sql, params = distinct_visitors_query(scope, group, [r["label"] for r in hidden])
+            return int(self.store.query(sql, params)[0][0])
+
+        return suppress(rows, k, distinct_visitors)
 
     def _shown(self, row: Row, metrics: list[str], rounding: int) -> Row:
         row = round_counts(row, rounding)
@@ -160,7 +160,7 @@ class Stats:
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics)
         listed = [{"label": label, **row} for label, row in rows.items()]
-        cut = suppress(listed, client.k, lambda hidden: self._distinct_visitors(scope, group, [r["label"] for r in hidden]))
+        cut = self._suppress(scope, group, listed, client.k)
         shown = {r["label"]: r for r in cut.shown}
         hidden = {r["label"] for r in cut.hidden}
         results = []
@@ -184,11 +184,10 @@ class Stats:
                 raise QueryError("metrics", f"{bad[0]} is not available for {req.prop}")
         elif req.prop.startswith("event:") and any(m in VISIT_METRICS for m in req.metrics):
             raise QueryError("metrics", "bounce_rate and visit_duration need a visit:* property")
-        scope = self.scope(client, req.period, req.filters)
-        scope.bound = bound
+        scope = self.scope(client, req.period, req.filters, bound)
         rows = self._rows(scope, group, req.metrics)
         listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
-        cut = suppress(listed, client.k, lambda hidden: self._distinct_visitors(scope, group, [r["label"] for r in hidden]))
+        cut = self._suppress(scope, group, listed, client.k)
         key = label_key(req.prop)
         out = [{key: r["label"], **self._shown(r, req.metrics, client.rounding)} for r in cut.shown]
         if cut.other_shown(client.k):
