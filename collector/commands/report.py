@@ -7,6 +7,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,6 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    import os
-
     token = args.token or os.environ.get("SPII_TOKEN") or admin_token(settings)
     api = ApiClient(args.server or settings.server_url, token)
     overview = fetch_overview(api, args.client, args.period, args.date, progress=sys.stderr.isatty() or bool(args.out))

@@ -5,7 +5,6 @@ request budget so one dashboard left open cannot starve the others."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 
@@ -15,7 +14,7 @@ from collector.config import Settings
 from collector.files import locked, write_secret_file
 from collector.http.errors import field_error
 from collector.ingest.pipeline import TokenBucket
-from collector.tenants import Client, Registry
+from collector.tenants import Client, Registry, hash_token
 
 __all__ = ["admin_token", "bearer_token", "Auth", "Denied"]
 
@@ -38,10 +37,6 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class Denied(Exception):
     def __init__(self, response: web.Response) -> None:
         self.response = response
@@ -49,11 +44,11 @@ class Denied(Exception):
 
 class Auth:
     def __init__(self, admin: str, rate: float, burst: float) -> None:
-        self._admin_digest = _digest(admin)
+        self._admin_digest = hash_token(admin)
         self.limiter = TokenBucket(rate, burst)
 
     def is_admin(self, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(_digest(token), self._admin_digest)
+        return token is not None and hmac.compare_digest(hash_token(token), self._admin_digest)
 
     def require_admin(self, token: str | None) -> None:
         if token is None:
@@ -63,7 +58,7 @@ class Auth:
         self.throttle(token)
 
     def throttle(self, token: str) -> None:
-        if not self.limiter.allow(_digest(token)[:16]):
+        if not self.limiter.allow(hash_token(token)[:16]):
             response = field_error(429, "too many requests", "Authorization", "this token is over its request rate")
             response.headers["Retry-After"] = "1"
             raise Denied(response)

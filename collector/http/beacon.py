@@ -148,9 +148,10 @@ async def _guarded(request: web.Request, handler) -> web.StreamResponse:  # noqa
         return rej.response
 
 
-def _single(state: State, data: Any, facts: RequestFacts, request: web.Request | None = None) -> Outcome:
+def _single(state: State, data: Any, request: web.Request) -> Outcome:
+    facts = facts_of(request, state)
     now = datetime.now(UTC)
-    event_time = backfill_time(request, state, data, now) if request is not None else None
+    event_time = backfill_time(request, state, data, now)
     if isinstance(event_time, list):
         raise Reject(error(400, "invalid event", event_time), "invalid_event")
     try:
@@ -179,7 +180,7 @@ def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None
 async def post_event(request: web.Request) -> web.StreamResponse:
     async def handle(request: web.Request, state: State) -> web.Response:
         data = parse_json(await read_body(request, MAX_EVENT_BYTES))
-        outcome = _single(state, data, facts_of(request, state), request)
+        outcome = _single(state, data, request)
         return _answer(outcome, cors_headers(request, state))
 
     return await _guarded(request, handle)
@@ -190,7 +191,7 @@ async def pixel(request: web.Request) -> web.StreamResponse:
         data: dict[str, Any] = {"n": "pageview", **{k: v for k, v in request.query.items()}}
         if "u" not in data and request.headers.get("Referer"):
             data["u"] = request.headers["Referer"]
-        outcome = _single(state, data, facts_of(request, state))
+        outcome = _single(state, data, request)
         headers = {"Cache-Control": "no-store, max-age=0"}
         return _answer(outcome, headers, body=GIF, content_type="image/gif")
 

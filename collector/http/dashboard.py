@@ -36,9 +36,14 @@ def _page(html: str, status: int = 200) -> web.Response:
 
 
 def _login(name: str, request: web.Request, message: str = "", status: int = 200) -> web.Response:
-    html = templates.get_template("login.html").render(name=name, message=message, login_url=f"{request.path.rstrip('/')}/login"
-                                                  if not request.path.endswith("/login") else request.path)
-    return _page(html, status)
+    login_url = f"/dashboard/{request.match_info['client']}/login"
+    return _page(templates.get_template("login.html").render(name=name, message=message, login_url=login_url), status)
+
+
+def _refused(name: str, request: web.Request, status: int, unauthenticated: str) -> web.Response:
+    """The login page again, saying why a token was refused (``unauthenticated`` for 401)."""
+    message = {403: "This token cannot open this dashboard.", 429: "Too many requests: wait a moment."}.get(status, unauthenticated)
+    return _login(name, request, message, status)
 
 
 def _cookie_tokens(request: web.Request) -> list[str]:
@@ -82,8 +87,7 @@ async def dashboard(request: web.Request) -> web.Response:
         except Denied as denied:
             refusal = denied.response.status
     else:
-        return _login(client.name, request, "This token cannot open this dashboard." if refusal == 403 else
-                      "Please log in again." if refusal == 401 else "Too many requests: wait a moment.", refusal or 401)
+        return _refused(client.name, request, refusal or 401, "Please log in again.")
     period = request.query.get("period", "30d")
     if period not in dict(PERIOD_CHOICES):
         period = "30d"
@@ -106,8 +110,7 @@ async def login(request: web.Request) -> web.Response:
     try:
         state.auth.client_for(token or None, client.client_id, state.registry.get())
     except Denied as denied:
-        status = denied.response.status
-        return _login(client.name, request, "This token cannot open this dashboard." if status == 403 else "Invalid token.", status)
+        return _refused(client.name, request, denied.response.status, "Invalid token.")
     response = web.HTTPSeeOther(f"/dashboard/{client.name}", headers=SECURITY_HEADERS)
     response.set_cookie(COOKIE, token, max_age=COOKIE_SECONDS, path=f"/dashboard/{client.name}", httponly=True,
                         samesite="Strict", secure=request.secure)

@@ -5,9 +5,8 @@ passed small-count suppression (reports/suppression.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -16,12 +15,12 @@ from collector.http.errors import field_error
 from collector.http.state import STATE
 from collector.reports.periods import PeriodError, default_interval, parse_period
 from collector.reports.query import QueryError, parse_filters
-from collector.reports.stats import Stats, StatsRequest
-from collector.tenants import Client
+from collector.reports.stats import StatsRequest
 
-__all__ = ["add_routes", "parse_request"]
+__all__ = ["add_routes", "parse_request", "ENDPOINTS"]
 
 MAX_LIMIT = 1000
+ENDPOINTS = ("aggregate", "timeseries", "breakdown")  # each one a Stats method of that name
 
 
 def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -59,33 +58,26 @@ def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -
     )
 
 
-async def run_report(request: web.Request, report: Callable[[Stats, Client, StatsRequest], dict[str, Any]]) -> web.Response:
-    state = request.app[STATE]
-    try:
-        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
-        stats_request = parse_request(request.query)
-        result = await asyncio.get_running_loop().run_in_executor(None, report, state.stats, client, stats_request)
-    except Denied as denied:
-        return denied.response
-    except QueryError as exc:
-        return field_error(400, "invalid query", exc.field, exc.problem)
-    state.metrics.stats_queries.labels(request.path.rsplit("/", 1)[-1]).inc()
-    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+def report_handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of one endpoint: auth, parameters, then Stats.<endpoint> in a worker thread."""
 
+    async def handler(request: web.Request) -> web.Response:
+        state = request.app[STATE]
+        try:
+            client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+            stats_request = parse_request(request.query)
+            report = getattr(state.stats, endpoint)
+            result = await asyncio.get_running_loop().run_in_executor(None, report, client, stats_request)
+        except Denied as denied:
+            return denied.response
+        except QueryError as exc:
+            return field_error(400, "invalid query", exc.field, exc.problem)
+        state.metrics.stats_queries.labels(endpoint).inc()
+        return web.json_response(result, headers={"Cache-Control": "private, no-store"})
 
-async def aggregate(request: web.Request) -> web.Response:
-    return await run_report(request, lambda stats, client, req: stats.aggregate(client, req))
-
-
-async def timeseries(request: web.Request) -> web.Response:
-    return await run_report(request, lambda stats, client, req: stats.timeseries(client, req))
-
-
-async def breakdown(request: web.Request) -> web.Response:
-    return await run_report(request, lambda stats, client, req: stats.breakdown(client, req))
+    return handler
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/stats/aggregate", aggregate)
-    app.router.add_get("/api/v1/stats/timeseries", timeseries)
-    app.router.add_get("/api/v1/stats/breakdown", breakdown)
+    for endpoint in ENDPOINTS:
+        app.router.add_get(f"/api/v1/stats/{endpoint}", report_handler(endpoint))
