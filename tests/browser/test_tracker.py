@@ -105,14 +105,18 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def load(tab, base):
-    tab.goto(f"{base}/load.html")
+def opened(tab, url):
+    """Open a test page and wait until the tracker has run (window.spii is its API)."""
+    tab.goto(url)
     tab.wait_for_function("typeof window.spii === 'function'")
+
+
+def load(tab, base):
+    opened(tab, f"{base}/load.html")
 
 
 def spa(tab, base):
-    tab.goto(f"{base}/spa.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/spa.html")
     tab.evaluate("history.pushState({}, '', '/spa/step-2')")
     tab.evaluate("history.pushState({}, '', '/spa/step-2')")  # the same URL again: no second pageview
     tab.evaluate("history.replaceState({}, '', '/spa/step-3')")
@@ -122,14 +126,12 @@ def spa(tab, base):
 
 
 def hash_routing(tab, base):
-    tab.goto(f"{base}/hash.html#/cart")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/hash.html#/cart")
     tab.evaluate("location.hash = '#/checkout'")
 
 
 def calls(tab, base):
-    tab.goto(f"{base}/calls.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/calls.html")
     tab.evaluate("""() => {
         spii('event', 'Signup', {plan: 'pro', seats: 3});
         spii('transaction', {order: 'ORD-7', amount: 19.99, currency: 'GBP', postcode: 'SW1A 1AA', country: 'GB',
@@ -140,8 +142,7 @@ def calls(tab, base):
 
 
 def consent(tab, base):
-    tab.goto(f"{base}/consent.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/consent.html")
     cookie = tab.evaluate("document.cookie")
     tab.evaluate("spii('event', 'Consented')")
     tab.evaluate("spii('consent', false)")
@@ -151,17 +152,14 @@ def consent(tab, base):
 
 def gpc(tab, base):
     tab.add_init_script("Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})")
-    tab.goto(f"{base}/gpc.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/gpc.html")
 
 
 def optout(tab, base):
-    tab.goto(f"{base}/optout.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/optout.html")
     tab.evaluate("spii('optout')")
     tab.evaluate("spii('event', 'AfterOptout')")
-    tab.goto(f"{base}/optout.html?again=1")  # the flag is stored: no pageview on the next load either
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/optout.html?again=1")  # the flag is stored: no pageview on the next load either
 
 
 def queued(tab, base):
@@ -175,13 +173,11 @@ def noscript(tab, base):
 
 
 def webdriver(tab, base):
-    tab.goto(f"{base}/webdriver.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/webdriver.html")
 
 
 def auto_events(tab, base):
-    tab.goto(f"{base}/auto.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/auto.html")
     tab.evaluate("document.addEventListener('click', e => e.preventDefault())")  # stay on the page
     tab.click("#out")
     tab.click("#dl")
@@ -194,14 +190,12 @@ def plausible_npm(tab, base):
 
 
 def excluded(tab, base):
-    tab.goto(f"{base}/excluded-area.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/excluded-area.html")
     tab.evaluate("spii('event', 'InExcludedArea')")
 
 
 def form(tab, base):
-    tab.goto(f"{base}/form.html")
-    tab.wait_for_function("typeof window.spii === 'function'")
+    opened(tab, f"{base}/form.html")
     tab.evaluate("document.addEventListener('submit', e => e.preventDefault())")  # stay on the page
     tab.click("#go")
 

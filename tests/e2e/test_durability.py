@@ -63,6 +63,9 @@ def test_planted_pii_is_absent_from_spool_store_and_logs(collector, tmp_path):
         cookie = f"planted-cookie-{rng.getrandbits(64):x}"
         event = {"n": "transaction", "u": f"https://{SITE}/u/jane{i}@example.com?sid={cookie}", "d": SITE,
                  "pc": postcode, "cc": "GB", "cid": cookie, "revenue": {"amount": 5, "currency": "GBP"}}
+        if i % 2:  # the tracker's spelling of the same fields (spii('transaction', {...}))
+            event = {"n": "transaction", "u": event["u"], "d": SITE, "postcode": postcode, "country": "GB", "cid": cookie,
+                     "amount": 5, "currency": "GBP"}
         status, _, _ = collector.send(event, {"X-Forwarded-For": ip, "User-Agent": ua})
         assert status == 202
         planted += [ip, ua, cookie, f"jane{i}@example.com", postcode, postcode.replace(" ", "")]
