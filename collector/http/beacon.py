@@ -96,7 +96,7 @@ def backfill_time(request: web.Request, state: State, data: Any, now: datetime) 
         ts = datetime.fromisoformat(str(data["ts"]))
     except ValueError:
         return [{"field": "ts", "problem": "expected an ISO 8601 date-time"}]
-    ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    ts = ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)  # rows are written in UTC
     if not now - timedelta(days=MAX_BACKFILL_DAYS) <= ts <= now + timedelta(minutes=5):
         return [{"field": "ts", "problem": f"within the last {MAX_BACKFILL_DAYS} days"}]
     return ts

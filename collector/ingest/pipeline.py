@@ -9,7 +9,7 @@ The result is one JSONEachRow line for spii.events, already pseudonymised, or a 
 from __future__ import annotations
 
 import time
-from operator import attrgetter
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -24,13 +24,6 @@ from collector.privacy.useragent import is_bot
 from collector.tenants import Client, Registry
 
 __all__ = ["RequestFacts", "Outcome", "Pipeline", "TokenBucket", "origin_host"]
-
-# AnonymousVisit fields stored under the same column name, as they are.
-VISIT_COLUMNS = (
-    "host", "path", "query", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "utm_term",
-    "utm_content", "browser", "browser_version", "os", "os_version", "device", "postcode_area", "country",
-    "key_id", "ip_token", "visitor_id", "cookie_hash",
-)
 
 
 @dataclass(frozen=True)
@@ -78,16 +71,16 @@ def origin_host(origin: str | None) -> str | None:
         return ""
 
 
-_visit_values = attrgetter(*VISIT_COLUMNS)
+_visit_source = itemgetter(*VISIT_SOURCE_COLUMNS)
 _second_cache: list = [None, ""]
 
 
-def _ts(now: datetime) -> str:
+def _ts(at: datetime) -> str:
     """'YYYY-MM-DD hh:mm:ss.mmm' (DateTime64(3)); strftime runs once per second, not per event."""
-    second = now.replace(microsecond=0)
+    second = int(at.timestamp())
     if _second_cache[0] != second:
-        _second_cache[0], _second_cache[1] = second, second.strftime("%Y-%m-%d %H:%M:%S.")
-    return f"{_second_cache[1]}{now.microsecond // 1000:03d}"
+        _second_cache[0], _second_cache[1] = second, at.strftime("%Y-%m-%d %H:%M:%S.")
+    return _second_cache[1] + str(1000 + at.microsecond // 1000)[1:]
 
 
 class Pipeline:
@@ -138,32 +131,36 @@ class Pipeline:
             hash_routing=bool(payload.h) or client.hash_routing,
             refuses_tracking=facts.refuses_tracking or bool(payload.g),
         )
-        visit = anonymise(raw, client.policy(self.us_zip3), keyring, now)
+        row: dict = anonymise(raw, client.policy(self.us_zip3), keyring, now)  # type: ignore[assignment]
         kind = payload.kind
         revenue = payload.revenue
         at = event_time or now
-        row = {
-            "client_id": client.client_id,
-            "ts": _ts(at),
-            "kind": kind,
-            "name": payload.n if kind == "event" else kind,
-            **dict(zip(VISIT_COLUMNS, _visit_values(visit))),
-            "referrer_source": visit.referrer_source or visit.utm_source,
-            "session_id": 0,
-            "entry_page": visit.path,
-            "props": payload.p or {},
-            "order_id": keyring.order_ref(client.client_id, payload.order) if payload.order else "",
-            "revenue": str(revenue.amount) if revenue else "0",
-            "currency": revenue.currency if revenue else "",
-            "items": [{"sku": i.sku, "quantity": i.quantity, "price": str(i.price)} for i in payload.items or ()],
-            "fulfilment_status": payload.status or "",
-            "contact_channel": payload.channel or "",
-            "tracking_refused": int(raw.refuses_tracking),
-            "retention_days": client.retention_days,
-        }
-        if visit.visitor_id and kind != "fulfilment":  # fulfilment is sent by the shop's server, not part of a visit
-            source = tuple(row[c] for c in VISIT_SOURCE_COLUMNS)
-            step = self.sessions.step(client.client_id, visit.visitor_id, at.timestamp(), visit.path, source, kind == "pageview")
+        # Only what the event has: a column left out of a JSONEachRow line takes its type's
+        # default ('' / 0 / empty), so a plain pageview's row is ~30% shorter to write and parse.
+        row["client_id"] = client.client_id
+        row["ts"] = _ts(at)
+        row["kind"] = kind
+        row["name"] = payload.n if kind == "event" else kind
+        row["entry_page"] = row["path"]
+        row["retention_days"] = client.retention_days
+        if payload.p:
+            row["props"] = payload.p
+        if payload.order:
+            row["order_id"] = keyring.order_ref(client.client_id, payload.order)
+        if revenue:
+            row["revenue"], row["currency"] = str(revenue.amount), revenue.currency
+        if payload.items:
+            row["items"] = [{"sku": i.sku, "quantity": i.quantity, "price": str(i.price)} for i in payload.items]
+        if payload.status:
+            row["fulfilment_status"] = payload.status
+        if payload.channel:
+            row["contact_channel"] = payload.channel
+        if raw.refuses_tracking:
+            row["tracking_refused"] = 1
+        visitor_id = row["visitor_id"]
+        if visitor_id and kind != "fulfilment":  # fulfilment is sent by the shop's server, not part of a visit
+            source = _visit_source(row)
+            step = self.sessions.step(client.client_id, visitor_id, at.timestamp(), row["path"], source, kind == "pageview")
             session = step.visit
             row["session_id"], row["entry_page"] = session.session_id, session.entry_page
             row["visit_event"], row["visit_pageview"], row["visit_seconds"] = step.event, step.pageview, step.seconds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 
 from collector.privacy import ipcrypt
 from collector.privacy.keyring import Keyring
@@ -36,8 +37,8 @@ class ClientPolicy:
     us_zip3: bool = False
 
 
-@dataclass(frozen=True)
-class RawVisit:
+@dataclass(slots=True)
+class RawVisit:  # not frozen: frozen dataclasses cost ~1 µs more to build on the hot path
     """Raw request facts. Lives only in memory for the duration of one request."""
 
     ip: str | None
@@ -51,8 +52,11 @@ class RawVisit:
     refuses_tracking: bool = False  # Sec-GPC: 1 or DNT: 1
 
 
-@dataclass(slots=True)
-class AnonymousVisit:  # not frozen: frozen dataclasses cost ~2 µs more to build on the hot path
+class AnonymousVisit(TypedDict):
+    """The anonymous fields, keyed by their spii.events column names: the pipeline adds the
+    event's own columns to this dict and serialises it as the row (a dict, not a dataclass,
+    because copying 22 attributes into the row cost ~3 µs per event)."""
+
     host: str
     path: str
     query: str
@@ -68,7 +72,6 @@ class AnonymousVisit:  # not frozen: frozen dataclasses cost ~2 µs more to buil
     os: str
     os_version: str
     device: str
-    is_bot: bool
     postcode_area: str
     country: str
     key_id: str
@@ -109,27 +112,28 @@ def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: dateti
             cookie_hash = keyring.cookie_hash(policy.client_id, raw.cookie_id, now)
             visitor_id = cookie_hash  # a consented cookie is the better visitor identity
     utm = url.utm
-    return AnonymousVisit(
-        host=url.host,
-        path=url.path,
-        query=url.query,
-        utm_source=utm.get("utm_source", ""),
-        utm_medium=utm.get("utm_medium", ""),
-        utm_campaign=utm.get("utm_campaign", ""),
-        utm_term=utm.get("utm_term", ""),
-        utm_content=utm.get("utm_content", ""),
-        referrer_host=ref_host,
-        referrer_source=referrer_source(ref_host) if ref_host else "",
-        browser=ua.browser,
-        browser_version=ua.browser_version,
-        os=ua.os,
-        os_version=ua.os_version,
-        device=ua.device,
-        is_bot=ua.is_bot,
-        postcode_area=area or "",
-        country=country if country.isalpha() and len(country) == 2 else "",
-        key_id=key_id,
-        ip_token=token,
-        visitor_id=visitor_id,
-        cookie_hash=cookie_hash,
-    )
+    utm_source = utm.get("utm_source", "")
+    return {
+        "host": url.host,
+        "path": url.path,
+        "query": url.query,
+        "utm_source": utm_source,
+        "utm_medium": utm.get("utm_medium", ""),
+        "utm_campaign": utm.get("utm_campaign", ""),
+        "utm_term": utm.get("utm_term", ""),
+        "utm_content": utm.get("utm_content", ""),
+        "referrer_host": ref_host,
+        # the report's "source": a known site's name, else the referrer host, else the UTM source
+        "referrer_source": (referrer_source(ref_host) if ref_host else "") or utm_source,
+        "browser": ua.browser,
+        "browser_version": ua.browser_version,
+        "os": ua.os,
+        "os_version": ua.os_version,
+        "device": ua.device,
+        "postcode_area": area or "",
+        "country": country if country.isalpha() and len(country) == 2 else "",
+        "key_id": key_id,
+        "ip_token": token,
+        "visitor_id": visitor_id,
+        "cookie_hash": cookie_hash,
+    }

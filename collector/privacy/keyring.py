@@ -178,6 +178,7 @@ class Keyring:
         self._subkeys: dict[tuple[str, str], _Subkeys] = {}
         self._cookie_keys: dict[tuple[str, str], bytes] = {}
         self._order_keys: dict[str, bytes] = {}
+        self._last_usable: dict[str, Epoch] = {}  # a Keyring is immutable: destroying a key builds a new one
         self._lock = threading.Lock()
 
     # --- lookups
@@ -202,9 +203,13 @@ class Keyring:
         return raw
 
     def _usable(self, ts: datetime, purpose: str) -> Epoch:
+        last = self._last_usable.get(purpose)
+        if last is not None and last.start <= ts < last.end:  # the hot path: same epoch as the previous event
+            return last
         epoch = self.epoch_at(ts, purpose)
         if epoch is None or epoch.destroyed:
             raise NoCurrentKey(f"no {purpose} key for {_iso(ts)}: run `spii keys rotate`")
+        self._last_usable[purpose] = epoch
         return epoch
 
     def _client_subkeys(self, epoch: Epoch, client_id: str) -> _Subkeys:

@@ -2,8 +2,9 @@
 with one ``write`` syscall BEFORE the collector answers 202, so a ``kill -9`` of the collector
 never loses an acknowledged event (the bytes are in the kernel's page cache).
 
-What a power loss can lose: rows written since the last fsync (default cadence 200 ms, and at
-every seal). Set ``fsync_interval`` to 0 to fsync every append (much slower).
+What a power loss can lose: rows written since the last fsync (default cadence 200 ms; a sealed
+segment is fsynced by the shipper's worker thread before it is shipped, never on the event loop,
+and recovery cuts a torn tail from open and sealed segments alike).
 
 Layout under ``<data dir>/spool``:
   open/<segment id>.jsonl    the segment being appended to (one per collector process)
@@ -43,8 +44,36 @@ class Segment:
     id: str
     path: Path
 
-    def read(self) -> bytes:
-        return self.path.read_bytes()
+    def sync_and_read(self) -> bytes:
+        """Make the sealed segment and its rename durable, then read it: for a worker thread."""
+        with open(self.path, "rb") as handle:
+            os.fsync(handle.fileno())
+            data = handle.read()
+        fsync_dir(self.path.parent)
+        return data
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Truncate ``path`` after its last complete line (a crash can leave a partial line, or
+    zero bytes after a power loss); the number of bytes kept."""
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        keep = 0
+        block = 64 * 1024
+        end = size
+        while end > 0:  # scan backwards for the last newline, a block at a time
+            start = max(0, end - block)
+            handle.seek(start)
+            found = handle.read(end - start).rstrip(b"\0").rfind(b"\n")
+            if found >= 0:
+                keep = start + found + 1
+                break
+            end = start
+        if keep < size:
+            log.warning("spool: dropping a torn, unacknowledged tail of %s (%d bytes)", path.name, size - keep)
+            handle.truncate(keep)
+            os.fsync(handle.fileno())
+    return keep
 
 
 class Spool:
@@ -76,17 +105,13 @@ class Spool:
 
     # --- recovery -----------------------------------------------------------------------------
     def recover(self) -> list[str]:
-        """After a crash: cut the torn last line of every open segment, seal them all."""
+        """After a crash: cut the torn tail of every open and sealed segment, seal the open ones."""
+        for path in self.ready_dir.glob("*" + SUFFIX):
+            if cut_torn_tail(path) == 0:
+                path.unlink()
         recovered = []
         for path in sorted(self.open_dir.glob("*" + SUFFIX)):
-            data = path.read_bytes()
-            cut = data.rfind(b"\n") + 1
-            if cut < len(data):
-                log.warning("spool: dropping a torn, unacknowledged last line of %s (%d bytes)", path.name, len(data) - cut)
-                with open(path, "r+b") as handle:
-                    handle.truncate(cut)
-                    os.fsync(handle.fileno())
-            if cut == 0:
+            if cut_torn_tail(path) == 0:
                 path.unlink()
                 continue
             os.replace(path, self.ready_dir / path.name)
@@ -153,15 +178,15 @@ class Spool:
         return False
 
     def seal(self) -> Segment | None:
-        """Close the open segment and move it atomically into the ready queue."""
+        """Close the open segment and move it atomically into the ready queue. No fsync here:
+        this runs on the event loop, and the shipper syncs the segment from a worker thread
+        (:meth:`Segment.sync_and_read`) before shipping it."""
         if self._fd is None or self._current is None:
             return None
-        os.fsync(self._fd)
         os.close(self._fd)
         segment = self._current
         target = self.ready_dir / segment.path.name
         os.replace(segment.path, target)
-        fsync_dir(self.ready_dir)
         self._backlog_bytes += self._current_bytes
         self._fd, self._current, self._current_bytes, self._dirty = None, None, 0, False
         return Segment(segment.id, target)
@@ -177,9 +202,10 @@ class Spool:
         return sum(1 for _ in self.ready_dir.glob("*" + SUFFIX))
 
     def done(self, segment: Segment) -> None:
+        # No directory fsync: if a power loss undoes the unlink, the segment ships again and
+        # ClickHouse drops the repeat (its id is the insert_deduplication_token).
         size = segment.path.stat().st_size
         segment.path.unlink()
-        fsync_dir(self.ready_dir)
         self._backlog_bytes = max(0, self._backlog_bytes - size)
 
     def quarantine(self, segment: Segment) -> None:

@@ -97,7 +97,8 @@ class Store:
                 table,
                 insert_block=body,
                 fmt="JSONEachRow",
-                settings={"insert_deduplication_token": dedup_token},
+                # rows leave out empty columns: they take their type's default
+                settings={"insert_deduplication_token": dedup_token, "input_format_defaults_for_omitted_fields": 1},
             )
 
     def ping(self) -> bool:

@@ -79,7 +79,7 @@ class Shipper:
 
     async def ship_one(self, segment: Segment) -> bool:
         loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(None, segment.read)
+        body = await loop.run_in_executor(None, segment.sync_and_read)
         if not body:
             self.spool.done(segment)
             return True
