@@ -9,15 +9,17 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Any
 
-from collector.audit import AuditLog
+from collector.audit import AuditLog, default_actor
 from collector.commands import demo as demo_command
 from collector.commands import report as report_command
+from collector.commands import subject as subject_command
 from collector.commands.api import ApiError
 from collector.config import Settings
 from collector.http.app import keyring_store
 from collector.http.app import load_master_key as master_key
 from collector.privacy.keyring import COOKIE, IP
 from collector.privacy.masterkey import KeyringError
+from collector.subjects.retention import longest_retention, next_destruction, prune
 from collector.tenants import RegistryError, RegistryStore
 
 log = logging.getLogger("spii.cli")
@@ -56,15 +58,20 @@ def cmd_keys(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
 
     if args.keys_cmd == "status":
-        status = store.load().status(now, settings.keys_min_ahead)
+        keyring = store.load()
+        status = keyring.status(now, settings.keys_min_ahead)
+        retention = longest_retention(RegistryStore(settings.clients_path).load())
+        status["next_destruction"] = next_destruction(keyring, retention, settings.key_grace_days)
+        status["destruction_policy"] = {"longest_retention_days": retention, "grace_days": settings.key_grace_days}
         lines = []
         for purpose in (IP, COOKIE):
             s = status[purpose]
             lines.append(
                 f"{purpose:6} active={s['active'] or '-'} until={s['active_until'] or '-'} "
                 f"ahead={s['pending']} covered_until={s['covered_until']} retired={s['retired']} "
-                f"destroyed={s['destroyed']}"
+                f"destroyed={s['destroyed']} next_destruction={status['next_destruction'][purpose] or '-'}"
             )
+        lines.append(f"keys are destroyed {retention} days (longest client retention) + {settings.key_grace_days} days grace after their epoch ends")
         lines += [f"WARNING: {w}" for w in status["warnings"]]
         emit(args, status, "\n".join(lines))
         return 1 if args.check and not status["ok"] else 0
@@ -75,6 +82,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
         ids = [e.key_id for e in added]
         audit.append("keys.rotate", ahead=ahead, added=ids)
         emit(args, {"added": ids, "ahead": ahead}, f"added {len(ids)} epoch(s): {', '.join(ids) or 'none needed'}")
+        return 0
+
+    if args.keys_cmd == "prune":
+        registry = RegistryStore(settings.clients_path).load()
+        ids = prune(store, registry, settings.key_grace_days, audit, default_actor(), now)
+        emit(args, {"destroyed": ids, "longest_retention_days": longest_retention(registry), "grace_days": settings.key_grace_days},
+             f"destroyed {len(ids)} key(s) past their date: {', '.join(ids) or 'none due'}")
         return 0
 
     if args.keys_cmd == "destroy":
@@ -170,6 +184,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
 
 
+def cmd_subject(args: argparse.Namespace) -> int:
+    try:
+        return subject_command.run_subject(args, load_settings(args))
+    except ApiError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_disclose(args: argparse.Namespace) -> int:
+    try:
+        return subject_command.run_disclose(args, load_settings(args))
+    except ApiError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     return demo_command.run(args, load_settings(args))
 
@@ -223,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     destroy = keys_sub.add_parser("destroy", parents=[common], help="shred keys of epochs that ended before a date")
     destroy.add_argument("--before", required=True, help="YYYY-MM-DD (UTC)")
     destroy.add_argument("--purpose", choices=[IP, COOKIE], default=IP, help="key series (default ip)")
+    keys_sub.add_parser("prune", parents=[common], help="destroy keys whose rows have all expired (longest retention + grace)")
     keys.set_defaults(func=cmd_keys)
 
     audit = sub.add_parser("audit", help="check the audit log")
@@ -232,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_command.add_parser(sub, common)
     sub.choices["report"].set_defaults(func=cmd_report)
+    subject_command.add_parsers(sub, common)
+    sub.choices["subject"].set_defaults(func=cmd_subject)
+    sub.choices["disclose"].set_defaults(func=cmd_disclose)
     demo_command.add_parser(sub)
     sub.choices["demo"].set_defaults(func=cmd_demo)
     return parser

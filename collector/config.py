@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     keys_ahead: int = Field(7, ge=0, le=366, description="Future epochs `spii keys rotate` keeps.")
     keys_min_ahead: int = Field(2, ge=0, description="`spii keys status --check` fails below this.")
 
+    key_grace_days: int = Field(
+        7, ge=0, le=3650, description="Keys are destroyed this long after the longest client retention has expired their rows."
+    )
+    keys_prune_hours: float = Field(
+        24.0, ge=0, description="How often `spii serve` destroys keys past their date (0: never; use `spii keys prune`)."
+    )
     keys_auto_rotate: bool = Field(
         True, description="`spii serve` keeps keys_ahead epochs itself; turn off when keys are distributed to several nodes."
     )
@@ -59,6 +65,9 @@ class Settings(BaseSettings):
     shutdown_seconds: float = Field(10.0, ge=0, description="Time to ship the spool on SIGTERM.")
     stats_rate: float = Field(10.0, gt=0, description="Per-token stats API requests/s (dashboard included).")
     stats_burst: float = Field(60.0, gt=0, description="Per-token stats API burst.")
+    subject_flags_seconds: float = Field(
+        5.0, gt=0, description="How often each collector reloads restriction/objection flags set through other nodes."
+    )
 
     # --- privacy transforms
     us_zip3: bool = Field(False, description="Store US ZIPs as 3-digit ZIP3 (HIPAA) instead of ZIP5.")

@@ -21,6 +21,8 @@ class Metrics:
         self.ship_failures = Counter("spii_ship_failures", "Failed segment INSERTs (retried)", registry=r)
         self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
         self.stats_queries = Counter("spii_stats_queries", "Stats API answers, by endpoint", ["endpoint"], registry=r)
+        self.subject_requests = Counter("spii_subject_requests", "Data-subject requests and disclosures, by action", ["action"], registry=r)
+        self.keys_destroyed = Counter("spii_keys_destroyed", "Epoch keys destroyed by the scheduled prune", registry=r)
         self._accepted: dict[str, Counter] = {}
         self._dropped: dict[str, Counter] = {}
         self.segments_quarantined = Counter("spii_segments_quarantined", "Segments the store rejected as malformed", registry=r)

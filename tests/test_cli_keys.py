@@ -82,3 +82,33 @@ def test_dev_master_key_warns_and_is_private(tmp_path):
     proc = spii(e, "keys", "rotate")
     assert "development master key" in proc.stderr
     assert oct((tmp_path / "master.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_prune_destroys_keys_past_the_longest_retention_plus_grace(env, tmp_path):
+    """Clock 2 of retention: a key goes once every row it could re-identify has expired."""
+    from collector.privacy.keyring import KeyringStore
+    from collector.privacy.masterkey import MasterKey
+
+    now = datetime.now(UTC)
+    master = MasterKey.load(env["SPII_MASTER_KEY"], None, tmp_path / "unused")
+    store = KeyringStore(tmp_path / "keyring.json", master)
+    store.rotate(0, now=now - timedelta(days=120), cookie_ahead=0)  # one old ip epoch (and a cookie one)
+    store.rotate(0, now=now - timedelta(days=20), cookie_ahead=0)
+    store.rotate(2, now=now)
+    spii(env, "clients", "add", "short", "--domain", "short.example", "--retention-days", "30")
+    spii(env, "clients", "add", "long", "--domain", "long.example", "--retention-days", "90")
+
+    status = json.loads(spii(env, "keys", "status", "--json").stdout)
+    old_end = (now - timedelta(days=120)).date() + timedelta(days=1)
+    assert status["destruction_policy"] == {"longest_retention_days": 90, "grace_days": 7}
+    assert status["next_destruction"]["ip"] == (old_end + timedelta(days=97)).isoformat()
+
+    pruned = json.loads(spii(env, "keys", "prune", "--json").stdout)
+    old_id = (now - timedelta(days=120)).date().isoformat()
+    assert old_id in pruned["destroyed"]  # 120 days > 90 + 7
+    assert (now - timedelta(days=20)).date().isoformat() not in pruned["destroyed"]  # rows may still exist
+    assert json.loads(spii(env, "keys", "prune", "--json").stdout)["destroyed"] == []  # idempotent
+    after = json.loads(spii(env, "keys", "status", "--json").stdout)
+    assert after["ip"]["active"] == now.date().isoformat() and after["ip"]["destroyed"] >= 1
+    audit = (tmp_path / "audit.log").read_text()
+    assert '"keys.prune"' in audit

@@ -19,17 +19,18 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, server_url: str, token: str, timeout: float = 120) -> None:
+    def __init__(self, server_url: str, token: str, timeout: float = 120, headers: dict[str, str] | None = None) -> None:
         self.base = server_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.headers = headers or {}
 
     def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers={
             "Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": "spii-cli",
-            **({"Content-Type": "application/json"} if data is not None else {}),
+            **({"Content-Type": "application/json"} if data is not None else {}), **self.headers,
         })
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - operator-given URL

@@ -26,6 +26,7 @@ from rich.progress import Progress
 
 from collector.config import Settings
 from collector.http.auth import admin_token
+from collector.http.app import keyring_store, load_master_key
 from collector.tenants import RegistryStore
 
 __all__ = ["add_parser", "synthetic_traffic", "run"]
@@ -134,12 +135,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _, token = registry.new_token("demo")
     admin = admin_token(settings)
+    # backdated events are pseudonymised under their own day's key: create the past epochs
+    now = datetime.now(UTC)
+    keyring_store(settings, load_master_key(settings)).rotate(args.days + 1 + settings.keys_ahead, now=now - timedelta(days=args.days + 1))
     env = {**os.environ, "SPII_DATA_DIR": str(data_dir), "SPII_PORT": str(args.port), "SPII_TRUSTED_PROXIES": "127.0.0.1/32",
            "SPII_CLIENT_RATE": "100000", "SPII_CLIENT_BURST": "100000"}
     proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(args.port)], env=env)
     try:
         _wait_ready(args.port, proc)
-        events = list(synthetic_traffic(args.days, args.visitors_per_day, args.seed, datetime.now(UTC)))
+        events = list(synthetic_traffic(args.days, args.visitors_per_day, args.seed, now))
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
         accepted = 0
         with Progress(console=console) as progress:

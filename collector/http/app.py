@@ -8,13 +8,15 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from datetime import timedelta
 
 from aiohttp import web
 
+from collector.audit import AuditLog
 from collector.config import Settings
-from collector.http import beacon, dashboard, ops, stats, tracker
+from collector.http import beacon, dashboard, ops, stats, subjects, tracker
 from collector.http.auth import Auth, admin_token
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import TrustedProxies
@@ -26,6 +28,9 @@ from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
 from collector.store.shipper import Shipper
+from collector.subjects.flags import SubjectFlags
+from collector.subjects.retention import prune
+from collector.subjects.service import SubjectService
 from collector.tenants import LiveRegistry, RegistryStore
 
 log = logging.getLogger("spii.serve")
@@ -63,18 +68,21 @@ def build_state(settings: Settings, store: Store | None = None) -> State:
         budget_bytes=settings.spool_budget_bytes,
     )
     store = store or Store(settings.clickhouse_url or default_dsn(settings.data_dir))
+    flags = SubjectFlags(store)
     return State(
         settings=settings,
         keyring=LiveKeyring(kstore),
         registry=LiveRegistry(RegistryStore(settings.clients_path)),
-        pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3),
+        pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3, flags=flags),
         spool=spool,
         store=store,
         shipper=Shipper(spool, store, metrics, fsync_interval=settings.spool_fsync_seconds),
         metrics=metrics,
         trusted=TrustedProxies(settings.trusted_proxies),
         auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst),
-        stats=Stats(store),
+        stats=Stats(store, exclusions=flags.exclusions),
+        flags=flags,
+        subjects=SubjectService(store, flags, AuditLog(settings.audit_log_path, master)),
     )
 
 
@@ -85,16 +93,43 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log.info("store ready", extra={"fields": {"dsn": redact_dsn(state.store.dsn), "migrations_applied": applied}})
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, _reload_files, state)
+    await loop.run_in_executor(None, state.flags.load)
     task = asyncio.create_task(state.shipper.run(), name="shipper")
-    state.tasks.append(task)
+    state.tasks += [task, asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags")]
+    if state.settings.keys_prune_hours > 0:
+        state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0),
+                                               name="keys-prune"))
     yield
     deadline = time.monotonic() + state.settings.shutdown_seconds
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for running in state.tasks:
+        running.cancel()
+    for running in state.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
     drained = await state.shipper.drain(deadline)
     log.info("stopped", extra={"fields": {"drained": drained, "segments_left": state.spool.ready_count()}})
     await loop.run_in_executor(None, state.store.close)
+
+
+async def _every(seconds: float, job: Callable[[], object], first: float | None = None) -> None:
+    """Run a blocking ``job`` in a worker thread every ``seconds`` (after ``first``); a failure
+    is logged and retried at the next tick, never fatal."""
+    await asyncio.sleep(seconds if first is None else first)
+    while True:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, job)
+        except Exception as exc:  # noqa: BLE001 - a background duty must not kill the collector
+            log.warning("background job failed", extra={"fields": {"job": getattr(job, "__name__", str(job)), "error": type(exc).__name__}})
+        await asyncio.sleep(seconds)
+
+
+def _prune_keys(state: State) -> None:
+    """The daily key check: destroy keys whose rows have all expired (subjects/retention.py)."""
+    destroyed = prune(state.keyring.store, state.registry.get(), state.settings.key_grace_days, state.subjects.audit, "spii-serve")
+    if destroyed:
+        state.metrics.keys_destroyed.inc(len(destroyed))
+        state.keyring.reload()
+        log.info("keys destroyed on schedule", extra={"fields": {"key_ids": destroyed}})
 
 
 def _reload_files(state: State) -> None:
@@ -110,6 +145,7 @@ def build_app(state: State) -> web.Application:
     stats.add_routes(app)
     dashboard.add_routes(app)
     tracker.add_routes(app)
+    subjects.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -89,7 +89,8 @@ MAX_BACKFILL_DAYS = 400
 
 def backfill_time(request: web.Request, state: State, data: Any, now: datetime) -> datetime | None | list[dict[str, str]]:
     """An operator importing history (admin token) may date an event with ``ts`` (ISO 8601);
-    anyone else's ``ts`` is ignored. The key epoch stays the one of the time of receipt."""
+    anyone else's ``ts`` is ignored. The event is pseudonymised under the key of its own epoch
+    (so it joins that day's visitors and subject requests find it there) while that key lives."""
     if not isinstance(data, dict) or "ts" not in data or not state.auth.is_admin(bearer_token(request)):
         return None
     try:
@@ -155,8 +156,10 @@ def _single(state: State, data: Any, request: web.Request) -> Outcome:
     if isinstance(event_time, list):
         raise Reject(error(400, "invalid event", event_time), "invalid_event")
     try:
-        result = process_one(state, data, facts, now, event_time)
+        result = process_one(state, data, facts, event_time or now, event_time)
     except NoCurrentKey:
+        if event_time is not None:
+            raise Reject(field_error(400, "invalid event", "ts", "no live key for that time (destroyed or never created)"), "invalid_event") from None
         raise _unavailable("no_key") from None
     if isinstance(result, list):
         raise Reject(error(400, "invalid event", result), "invalid_event")

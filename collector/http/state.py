@@ -16,6 +16,8 @@ from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store
 from collector.store.shipper import Shipper
+from collector.subjects.flags import SubjectFlags
+from collector.subjects.service import SubjectService
 from collector.tenants import LiveRegistry
 
 
@@ -32,6 +34,8 @@ class State:
     trusted: TrustedProxies
     auth: Auth
     stats: Stats
+    flags: SubjectFlags
+    subjects: SubjectService
     tasks: list = field(default_factory=list)
 
 

@@ -21,6 +21,7 @@ from collector.ingest.sessions import VISIT_SOURCE_COLUMNS, SessionCache
 from collector.privacy.anonymise import RawVisit, anonymise
 from collector.privacy.keyring import Keyring
 from collector.privacy.useragent import is_bot
+from collector.subjects.flags import SubjectFlags
 from collector.tenants import Client, Registry
 
 __all__ = ["RequestFacts", "Outcome", "Pipeline", "TokenBucket", "origin_host"]
@@ -84,10 +85,13 @@ def _ts(at: datetime) -> str:
 
 
 class Pipeline:
-    def __init__(self, rate_limiter: TokenBucket, us_zip3: bool = False, sessions: SessionCache | None = None) -> None:
+    def __init__(
+        self, rate_limiter: TokenBucket, us_zip3: bool = False, sessions: SessionCache | None = None, flags: SubjectFlags | None = None
+    ) -> None:
         self.rate_limiter = rate_limiter
         self.us_zip3 = us_zip3
         self.sessions = sessions or SessionCache()
+        self.flags = flags
 
     def gate(self, payload: EventPayload, facts: RequestFacts, registry: Registry) -> Client | str:
         client = registry.for_host(payload.d)
@@ -132,6 +136,9 @@ class Pipeline:
             refuses_tracking=facts.refuses_tracking or bool(payload.g),
         )
         row: dict = anonymise(raw, client.policy(self.us_zip3), keyring, now)  # type: ignore[assignment]
+        flags = self.flags
+        if flags is not None and flags.any_objection and flags.objected(client.client_id, row["key_id"], row["ip_token"], row["cookie_hash"]):
+            return Outcome(dropped="objected")  # the subject objected or was erased: same IP, same epoch
         kind = payload.kind
         revenue = payload.revenue
         at = event_time or now

@@ -316,6 +316,7 @@ class Keyring:
                 "retired": states.count("retired"),
                 "destroyed": states.count("destroyed"),
                 "oldest_live": next((e.key_id for e in series if not e.destroyed), None),
+                "first_start": _iso(series[0].start) if series else None,
             }
             if active is None:
                 out["ok"] = False

@@ -53,6 +53,7 @@ class Shipper:
         self._stopping = False
         self._attempts: dict[str, int] = {}  # failures per segment id, for poison detection
         self._data_errors: dict[str, bool] = {}
+        self._ship_lock = asyncio.Lock()  # the run loop and flush() never ship one segment twice
 
     def _update_gauges(self) -> None:
         self.metrics.spool_bytes.set(self.spool.used_bytes)
@@ -98,12 +99,21 @@ class Shipper:
 
     async def ship_ready(self) -> bool:
         """Ship every ready segment in order; False at the first failure."""
-        for segment in self.spool.ready_segments():
-            if not segment.path.exists():
-                continue
-            if not await self._ship_with_poison_check(segment):
-                return False
-        return True
+        async with self._ship_lock:
+            for segment in self.spool.ready_segments():
+                if not segment.path.exists():
+                    continue
+                if not await self._ship_with_poison_check(segment):
+                    return False
+            return True
+
+    async def flush(self) -> bool:
+        """Seal the open segment and ship everything now (a subject erasure needs the table to
+        hold every event accepted so far). False when the store refused."""
+        self.spool.seal()
+        shipped = await self.ship_ready()
+        self._update_gauges()
+        return shipped
 
     async def _ship_with_poison_check(self, segment: Segment) -> bool:
         attempts = self._attempts.get(segment.id, 0)

@@ -1,0 +1,106 @@
+"""Restriction and objection flags (table ``spii.subject_flags``), mirrored in memory.
+
+The ingest pipeline asks :meth:`SubjectFlags.objected` for every event (a set lookup, skipped
+while no objection exists); the stats service asks :meth:`SubjectFlags.exclusions` for SQL that
+leaves restricted subjects out of every report. Each collector process reloads the table every
+few seconds, so a flag set through one node reaches the others.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import UTC, datetime
+
+import orjson
+
+from collector.privacy.ipcrypt import ip_to_bytes
+from collector.store.clickhouse import Store
+from collector.subjects.pseudonyms import SubjectPseudonyms
+
+__all__ = ["SubjectFlags", "RESTRICT", "OBJECT"]
+
+RESTRICT, OBJECT = "restrict", "object"
+TABLE = "spii.subject_flags"
+
+# Rows of restricted subjects, left out of a report query (``{client:String}`` is bound by it).
+_EXCLUDE_TOKENS = (
+    "(key_id, ip_token) NOT IN (SELECT key_id, ip_token FROM spii.subject_flags "
+    "WHERE client_id = {client:String} AND flag = 'restrict' AND cookie_hash = 0 AND expires_at > now())"
+)
+_EXCLUDE_COOKIES = (
+    "cookie_hash NOT IN (SELECT cookie_hash FROM spii.subject_flags "
+    "WHERE client_id = {client:String} AND flag = 'restrict' AND cookie_hash != 0 AND expires_at > now())"
+)
+
+
+def _packed(token: str) -> bytes:
+    return ip_to_bytes(token)  # "1.2.3.4" and "::ffff:1.2.3.4" alike: the table stores IPv6
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class SubjectFlags:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._objected_tokens: set[tuple[str, str, bytes]] = set()
+        self._objected_cookies: set[tuple[str, int]] = set()
+        self._restricted_clients: set[str] = set()
+
+    # --- the hot paths
+    @property
+    def any_objection(self) -> bool:
+        return bool(self._objected_tokens or self._objected_cookies)
+
+    def objected(self, client_id: str, key_id: str, ip_token: str, cookie_hash: int) -> bool:
+        if cookie_hash and (client_id, cookie_hash) in self._objected_cookies:
+            return True
+        return bool(key_id) and (client_id, key_id, _packed(ip_token)) in self._objected_tokens
+
+    def exclusions(self, client_id: str) -> list[str]:
+        return [_EXCLUDE_TOKENS, _EXCLUDE_COOKIES] if client_id in self._restricted_clients else []
+
+    # --- changes (blocking: callers on the event loop use a worker thread)
+    def load(self) -> None:
+        rows = self.store.query(
+            f"SELECT DISTINCT client_id, toString(flag), key_id, toString(ip_token), cookie_hash FROM {TABLE} "
+            "WHERE expires_at > now()"
+        )
+        tokens, cookies, restricted = set(), set(), set()
+        for client_id, flag, key_id, token, cookie_hash in rows:
+            if flag == RESTRICT:
+                restricted.add(client_id)
+            elif cookie_hash:
+                cookies.add((client_id, cookie_hash))
+            else:
+                tokens.add((client_id, key_id, _packed(token)))
+        with self._lock:
+            self._objected_tokens, self._objected_cookies, self._restricted_clients = tokens, cookies, restricted
+
+    def set(self, flag: str, subject: SubjectPseudonyms, expires: dict[str, datetime]) -> int:
+        """Flag every searched epoch of ``subject``; ``expires`` maps key id -> end of the flag."""
+        rows = [
+            {"client_id": subject.client_id, "flag": flag, "key_id": key_id, "ip_token": token, "expires_at": _ts(expires[key_id])}
+            for key_id, token in subject.tokens
+        ] + [
+            {"client_id": subject.client_id, "flag": flag, "key_id": key_id, "cookie_hash": h, "expires_at": _ts(expires[key_id])}
+            for key_id, h in subject.cookie_hashes
+        ]
+        if rows:
+            body = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+            self.store.insert_segment(body, "flags-" + os.urandom(8).hex(), table=TABLE)
+        self.load()
+        return len(rows)
+
+    def lift(self, flag: str, subject: SubjectPseudonyms) -> int:
+        """Remove ``flag`` for the subject; the number of flags that were set."""
+        params: dict = {"flag": flag}
+        where = subject.where(params) + " AND flag = {flag:String}"
+        count = self.store.query(f"SELECT count() FROM (SELECT DISTINCT * EXCEPT created_at FROM {TABLE} WHERE {where})", params)[0][0]
+        if count:
+            self.store.command(f"DELETE FROM {TABLE} WHERE {where}", params)
+        self.load()
+        return int(count)
