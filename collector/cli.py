@@ -34,7 +34,8 @@ class CliError(Exception):
 
 def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
-    for flag, field in (("data_dir", "data_dir"), ("clickhouse", "clickhouse_url"), ("host", "host"), ("port", "port"), ("workers", "workers")):
+    for flag, field in (("data_dir", "data_dir"), ("clickhouse", "clickhouse_url"), ("host", "host"), ("port", "port"), ("workers", "workers"),
+                        ("clickhouse_cluster", "clickhouse_cluster")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[field] = value
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="data directory (default SPII_DATA_DIR or ./var)")
     serve.add_argument("--clickhouse", help="ClickHouse DSN (default chdb://<data dir>/clickhouse)")
     serve.add_argument("--workers", type=int, help="processes sharing the port (server mode only)")
+    serve.add_argument("--clickhouse-cluster", help="ClickHouse cluster name: replicated tables + Distributed spii.events")
     serve.set_defaults(func=cmd_serve)
 
     clients = sub.add_parser("clients", help="register client websites and their analyst tokens")

@@ -22,6 +22,14 @@ class Settings(BaseSettings):
         None, description="clickhouse-connect DSN; default chdb://<data_dir>/clickhouse (embedded)."
     )
 
+    clickhouse_cluster: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_]+$", description="ClickHouse cluster name: apply sql/cluster/ (replicated + Distributed) instead of sql/."
+    )
+    clickhouse_verify: bool = Field(True, description="Verify the ClickHouse server's TLS certificate (https DSNs).")
+    clickhouse_ca_cert: Path | None = Field(None, description="CA bundle for the ClickHouse server's certificate.")
+    clickhouse_connect_timeout: int = Field(10, ge=1, description="Seconds to connect to a ClickHouse server.")
+    clickhouse_send_timeout: int = Field(300, ge=1, description="Seconds to send/receive one request (a segment INSERT).")
+
     # --- secrets
     master_key: SecretStr | None = Field(None, description="Base64 of the 32-byte key-encryption key.")
     master_key_file: Path | None = Field(None, description="File holding the base64 master key.")

@@ -67,7 +67,14 @@ def build_state(settings: Settings, store: Store | None = None) -> State:
         max_segment_age=settings.spool_segment_seconds,
         budget_bytes=settings.spool_budget_bytes,
     )
-    store = store or Store(settings.clickhouse_url or default_dsn(settings.data_dir))
+    store = store or Store(
+        settings.clickhouse_url or default_dsn(settings.data_dir),
+        cluster=settings.clickhouse_cluster,
+        connect_timeout=settings.clickhouse_connect_timeout,
+        send_receive_timeout=settings.clickhouse_send_timeout,
+        verify=settings.clickhouse_verify,
+        ca_cert=str(settings.clickhouse_ca_cert) if settings.clickhouse_ca_cert else None,
+    )
     flags = SubjectFlags(store)
     return State(
         settings=settings,

@@ -59,13 +59,28 @@ def split_statements(sql: str) -> list[str]:
 
 
 class Store:
-    def __init__(self, dsn: str, *, connect_timeout: int = 10, send_receive_timeout: int = 300) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        cluster: str | None = None,
+        connect_timeout: int = 10,
+        send_receive_timeout: int = 300,
+        verify: bool = True,
+        ca_cert: str | None = None,
+    ) -> None:
+        """Server mode: TLS by an https DSN (``verify``/``ca_cert``), timeouts, clickhouse-connect's
+        own retries for queries; a failed segment INSERT is retried by the shipper with backoff.
+        ``cluster`` applies sql/cluster/ (replicated tables + Distributed spii.events)."""
         self.dsn = dsn
         self.embedded = dsn.startswith("chdb:")
+        self.cluster = cluster
         self._lock = threading.Lock()
         kwargs: dict[str, Any] = {}
         if not self.embedded:
-            kwargs.update(connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout)
+            kwargs.update(connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout, verify=verify, query_retries=3)
+            if ca_cert:
+                kwargs["ca_cert"] = ca_cert
             # the spool already batches: async_insert would add a second, volatile buffer
             kwargs["settings"] = {"async_insert": 0}
         else:
@@ -108,8 +123,17 @@ class Store:
         except Exception:  # noqa: BLE001 - any failure means "not reachable"
             return False
 
+    def delete_events(self, where: str, parameters: dict[str, Any]) -> None:
+        """Lightweight DELETE of matching rows (on every shard's local table in cluster mode:
+        a Distributed table cannot delete)."""
+        target = f"spii.events_local ON CLUSTER '{self.cluster}'" if self.cluster else EVENTS_TABLE
+        self.command(f"DELETE FROM {target} WHERE {where}", parameters)
+
     def migrate(self) -> list[str]:
-        """Apply sql/NNN_*.sql files not yet recorded in spii.schema_migrations, in order."""
+        """Apply sql/NNN_*.sql files not yet recorded in spii.schema_migrations, in order
+        (cluster mode: sql/cluster/, whose statements are all idempotent, on every start)."""
+        if self.cluster:
+            return self._migrate_cluster()
         self.command("CREATE DATABASE IF NOT EXISTS spii")
         self.command(
             "CREATE TABLE IF NOT EXISTS spii.schema_migrations "
@@ -131,3 +155,18 @@ class Store:
             applied.append(path.name)
             log.info("applied migration %s", path.name)
         return applied
+
+    def _migrate_cluster(self) -> list[str]:
+        applied = []
+        for path in sorted((sql_dir() / "cluster").glob("[0-9][0-9][0-9]_*.sql")):
+            for statement in cluster_statements(path.read_text(), self.cluster or ""):
+                self.command(statement)
+            applied.append(f"cluster/{path.name}")
+        return applied
+
+
+def cluster_statements(sql: str, cluster: str) -> list[str]:
+    """Statements of a sql/cluster/ file for one cluster name (a plain identifier)."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", cluster):
+        raise ValueError("cluster name must be letters, digits and _")
+    return [s.replace("'{cluster}'", f"'{cluster}'") for s in split_statements(sql)]

@@ -113,7 +113,7 @@ class SubjectService:
             where = found.where(params)
             erased = int(self.store.query(f"SELECT count() FROM {EVENTS_TABLE} WHERE {where}", params)[0][0])
             if erased:
-                self.store.command(f"DELETE FROM {EVENTS_TABLE} WHERE {where}", params)  # lightweight delete
+                self.store.delete_events(where, params)
         self._log("subject.erase", request, subject, found, erased=erased, objection_epochs=objected, spool_flushed=flushed)
         return {**self._summary(found), "erased": erased, "objection_epochs": objected, "spool_flushed": flushed}
 
