@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -178,25 +179,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    try:
-        return report_command.run(args, load_settings(args))
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
+def over_api(run: Callable[[argparse.Namespace, Settings], int]) -> Callable[[argparse.Namespace], int]:
+    """A command that talks to the running collector: its HTTP errors become one clear line."""
 
+    def command(args: argparse.Namespace) -> int:
+        try:
+            return run(args, load_settings(args))
+        except ApiError as exc:
+            raise CliError(str(exc)) from None
 
-def cmd_subject(args: argparse.Namespace) -> int:
-    try:
-        return subject_command.run_subject(args, load_settings(args))
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
-
-
-def cmd_disclose(args: argparse.Namespace) -> int:
-    try:
-        return subject_command.run_disclose(args, load_settings(args))
-    except ApiError as exc:
-        raise CliError(str(exc)) from None
+    return command
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -262,10 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=cmd_audit)
 
     report_command.add_parser(sub, common)
-    sub.choices["report"].set_defaults(func=cmd_report)
+    sub.choices["report"].set_defaults(func=over_api(report_command.run))
     subject_command.add_parsers(sub, common)
-    sub.choices["subject"].set_defaults(func=cmd_subject)
-    sub.choices["disclose"].set_defaults(func=cmd_disclose)
+    sub.choices["subject"].set_defaults(func=over_api(subject_command.run_subject))
+    sub.choices["disclose"].set_defaults(func=over_api(subject_command.run_disclose))
     demo_command.add_parser(sub)
     sub.choices["demo"].set_defaults(func=cmd_demo)
     return parser

@@ -38,6 +38,8 @@ def bearer_token(request: web.Request) -> str | None:
 
 
 class Denied(Exception):
+    """Stops a request with ``response``: a refused token, or a request that cannot be served."""
+
     def __init__(self, response: web.Response) -> None:
         self.response = response
 

@@ -20,6 +20,7 @@ from collector.http.auth import Denied, bearer_token
 from collector.http.errors import error, field_error
 from collector.http.state import STATE, State
 from collector.ingest.payload import validation_details
+from collector.privacy.keyring import Keyring
 from collector.subjects.pseudonyms import InvalidSubject, Subject
 from collector.subjects.service import DisclosureRefused, Request
 from collector.tenants import Client, hash_token
@@ -51,11 +52,6 @@ class DiscloseBody(BaseModel):
     request_id: str = Field("", max_length=64)
 
 
-class _Refused(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
 def _actor(request: web.Request, token: str) -> str:
     """The admin token's id (a hash prefix), plus the operator's name when the CLI sends one."""
     actor = f"admin-token:{hash_token(token)[:8]}"
@@ -65,35 +61,31 @@ def _actor(request: web.Request, token: str) -> str:
 
 async def _admin_body(request: web.Request, state: State, model: type[BaseModel]) -> tuple[Any, str]:
     token = bearer_token(request)
-    try:
-        state.auth.require_admin(token)
-    except Denied as denied:
-        raise _Refused(denied.response) from None
+    state.auth.require_admin(token)
     try:
         data = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
-        raise _Refused(field_error(400, "body is not valid JSON", "body", "expected a JSON object")) from None
+        raise Denied(field_error(400, "body is not valid JSON", "body", "expected a JSON object")) from None
     try:
         return model.model_validate(data), _actor(request, token or "")
     except ValidationError as exc:
-        raise _Refused(error(400, "invalid request", validation_details(exc))) from None
+        raise Denied(error(400, "invalid request", validation_details(exc))) from None
 
 
 def _client(state: State, name: str) -> Client:
     registry = state.registry.get()
     client = registry.find(name) or registry.for_host(name)
     if client is None:
-        raise _Refused(field_error(404, "unknown client", "client", "no client with that id, name or domain"))
+        raise Denied(field_error(404, "unknown client", "client", "no client with that id, name or domain"))
     return client
 
 
-def _range(state: State, body: SubjectBody) -> tuple[datetime, datetime]:
-    keyring = state.keyring.get()
+def _range(keyring: Keyring, body: SubjectBody) -> tuple[datetime, datetime]:
     first = min((e.start for series in keyring.epochs.values() for e in series), default=EARLIEST)
     start = datetime.combine(body.from_, time(), UTC) if body.from_ else first
     end = datetime.combine(body.to or datetime.now(UTC).date(), time(), UTC) + timedelta(days=1)
     if end <= start:
-        raise _Refused(field_error(400, "invalid range", "to", "must not be before from"))
+        raise Denied(field_error(400, "invalid range", "to", "must not be before from"))
     return start, end
 
 
@@ -105,9 +97,9 @@ async def subject_action(request: web.Request) -> web.Response:
         body, actor = await _admin_body(request, state, SubjectBody)
         client = _client(state, body.client)
         subject = Subject(client.client_id, ip=body.ip, cookie_id=body.cookie_id)
-        start, end = _range(state, body)
-        who = Request(actor, body.reason, body.request_id)
         keyring = state.keyring.reload()  # never a key another process destroyed a moment ago
+        start, end = _range(keyring, body)
+        who = Request(actor, body.reason, body.request_id)
         service = state.subjects
         if action == "export":
             call = partial(service.export, keyring, subject, start, end, who)
@@ -123,8 +115,8 @@ async def subject_action(request: web.Request) -> web.Response:
         else:
             call = partial(service.object, keyring, client, subject, who)
         result = await loop.run_in_executor(None, call)
-    except _Refused as refused:
-        return refused.response
+    except Denied as denied:
+        return denied.response
     except InvalidSubject as exc:
         return field_error(400, "invalid subject", exc.field, exc.problem)
     state.metrics.subject_requests.labels(action).inc()
@@ -141,12 +133,12 @@ async def disclose(request: web.Request) -> web.Response:
         call = partial(state.subjects.disclose, state.keyring.reload(), client, body.token, body.key_id,
                        Request(actor, body.reason, body.request_id))
         ip = await asyncio.get_running_loop().run_in_executor(None, call)
-    except _Refused as refused:
-        return refused.response
+    except Denied as denied:
+        return denied.response
     except InvalidSubject as exc:
         return field_error(400, "invalid disclosure request", exc.field, exc.problem)
     except DisclosureRefused as exc:
-        return field_error(410 if "destroyed" in str(exc) else 404, "disclosure refused", "key_id" if "key" in str(exc) else "token", str(exc))
+        return field_error(exc.status, "disclosure refused", exc.field, exc.problem)
     state.metrics.subject_requests.labels("disclose").inc()
     return web.json_response({"client": client.client_id, "key_id": body.key_id, "ip": ip}, headers={"Cache-Control": "no-store"})
 

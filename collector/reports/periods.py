@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from collector.field_error import FieldError
+
 __all__ = ["Period", "PeriodError", "parse_period", "PERIODS", "INTERVALS", "default_interval"]
 
 PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
@@ -12,11 +14,8 @@ INTERVALS = ("hour", "day", "week", "month")
 MAX_DAYS = 3 * 366
 
 
-class PeriodError(ValueError):
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field
-        self.problem = problem
+class PeriodError(FieldError):
+    """A bad period or date parameter."""
 
 
 @dataclass(frozen=True)

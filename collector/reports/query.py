@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.field_error import FieldError
 from collector.reports.periods import Period
 
 __all__ = [
@@ -20,11 +21,8 @@ __all__ = [
 ]
 
 
-class QueryError(ValueError):
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field
-        self.problem = problem
+class QueryError(FieldError):
+    """A bad report parameter (metric, filter, property, ...)."""
 
 
 # Plausible property name -> column (or expression) of spii.events.

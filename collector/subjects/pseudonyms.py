@@ -12,18 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from collector.field_error import FieldError
 from collector.privacy.keyring import COOKIE, IP, Keyring
 
 __all__ = ["Subject", "SubjectPseudonyms", "resolve", "InvalidSubject"]
 
 
-class InvalidSubject(ValueError):
+class InvalidSubject(FieldError):
     """The selector is unusable; ``field`` names it. The message never echoes the value."""
-
-    def __init__(self, field_name: str, problem: str) -> None:
-        super().__init__(problem)
-        self.field = field_name
-        self.problem = problem
 
 
 @dataclass(frozen=True)

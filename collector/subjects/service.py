@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from collector.audit import AuditLog
-from collector.privacy.keyring import COOKIE, IP, KeyDestroyed, Keyring, UnknownKey
+from collector.privacy.keyring import KeyDestroyed, Keyring, UnknownKey
 from collector.store.clickhouse import EVENTS_TABLE, Store
 from collector.subjects.flags import OBJECT, RESTRICT, SubjectFlags
 from collector.subjects.pseudonyms import InvalidSubject, Subject, SubjectPseudonyms, resolve
@@ -32,11 +34,16 @@ EXPORT_COLUMNS = (
     "retention_days",
 )
 MAX_EXPORT_ROWS = 1_000_000
+NOT_A_TOKEN = "not an ip token (an IPv4 or IPv6 address as stored in ip_token)"
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class DisclosureRefused(Exception):
-    """Disclosure is not possible (destroyed or unknown key, bad token); the message says why."""
+    """Disclosure is not possible; ``status`` and ``field`` are the HTTP answer's."""
+
+    def __init__(self, status: int, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.status, self.field, self.problem = status, field, problem
 
 
 @dataclass(frozen=True)
@@ -55,9 +62,9 @@ def _json_value(value: Any) -> Any:
         return [_json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: _json_value(v) for k, v in value.items()}
-    if hasattr(value, "is_finite"):  # Decimal
+    if isinstance(value, (Decimal, IPv4Address, IPv6Address)):
         return str(value)
-    return str(value) if not isinstance(value, (int, float, str, bool)) and value is not None else value
+    return value
 
 
 class SubjectService:
@@ -104,7 +111,7 @@ class SubjectService:
     ) -> dict[str, Any]:
         """Object first (new events of the subject are dropped from now on), then ship the spool
         (events accepted moments ago reach the table), then delete."""
-        objected = self._flag(keyring, OBJECT, client, subject, datetime.now(UTC), FAR_FUTURE)
+        objected = self._flag(keyring, OBJECT, client, resolve(keyring, subject, datetime.now(UTC), FAR_FUTURE))
         flushed = flush()
         found = resolve(keyring, subject, start, end)
         erased = 0
@@ -118,16 +125,16 @@ class SubjectService:
         return {**self._summary(found), "erased": erased, "objection_epochs": objected, "spool_flushed": flushed}
 
     def object(self, keyring: Keyring, client: Client, subject: Subject, request: Request) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        count = self._flag(keyring, OBJECT, client, subject, now, FAR_FUTURE)
-        self._log("subject.object", request, subject, resolve(keyring, subject, now, FAR_FUTURE), objection_epochs=count)
+        found = resolve(keyring, subject, datetime.now(UTC), FAR_FUTURE)
+        count = self._flag(keyring, OBJECT, client, found)
+        self._log("subject.object", request, subject, found, objection_epochs=count)
         return {"objection_epochs": count}
 
     # --- restriction
     def restrict(self, keyring: Keyring, client: Client, subject: Subject, start: datetime, request: Request) -> dict[str, Any]:
         """From ``start`` on, including the current and future epochs whose keys exist."""
         found = resolve(keyring, subject, start, FAR_FUTURE)
-        count = self._flag(keyring, RESTRICT, client, subject, start, FAR_FUTURE)
+        count = self._flag(keyring, RESTRICT, client, found)
         self._log("subject.restrict", request, subject, found, flags=count)
         return {**self._summary(found), "restricted_epochs": count}
 
@@ -137,10 +144,8 @@ class SubjectService:
         self._log("subject.unrestrict", request, subject, found, lifted=lifted)
         return {**self._summary(found), "lifted_epochs": lifted}
 
-    def _flag(self, keyring: Keyring, flag: str, client: Client, subject: Subject, start: datetime, end: datetime) -> int:
-        found = resolve(keyring, subject, start, end)
-        series = keyring.epochs[IP if subject.kind == IP else COOKIE]
-        ends = {e.key_id: e.end for e in series}
+    def _flag(self, keyring: Keyring, flag: str, client: Client, found: SubjectPseudonyms) -> int:
+        ends = {e.key_id: e.end for series in keyring.epochs.values() for e in series}
         # an objection is useless after its epoch; a restriction after the rows it hides are gone
         keep = timedelta(days=client.retention_days) if flag == RESTRICT else timedelta(0)
         return self.flags.set(flag, found, {key_id: ends[key_id] + keep for key_id in found.searched})
@@ -156,19 +161,19 @@ class SubjectService:
                 f"SELECT count() FROM {EVENTS_TABLE} WHERE client_id = {{client:String}} AND key_id = {{key_id:String}} "
                 "AND ip_token = {token:IPv6}", params)[0][0]
         except Exception:  # noqa: BLE001 - a malformed token fails to bind as IPv6
-            raise InvalidSubject("token", "not an ip token (an IPv4 or IPv6 address as stored in ip_token)") from None
+            raise InvalidSubject("token", NOT_A_TOKEN) from None
         if not stored:  # never a decryption oracle for values that are not this client's data
-            raise DisclosureRefused("no event of this client carries that token under that key")
+            raise DisclosureRefused(404, "token", "no event of this client carries that token under that key")
         try:
             ip = keyring.decrypt_ip(client.client_id, token, key_id)
         except KeyDestroyed:
             self.audit.append("disclose.refused", actor=request.actor, client=client.client_id, key_id=key_id,
                               token=fingerprint, reason=request.reason, why="key destroyed")
-            raise DisclosureRefused(f"key {key_id} was destroyed: its tokens are irreversible, nothing can be disclosed") from None
+            raise DisclosureRefused(410, "key_id", f"key {key_id} was destroyed: its tokens are irreversible, nothing can be disclosed") from None
         except UnknownKey:
-            raise DisclosureRefused(f"no IP key with id {key_id}") from None
+            raise DisclosureRefused(404, "key_id", f"no IP key with id {key_id}") from None
         except ValueError:
-            raise InvalidSubject("token", "not an ip token (an IPv4 or IPv6 address as stored in ip_token)") from None
+            raise InvalidSubject("token", NOT_A_TOKEN) from None
         self.audit.append("disclose", actor=request.actor, client=client.client_id, key_id=key_id,
                           token=fingerprint, reason=request.reason, request_id=request.request_id)
         return ip
