@@ -119,8 +119,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     settings = load_settings(args)
-    if settings.workers > 1 and (settings.clickhouse_url or "chdb:").startswith("chdb:"):
-        raise CliError("--workers > 1 needs a ClickHouse server (--clickhouse http(s)://...): embedded chDB allows one process per store")
+    if settings.workers > 1:
+        if settings.embedded:
+            raise CliError("--workers > 1 needs a ClickHouse server (--clickhouse http(s)://...): embedded chDB allows one process per store")
+        from collector.http.workers import supervise
+
+        return supervise(settings)
     serve(settings)
     return 0
 

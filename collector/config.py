@@ -18,6 +18,12 @@ class Settings(BaseSettings):
 
     # --- where things live
     data_dir: Path = Field(Path("./var"), description="Keyring, spool, embedded store, audit log.")
+    keyring_file: Path | None = Field(
+        None, description="Keyring shared by every collector node (a mounted secret); default <data_dir>/keyring.json."
+    )
+    clients_file: Path | None = Field(
+        None, description="Client registry shared by every node (a mounted config map); default <data_dir>/clients.json."
+    )
     clickhouse_url: str | None = Field(
         None, description="clickhouse-connect DSN; default chdb://<data_dir>/clickhouse (embedded)."
     )
@@ -63,7 +69,9 @@ class Settings(BaseSettings):
     )
 
     # --- service
-    workers: int = Field(1, ge=1, le=64, description="Collector processes sharing the port.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Collector processes sharing the port (SO_REUSEPORT), each with its own spool; server mode only."
+    )
     client_rate: float = Field(200.0, gt=0, description="Per-client sustained events/s.")
     client_burst: float = Field(1000.0, gt=0, description="Per-client burst.")
     spool_segment_bytes: int = Field(4 << 20, ge=1024, description="Seal a spool segment at this size.")
@@ -91,11 +99,26 @@ class Settings(BaseSettings):
 
     @property
     def keyring_path(self) -> Path:
-        return self.data_dir / "keyring.json"
+        return self.keyring_file or self.data_dir / "keyring.json"
 
     @property
     def clients_path(self) -> Path:
-        return self.data_dir / "clients.json"
+        return self.clients_file or self.data_dir / "clients.json"
+
+    @property
+    def embedded(self) -> bool:
+        """The store is chDB inside this process (one process per store)."""
+        return (self.clickhouse_url or "chdb:").startswith("chdb:")
+
+    def spool_dir(self, worker: int | None = None) -> Path:
+        """The spool of one collector process: ``spool/`` alone, ``spool/worker-<i>`` of N."""
+        root = self.data_dir / "spool"
+        return root if worker is None else root / f"worker-{worker}"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Where N workers share their Prometheus counters (prometheus_client multiprocess mode)."""
+        return self.data_dir / "metrics"
 
     @property
     def audit_log_path(self) -> Path:

@@ -36,3 +36,6 @@ def setup_logging(level: int = logging.INFO, json_lines: bool = True) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").disabled = True
+    # one line per failed attempt from our shipper is enough during a store outage
+    for chatty in ("urllib3.connectionpool", "clickhouse_connect.driver"):
+        logging.getLogger(chatty).setLevel(logging.ERROR)

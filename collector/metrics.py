@@ -1,19 +1,31 @@
-"""Prometheus metrics, on a registry per app (tests run several apps in one process)."""
+"""Prometheus metrics, on a registry per app (tests run several apps in one process).
+
+Under ``spii serve --workers N`` every worker writes its values to files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, chosen by that variable
+when the worker starts), and /metrics, whichever worker answers it, sums all of them."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV)
         r = self.registry
         self.accepted = Counter("spii_events_accepted", "Events accepted and spooled", ["kind"], registry=r)
         self.dropped = Counter("spii_events_dropped", "Events dropped on purpose, by reason", ["reason"], registry=r)
         self.rejected = Counter("spii_requests_rejected", "4xx/503 answers, by reason", ["reason"], registry=r)
-        self.spool_bytes = Gauge("spii_spool_bytes", "Bytes in the spool (open + ready segments)", registry=r)
-        self.spool_segments = Gauge("spii_spool_segments_ready", "Sealed segments waiting to ship", registry=r)
+        self.spool_bytes = Gauge("spii_spool_bytes", "Bytes in the spool (open + ready segments)", registry=r,
+                                 multiprocess_mode="livesum")
+        self.spool_segments = Gauge("spii_spool_segments_ready", "Sealed segments waiting to ship", registry=r,
+                                    multiprocess_mode="livesum")
         self.ship_seconds = Histogram(
             "spii_ship_seconds", "Time of one segment INSERT", registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
@@ -26,6 +38,14 @@ class Metrics:
         self._accepted: dict[str, Counter] = {}
         self._dropped: dict[str, Counter] = {}
         self.segments_quarantined = Counter("spii_segments_quarantined", "Segments the store rejected as malformed", registry=r)
+
+    def exposition(self) -> bytes:
+        """The text format for /metrics: this process's registry, or all workers' files."""
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)
 
     # labelled children cached: prometheus_client's .labels() costs a few µs per event
     def accept(self, kind: str) -> None:

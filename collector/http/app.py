@@ -9,8 +9,9 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from functools import partial
 from datetime import timedelta
+from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 
@@ -55,19 +56,8 @@ def load_master_key(settings: Settings) -> MasterKey:
     )
 
 
-def build_state(settings: Settings, store: Store | None = None) -> State:
-    master = load_master_key(settings)
-    kstore = keyring_store(settings, master)
-    if settings.keys_auto_rotate:
-        kstore.rotate(settings.keys_ahead)
-    metrics = Metrics()
-    spool = Spool(
-        settings.data_dir / "spool",
-        max_segment_bytes=settings.spool_segment_bytes,
-        max_segment_age=settings.spool_segment_seconds,
-        budget_bytes=settings.spool_budget_bytes,
-    )
-    store = store or Store(
+def open_store(settings: Settings) -> Store:
+    return Store(
         settings.clickhouse_url or default_dsn(settings.data_dir),
         cluster=settings.clickhouse_cluster,
         connect_timeout=settings.clickhouse_connect_timeout,
@@ -75,6 +65,37 @@ def build_state(settings: Settings, store: Store | None = None) -> State:
         verify=settings.clickhouse_verify,
         ca_cert=str(settings.clickhouse_ca_cert) if settings.clickhouse_ca_cert else None,
     )
+
+
+def orphan_spools(settings: Settings, worker: int | None) -> list[Path]:
+    """Spools no running process owns, taken over by the process alone or by worker 0: the
+    single-process spool after a move to N workers, and those of workers scaled away."""
+    if worker not in (None, 0):
+        return []
+    root = settings.spool_dir()
+    orphans = [] if worker is None else [root]
+    for path in sorted(root.glob("worker-*")):
+        index = path.name.removeprefix("worker-")
+        if worker is None or not index.isdigit() or int(index) >= settings.workers:
+            orphans.append(path)
+    return orphans
+
+
+def build_state(settings: Settings, store: Store | None = None, worker: int | None = None) -> State:
+    master = load_master_key(settings)
+    kstore = keyring_store(settings, master)
+    if settings.keys_auto_rotate:
+        kstore.rotate(settings.keys_ahead)
+    metrics = Metrics()
+    spool = Spool(
+        settings.spool_dir(worker),
+        max_segment_bytes=settings.spool_segment_bytes,
+        max_segment_age=settings.spool_segment_seconds,
+        budget_bytes=settings.spool_budget_bytes,
+    )
+    for orphan in orphan_spools(settings, worker):
+        spool.adopt(orphan)
+    store = store or open_store(settings)
     flags = SubjectFlags(store)
     return State(
         settings=settings,
@@ -90,20 +111,21 @@ def build_state(settings: Settings, store: Store | None = None) -> State:
         stats=Stats(store, exclusions=flags.exclusions),
         flags=flags,
         subjects=SubjectService(store, flags, AuditLog(settings.audit_log_path, master)),
+        worker=worker,
     )
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     loop = asyncio.get_running_loop()
-    applied = await loop.run_in_executor(None, state.store.migrate)
-    log.info("store ready", extra={"fields": {"dsn": redact_dsn(state.store.dsn), "migrations_applied": applied}})
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, _reload_files, state)
-    await loop.run_in_executor(None, state.flags.load)
-    task = asyncio.create_task(state.shipper.run(), name="shipper")
-    state.tasks += [task, asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags")]
-    if state.settings.keys_prune_hours > 0:
+    if await _store_ready(state, first=True):
+        state.tasks.append(asyncio.create_task(state.shipper.run(), name="shipper"))
+    else:  # a ClickHouse server still down: accept into the spool, ship once it answers
+        state.tasks.append(asyncio.create_task(_ship_when_store_answers(state), name="shipper"))
+    state.tasks.append(asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags"))
+    if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
         state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0),
                                                name="keys-prune"))
     yield
@@ -116,6 +138,31 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     drained = await state.shipper.drain(deadline)
     log.info("stopped", extra={"fields": {"drained": drained, "segments_left": state.spool.ready_count()}})
     await loop.run_in_executor(None, state.store.close)
+
+
+async def _store_ready(state: State, first: bool = False) -> bool:
+    """Apply migrations and load the subject flags. The embedded store must work at once (its
+    failure is fatal); a server may still be starting, so its failure is logged and retried."""
+    loop = asyncio.get_running_loop()
+    try:
+        applied = await loop.run_in_executor(None, state.store.migrate)
+        await loop.run_in_executor(None, state.flags.load)
+    except Exception as exc:
+        if state.store.embedded:
+            raise
+        if first:
+            log.warning("store unreachable: accepting into the spool until it answers",
+                        extra={"fields": {"dsn": redact_dsn(state.store.dsn), "error": type(exc).__name__}})
+        return False
+    log.info("store ready", extra={"fields": {"dsn": redact_dsn(state.store.dsn), "migrations_applied": applied}})
+    return True
+
+
+async def _ship_when_store_answers(state: State, backoff: float = 1.0, backoff_max: float = 30.0) -> None:
+    while not await _store_ready(state):
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, backoff_max)
+    await state.shipper.run()
 
 
 async def _every(seconds: float, job: Callable[[], object], first: float | None = None) -> None:
@@ -157,27 +204,29 @@ def build_app(state: State) -> web.Application:
     return app
 
 
-def serve(settings: Settings) -> None:
-    """Run until SIGTERM/SIGINT: then stop accepting, seal, ship within the deadline, exit 0."""
+def serve(settings: Settings, worker: int | None = None) -> None:
+    """Run until SIGTERM/SIGINT: then stop accepting, seal, ship within the deadline, exit 0.
+    ``worker`` is this process's index when ``spii serve --workers N`` runs N of them."""
     try:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
-    state = build_state(settings)
+    state = build_state(settings, worker=worker)
     # Startup objects (parsers, regexes, the keyring) live for the whole process: freeze them
     # out of the collector's view, and collect the young generation less often, so per-request
     # garbage does not trigger scans of long-lived objects (measured in bench/ingest.py).
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    log.info("config", extra={"fields": {"settings": {**settings.redacted(), "clickhouse_url": redact_dsn(state.store.dsn)}}})
+    if worker in (None, 0):
+        log.info("config", extra={"fields": {"settings": {**settings.redacted(), "clickhouse_url": redact_dsn(state.store.dsn)}}})
     web.run_app(
         build_app(state),
         host=settings.host,
         port=settings.port,
         access_log=None,
-        print=lambda *_: log.info("listening", extra={"fields": {"host": settings.host, "port": settings.port}}),
+        print=lambda *_: log.info("listening", extra={"fields": {"host": settings.host, "port": settings.port, "worker": worker}}),
         shutdown_timeout=5,
         reuse_port=settings.workers > 1,
     )

@@ -36,6 +36,7 @@ class State:
     stats: Stats
     flags: SubjectFlags
     subjects: SubjectService
+    worker: int | None = None  # index of this process among N workers; None when alone
     tasks: list = field(default_factory=list)
 
 

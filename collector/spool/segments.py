@@ -6,7 +6,7 @@ What a power loss can lose: rows written since the last fsync (default cadence 2
 segment is fsynced by the shipper's worker thread before it is shipped, never on the event loop,
 and recovery cuts a torn tail from open and sealed segments alike).
 
-Layout under ``<data dir>/spool``:
+Layout under ``<data dir>/spool`` (``<data dir>/spool/worker-<i>`` for each of N workers):
   open/<segment id>.jsonl    the segment being appended to (one per collector process)
   ready/<segment id>.jsonl   sealed segments waiting for the shipper, shipped in name order
   failed/<segment id>.jsonl  segments the store rejected as malformed (kept for an operator)
@@ -106,21 +106,42 @@ class Spool:
     # --- recovery -----------------------------------------------------------------------------
     def recover(self) -> list[str]:
         """After a crash: cut the torn tail of every open and sealed segment, seal the open ones."""
-        for path in self.ready_dir.glob("*" + SUFFIX):
-            if cut_torn_tail(path) == 0:
-                path.unlink()
-        recovered = []
-        for path in sorted(self.open_dir.glob("*" + SUFFIX)):
-            if cut_torn_tail(path) == 0:
-                path.unlink()
-                continue
-            os.replace(path, self.ready_dir / path.name)
-            recovered.append(path.stem)
+        recovered = self._gather(self.root)
         if recovered:
-            fsync_dir(self.open_dir)
-            fsync_dir(self.ready_dir)
             log.info("spool: recovered %d open segment(s) for shipping", len(recovered))
         return recovered
+
+    def adopt(self, orphan: Path) -> list[str]:
+        """Take over the spool of a process that no longer runs (a worker scaled away, or the
+        single-process spool after a move to N workers): its segments ship from here. Segment
+        ids are unique across processes, so names never collide."""
+        gathered = self._gather(orphan)
+        for path in sorted((orphan / "failed").glob("*" + SUFFIX)):
+            os.replace(path, self.failed_dir / path.name)
+        self._backlog_bytes = self._measure_ready()
+        if gathered:
+            log.info("spool: adopted %d segment(s) from %s", len(gathered), orphan.name)
+        return gathered
+
+    def _gather(self, root: Path) -> list[str]:
+        """Cut torn tails under ``root``'s open/ and ready/ and move every segment with data
+        into this spool's ready queue; the ids moved."""
+        moved = []
+        for queue in (root / "ready", root / "open"):
+            for path in sorted(queue.glob("*" + SUFFIX)):
+                if cut_torn_tail(path) == 0:
+                    path.unlink()
+                    continue
+                target = self.ready_dir / path.name
+                if path != target:
+                    os.replace(path, target)
+                    moved.append(path.stem)
+        if moved:
+            fsync_dir(self.ready_dir)
+            for queue in (root / "ready", root / "open"):
+                if queue.is_dir() and queue != self.ready_dir:
+                    fsync_dir(queue)
+        return moved
 
     def _measure_ready(self) -> int:
         return sum(p.stat().st_size for p in self.ready_dir.glob("*" + SUFFIX))

@@ -85,11 +85,22 @@ class Store:
             kwargs["settings"] = {"async_insert": 0}
         else:
             Path(urlsplit(dsn).path).mkdir(parents=True, exist_ok=True)
-        self.client = clickhouse_connect.get_client(dsn=dsn, **kwargs)
+        self._kwargs = kwargs
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The clickhouse-connect client, connected on first use: a collector starts (and
+        spools) while its ClickHouse server is still down; callers hold ``_lock``."""
+        if self._client is None:
+            self._client = clickhouse_connect.get_client(dsn=self.dsn, **self._kwargs)
+        return self._client
 
     def close(self) -> None:
         with self._lock:
-            self.client.close()
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock:

@@ -55,14 +55,14 @@ class Collector:
             args += [f"--{key.replace('_', '-')}", value]
         return self.cli(*args)
 
-    def start(self, timeout: float = 60) -> Collector:
+    def start(self, timeout: float = 60, ready: str = "/readyz") -> Collector:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([*SPII, "serve", "--port", str(self.port)], env=self.env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.logs()[-2000:]
             try:
-                status, _, _ = self.request("GET", "/readyz")
+                status, _, _ = self.request("GET", ready)
                 if status == 200:
                     return self
             except OSError:
