@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import secrets
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -20,6 +22,7 @@ from collector.http.app import keyring_store
 from collector.http.app import load_master_key as master_key
 from collector.privacy.keyring import COOKIE, IP
 from collector.privacy.masterkey import KeyringError
+from collector.store.access import access_sql
 from collector.subjects.retention import longest_retention, next_destruction, prune
 from collector.tenants import RegistryError, RegistryStore
 
@@ -155,12 +158,27 @@ def cmd_clients(args: argparse.Namespace) -> int:
         elif args.clients_cmd == "revoke-token":
             removed = store.revoke_token(args.name, args.prefix)
             emit(args, {"revoked": removed}, f"revoked {removed} token(s)")
+        elif args.clients_cmd == "sql-access":
+            _sql_access(args, settings, store)
         elif args.clients_cmd == "remove":
             client = store.remove(args.name)
             emit(args, {"removed": client.client_id}, f"removed {client.name} ({client.client_id})")
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0] if not hasattr(exc, "errors") else _pydantic_message(exc)) from None
     return 0
+
+
+def _sql_access(args: argparse.Namespace, settings: Settings, store: RegistryStore) -> None:
+    """SQL on stdout (pipe it to clickhouse-client); the new user's password once on stderr,
+    so it never lands in a saved .sql file or a shell history."""
+    client = store.load().find(args.name)
+    if client is None:
+        raise CliError(f"no client named {args.name!r}")
+    user = args.user or "spii_analyst_" + re.sub(r"[^A-Za-z0-9_]", "_", client.name)
+    password = secrets.token_urlsafe(24)
+    sql = access_sql(client.client_id, user, password, cluster=args.cluster or settings.clickhouse_cluster)
+    print(sql.script(client.name), end="")
+    print(f"spii: password for ClickHouse user {user} (shown once): {password}", file=sys.stderr)
 
 
 def _pydantic_message(exc: Any) -> str:
@@ -236,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = clients_sub.add_parser("revoke-token", parents=[common], help="revoke tokens by prefix")
     revoke.add_argument("name", help="client name or id")
     revoke.add_argument("prefix", help="first characters of the token")
+    access = clients_sub.add_parser("sql-access", parents=[common],
+                                    help="print SQL creating a read-only ClickHouse user limited to this client's rows")
+    access.add_argument("name", help="client name or id")
+    access.add_argument("--user", help="ClickHouse user name (default spii_analyst_<client name>)")
+    access.add_argument("--cluster", help="add ON CLUSTER (default SPII_CLICKHOUSE_CLUSTER)")
     remove = clients_sub.add_parser("remove", parents=[common], help="remove a client")
     remove.add_argument("name", help="client name or id")
     clients.set_defaults(func=cmd_clients)
