@@ -66,7 +66,9 @@ def supervise(settings: Settings) -> int:
             restarts[index] += 1
             delay = min(RESTART_BACKOFF_MAX, 2.0 ** min(restarts[index] - 1, 5))
             log.error("worker died; restarting", extra={"fields": {"worker": index, "exit_code": process.exitcode, "in_seconds": delay}})
-            time.sleep(delay)
+            resume = time.monotonic() + delay
+            while not stopping and time.monotonic() < resume:  # a SIGTERM cuts the backoff short
+                time.sleep(0.2)
             if not stopping:
                 start(index)
     deadline = time.monotonic() + settings.shutdown_seconds + 10

@@ -5,6 +5,7 @@ points the workers at a closed port (they accept into their own spools while the
 down) and then lets a single embedded collector adopt and ship those spools."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -33,8 +34,12 @@ def test_workers_share_the_port_with_own_spools_and_a_single_process_adopts_them
     workers.add_client("shop", "shop.example")
     workers.start(ready="/healthz")
     _wait_for(lambda: workers.logs().count('"msg":"listening"') == 2, what="two listening workers")
-    pids = set(re.findall(r'"msg":"worker started","worker":\d,"pid":(\d+)', workers.logs()))
-    assert len(pids) == 2
+    pids = re.findall(r'"msg":"worker started","worker":\d,"pid":(\d+)', workers.logs())
+    assert len(set(pids)) == 2
+
+    os.kill(int(pids[0]), signal.SIGKILL)  # a crashed worker is restarted by the supervisor
+    _wait_for(lambda: workers.logs().count('"msg":"listening"') == 3, what="the worker's restart")
+    assert '"msg":"worker died; restarting","worker":0' in workers.logs()
 
     for i in range(60):  # one connection per request: the kernel spreads them over both sockets
         status, headers, _ = workers.send({"n": "pageview", "u": f"https://shop.example/p{i}", "d": "shop.example"})
