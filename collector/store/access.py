@@ -17,14 +17,13 @@ suppression. Give it only to analysts covered by the client's processing agreeme
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
-from collector.store.clickhouse import EVENTS_TABLE
+from collector.store.clickhouse import EVENTS_TABLE, identifier
+from collector.subjects.flags import TABLE as FLAGS_TABLE
+from collector.subjects.flags import restricted_exclusions
 
-_IDENT = re.compile(r"[A-Za-z0-9_]+")
 HIDDEN_COLUMNS = ("ip_token", "cookie_hash")  # pseudonyms no statistic needs
-FLAGS_TABLE = "spii.subject_flags"
 
 
 @dataclass(frozen=True)
@@ -45,42 +44,31 @@ class AccessSql:
 
 def row_filter(client_id: str) -> str:
     """This client's rows, minus every subject whose processing is restricted."""
-    literal = _quoted(client_id)
-    flags = f"FROM {FLAGS_TABLE} WHERE client_id = {literal} AND flag = 'restrict' AND expires_at > now()"
-    return (
-        f"client_id = {literal}"
-        f" AND (key_id, ip_token) NOT IN (SELECT key_id, ip_token {flags} AND cookie_hash = 0)"
-        f" AND cookie_hash NOT IN (SELECT cookie_hash {flags} AND cookie_hash != 0)"
-    )
+    literal = f"'{identifier(client_id, 'client id')}'"
+    return " AND ".join([f"client_id = {literal}", *restricted_exclusions(literal)])
 
 
 def access_sql(client_id: str, user: str, password: str, cluster: str | None = None) -> AccessSql:
     """The statements for one client; ``password`` is stored only as its SHA-256."""
-    for what, value in (("client id", client_id), ("user", user), ("cluster", cluster or "x")):
-        if not _IDENT.fullmatch(value):
-            raise ValueError(f"{what} must be letters, digits and _")
-    role = f"spii_client_{client_id}"
-    on = f" ON CLUSTER '{cluster}'" if cluster else ""
+    role = f"spii_client_{identifier(client_id, 'client id')}"
+    identifier(user, "user")
+    on = f" ON CLUSTER '{identifier(cluster, 'cluster name')}'" if cluster else ""
     # in a cluster the shards read spii.events_local as the querying user (inter-server secret)
     event_tables = [EVENTS_TABLE, "spii.events_local"] if cluster else [EVENTS_TABLE]
     digest = hashlib.sha256(password.encode()).hexdigest()
+    rows = row_filter(client_id)
     statements = [f"CREATE ROLE IF NOT EXISTS {role}{on}"]
     for table in event_tables:
         statements += [f"GRANT{on} SELECT ON {table} TO {role}", f"REVOKE{on} SELECT({', '.join(HIDDEN_COLUMNS)}) ON {table} FROM {role}"]
     statements += [
         f"GRANT{on} SELECT ON {FLAGS_TABLE} TO {role}",
-        f"CREATE ROW POLICY OR REPLACE {role}_events ON {', '.join(event_tables)}{on} FOR SELECT USING {row_filter(client_id)} TO {role}",
-        f"CREATE ROW POLICY OR REPLACE {role}_flags ON {FLAGS_TABLE}{on} FOR SELECT USING client_id = {_quoted(client_id)} TO {role}",
+        f"CREATE ROW POLICY OR REPLACE {role}_events ON {', '.join(event_tables)}{on} FOR SELECT USING {rows} TO {role}",
+        f"CREATE ROW POLICY OR REPLACE {role}_flags ON {FLAGS_TABLE}{on} FOR SELECT USING client_id = '{client_id}' TO {role}",
         f"CREATE SETTINGS PROFILE OR REPLACE {role}_profile{on} SETTINGS readonly = 2 CONST, max_execution_time = 60 MAX 600, "
         f"max_memory_usage = 4000000000 MAX 8000000000, max_result_rows = 1000000, result_overflow_mode = 'throw' TO {role}",
         f"CREATE QUOTA OR REPLACE {role}_quota{on} FOR INTERVAL 1 hour MAX queries = 1000, read_rows = 10000000000 TO {role}",
         f"CREATE USER OR REPLACE {user}{on} IDENTIFIED WITH sha256_hash BY '{digest}' DEFAULT ROLE {role} DEFAULT DATABASE spii",
         f"GRANT{on} {role} TO {user}",
     ]
-    return AccessSql(role=role, user=user, row_filter=row_filter(client_id), statements=statements)
+    return AccessSql(role=role, user=user, row_filter=rows, statements=statements)
 
-
-def _quoted(value: str) -> str:
-    if not _IDENT.fullmatch(value):
-        raise ValueError("client id must be letters, digits and _")
-    return f"'{value}'"

@@ -176,8 +176,15 @@ class Store:
         return applied
 
 
+def identifier(value: str, what: str) -> str:
+    """``value`` if it is a plain SQL name (letters, digits, _), the only kind spii writes into
+    SQL text unquoted (cluster, role and user names, client ids); else ValueError."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", value):
+        raise ValueError(f"{what} must be letters, digits and _")
+    return value
+
+
 def cluster_statements(sql: str, cluster: str) -> list[str]:
     """Statements of a sql/cluster/ file for one cluster name (a plain identifier)."""
-    if not re.fullmatch(r"[A-Za-z0-9_]+", cluster):
-        raise ValueError("cluster name must be letters, digits and _")
+    identifier(cluster, "cluster name")
     return [s.replace("'{cluster}'", f"'{cluster}'") for s in split_statements(sql)]

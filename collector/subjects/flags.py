@@ -23,15 +23,19 @@ __all__ = ["SubjectFlags", "RESTRICT", "OBJECT"]
 RESTRICT, OBJECT = "restrict", "object"
 TABLE = "spii.subject_flags"
 
-# Rows of restricted subjects, left out of a report query (``{client:String}`` is bound by it).
-_EXCLUDE_TOKENS = (
-    "(key_id, ip_token) NOT IN (SELECT key_id, ip_token FROM spii.subject_flags "
-    "WHERE client_id = {client:String} AND flag = 'restrict' AND cookie_hash = 0 AND expires_at > now())"
-)
-_EXCLUDE_COOKIES = (
-    "cookie_hash NOT IN (SELECT cookie_hash FROM spii.subject_flags "
-    "WHERE client_id = {client:String} AND flag = 'restrict' AND cookie_hash != 0 AND expires_at > now())"
-)
+
+def restricted_exclusions(client: str) -> list[str]:
+    """Conditions that leave out the rows of a client's restricted subjects. ``client`` is an SQL
+    expression: a bound ``{client:String}`` in report queries, a literal in a ClickHouse row
+    policy (store/access.py), so reports and SQL access exclude exactly the same rows."""
+    flagged = f"FROM {TABLE} WHERE client_id = {client} AND flag = '{RESTRICT}' AND expires_at > now()"
+    return [
+        f"(key_id, ip_token) NOT IN (SELECT key_id, ip_token {flagged} AND cookie_hash = 0)",
+        f"cookie_hash NOT IN (SELECT cookie_hash {flagged} AND cookie_hash != 0)",
+    ]
+
+
+_REPORT_EXCLUSIONS = restricted_exclusions("{client:String}")  # the report query binds {client}
 
 
 def _packed(token: str) -> bytes:
@@ -61,7 +65,7 @@ class SubjectFlags:
         return bool(key_id) and (client_id, key_id, _packed(ip_token)) in self._objected_tokens
 
     def exclusions(self, client_id: str) -> list[str]:
-        return [_EXCLUDE_TOKENS, _EXCLUDE_COOKIES] if client_id in self._restricted_clients else []
+        return list(_REPORT_EXCLUSIONS) if client_id in self._restricted_clients else []
 
     # --- changes (blocking: callers on the event loop use a worker thread)
     def load(self) -> None:

@@ -129,7 +129,11 @@ print(json.dumps(rows, default=str))
 
 
 def query_store(data_dir: Path, sql: str) -> list[dict]:
-    dsn = f"chdb://{(data_dir / 'clickhouse').resolve()}"
-    out = subprocess.run([sys.executable, "-c", QUERY_HELPER, dsn, sql], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
+    return run_json(QUERY_HELPER, f"chdb://{(data_dir / 'clickhouse').resolve()}", sql)
+
+
+def run_json(code: str, *args: str) -> Any:
+    """Run ``code`` in a fresh Python (chDB: one store per process) and decode the JSON it prints."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)

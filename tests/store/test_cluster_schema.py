@@ -4,12 +4,11 @@ and its tables define exactly the columns (names and types) of the single-node m
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from collector.store.clickhouse import cluster_statements, sql_dir
+from tests.e2e.harness import run_json
 
 HELPER = r"""
 import json, re, sys, tempfile
@@ -38,11 +37,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def parsed() -> dict:
-    import json
-
-    out = subprocess.run([sys.executable, "-c", HELPER], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout)
+    return run_json(HELPER)
 
 
 def test_every_cluster_statement_parses(parsed: dict) -> None:

@@ -12,12 +12,11 @@ import hashlib
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 
 from collector.store.access import HIDDEN_COLUMNS, access_sql
-from tests.e2e.harness import SPII
+from tests.e2e.harness import SPII, run_json
 
 HELPER = r"""
 import json, sys, tempfile
@@ -52,9 +51,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def checked() -> dict:
-    out = subprocess.run([sys.executable, "-c", HELPER], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout)
+    return run_json(HELPER)
 
 
 def test_every_statement_parses_in_embedded_clickhouse(checked: dict) -> None:
