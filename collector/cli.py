@@ -20,6 +20,7 @@ from collector.commands.api import ApiError
 from collector.config import Settings
 from collector.http.app import keyring_store
 from collector.http.app import load_master_key as master_key
+from collector.logs import setup_logging
 from collector.privacy.keyring import COOKIE, IP
 from collector.privacy.masterkey import KeyringError
 from collector.store.access import access_sql
@@ -118,7 +119,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from collector.http.app import serve
-    from collector.logs import setup_logging
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     settings = load_settings(args)
@@ -144,7 +144,7 @@ def cmd_clients(args: argparse.Namespace) -> int:
     try:
         if args.clients_cmd == "add":
             options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k,
-                       "rounding": args.round}
+                       "rounding": args.round, "rate": args.rate, "burst": args.burst}
             client, token = store.add(args.name, args.domain, **options)
             print(json.dumps({"client_id": client.client_id, "name": client.name, "domains": client.domains, "token": token}, indent=2))
         elif args.clients_cmd == "list":
@@ -160,6 +160,14 @@ def cmd_clients(args: argparse.Namespace) -> int:
             emit(args, {"revoked": removed}, f"revoked {removed} token(s)")
         elif args.clients_cmd == "sql-access":
             _sql_access(args, settings, store)
+        elif args.clients_cmd == "update":
+            changes = {field: value for field, value in (
+                ("retention_days", args.retention_days), ("cookies", args.cookies), ("allow_params", args.allow_param), ("k", args.k),
+                ("rounding", args.round), ("rate", args.rate), ("burst", args.burst)) if value is not None}
+            if not changes:
+                raise CliError("nothing to change: give at least one option (see spii clients update --help)")
+            client = store.update(args.name, **changes)
+            emit(args, _client_json(client), f"updated {client.name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
         elif args.clients_cmd == "remove":
             client = store.remove(args.name)
             emit(args, {"removed": client.client_id}, f"removed {client.name} ({client.client_id})")
@@ -248,6 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--allow-param", action="append", help="query parameter to keep besides utm_* (repeatable)")
     add.add_argument("--k", type=int, default=10, help="small-count suppression threshold (>= 5)")
     add.add_argument("--round", type=int, default=0, choices=(0, 5, 10), help="round report counts to a multiple of this")
+    add.add_argument("--rate", type=float, help="events/s this client may send per node (default SPII_CLIENT_RATE; 0: no limit)")
+    add.add_argument("--burst", type=float, help="events at once above the rate (default SPII_CLIENT_BURST)")
+    update = clients_sub.add_parser("update", parents=[common], help="change a client's settings (tokens and id are kept)")
+    update.add_argument("name", help="client name or id")
+    update.add_argument("--retention-days", type=int)
+    update.add_argument("--cookies", choices=["off", "consent"])
+    update.add_argument("--allow-param", action="append", help="query parameters to keep besides utm_* (replaces the list)")
+    update.add_argument("--k", type=int, help="small-count suppression threshold (>= 5)")
+    update.add_argument("--round", type=int, choices=(0, 5, 10))
+    update.add_argument("--rate", type=float, help="events/s per node (0: no limit)")
+    update.add_argument("--burst", type=float, help="events at once above the rate")
     clients_sub.add_parser("list", parents=[common], help="list clients")
     token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
     token.add_argument("name", help="client name or id")
@@ -293,11 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, json_lines=False)
     try:
         return args.func(args)
     except (CliError, KeyringError) as exc:

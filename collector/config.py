@@ -67,13 +67,18 @@ class Settings(BaseSettings):
     keys_auto_rotate: bool = Field(
         True, description="`spii serve` keeps keys_ahead epochs itself; turn off when keys are distributed to several nodes."
     )
+    keys_check_seconds: float = Field(
+        60.0, gt=0, le=3600, description="How often `spii serve` checks the keys ahead (and creates them, with auto-rotate)."
+    )
 
     # --- service
     workers: int = Field(
         1, ge=1, le=64, description="Collector processes sharing the port (SO_REUSEPORT), each with its own spool; server mode only."
     )
-    client_rate: float = Field(200.0, gt=0, description="Per-client sustained events/s.")
-    client_burst: float = Field(1000.0, gt=0, description="Per-client burst.")
+    # An abuse guard, not a quota: sized above a popular site's real peak (a TV spot, a front
+    # page) so a spike is stored, while one runaway sender cannot take a whole node.
+    client_rate: float = Field(5000.0, ge=0, description="Per-client sustained events/s per node (0: no limit).")
+    client_burst: float = Field(100_000.0, gt=0, description="Per-client burst per node.")
     spool_segment_bytes: int = Field(4 << 20, ge=1024, description="Seal a spool segment at this size.")
     spool_segment_seconds: float = Field(1.0, gt=0, description="Seal a spool segment at this age.")
     spool_fsync_seconds: float = Field(0.2, ge=0.01, description="fsync cadence of the open segment.")

@@ -69,9 +69,11 @@ class ReloadingFile(Generic[T]):
     checked at most once per ``interval`` seconds. A failed reload (damaged file, wrong key)
     keeps the last good value and logs why, so a bad edit never takes a collector down."""
 
-    def __init__(self, path: Path, load: Callable[[], T], interval: float = 1.0, what: str = "file") -> None:
+    def __init__(self, path: Path, load: Callable[[], T], interval: float = 1.0, what: str = "file",
+                 on_change: Callable[[], None] | None = None) -> None:
         self.path = path
         self._load = load
+        self._on_change = on_change
         self.interval = interval
         self.what = what
         self._value = load()
@@ -103,6 +105,8 @@ class ReloadingFile(Generic[T]):
         try:
             self._value = self._load()
             self._stamp = stamp
+            if self._on_change is not None:
+                self._on_change()
             log.info("%s reloaded", self.what)
         except Exception as exc:  # noqa: BLE001 - keep serving with the last good value
             log.error("%s reload failed, keeping the previous version: %s", self.what, exc)

@@ -34,10 +34,17 @@ class Metrics:
         self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
         self.stats_queries = Counter("spii_stats_queries", "Stats API answers, by endpoint", ["endpoint"], registry=r)
         self.subject_requests = Counter("spii_subject_requests", "Data-subject requests and disclosures, by action", ["action"], registry=r)
+        self.keys_ahead = Gauge("spii_keys_ahead", "Future IP-key epochs after the current one", registry=r,
+                                multiprocess_mode="min")
         self.keys_destroyed = Counter("spii_keys_destroyed", "Epoch keys destroyed by the scheduled prune", registry=r)
         self._accepted: dict[str, Counter] = {}
         self._dropped: dict[str, Counter] = {}
-        self.segments_quarantined = Counter("spii_segments_quarantined", "Segments the store rejected as malformed", registry=r)
+        self.segments_quarantined = Counter("spii_segments_quarantined", "Segments with lines the store refused (bisected)", registry=r)
+        self.rows_quarantined = Counter("spii_rows_quarantined", "Lines the store refused on their own, kept in spool/failed/", registry=r)
+        self.protocol_errors = Counter("spii_http_protocol_errors", "Malformed HTTP requests refused by the server, by reason",
+                                       ["reason"], registry=r)
+        self.http_errors = Counter("spii_http_errors", "Error answers from the error middleware (404, 405, 413, 500...), by status",
+                                   ["status"], registry=r)
 
     def exposition(self) -> bytes:
         """The text format for /metrics: this process's registry, or all workers' files."""

@@ -58,6 +58,8 @@ class Client(BaseModel):
     k: int = Field(10, ge=5, description="small-count suppression threshold (never below 5)")
     rounding: Literal[0, 5, 10] = Field(0, description="round report counts to a multiple of this (0 = exact)")
     hash_routing: bool = False
+    rate: float | None = Field(None, ge=0, description="events/s this client may send (0: no limit; None: SPII_CLIENT_RATE)")
+    burst: float | None = Field(None, gt=0, description="events at once above the rate (None: SPII_CLIENT_BURST)")
     tokens: list[TokenRecord] = Field(default_factory=list)
 
     @field_validator("domains")
@@ -179,6 +181,15 @@ class RegistryStore:
             client.tokens = [t for t in client.tokens if not t.prefix.startswith(prefix)]
             self._save(registry)
         return before - len(client.tokens)
+
+    def update(self, name_or_id: str, **changes: object) -> Client:
+        """Change a client's settings (validated as a whole; tokens and id are kept)."""
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            updated = Client.model_validate({**client.model_dump(), **changes, "client_id": client.client_id, "tokens": client.tokens})
+            self._save(Registry([updated if c is client else c for c in registry.clients]))
+        return updated
 
     def remove(self, name_or_id: str) -> Client:
         with locked(self.path):

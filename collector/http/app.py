@@ -19,10 +19,13 @@ from collector.audit import AuditLog
 from collector.config import Settings
 from collector.http import beacon, dashboard, ops, stats, subjects, tracker
 from collector.http.auth import Auth, admin_token
+from collector.http.errors import json_errors
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline, TokenBucket
+from collector.logs import count_protocol_errors
 from collector.metrics import Metrics
+from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import KeyringStore, LiveKeyring
 from collector.privacy.masterkey import MasterKey
 from collector.reports.stats import Stats
@@ -83,10 +86,12 @@ def orphan_spools(settings: Settings, worker: int | None) -> list[Path]:
 
 def build_state(settings: Settings, store: Store | None = None, worker: int | None = None) -> State:
     master = load_master_key(settings)
-    kstore = keyring_store(settings, master)
-    if settings.keys_auto_rotate:
-        kstore.rotate(settings.keys_ahead)
     metrics = Metrics()
+    audit = AuditLog(settings.audit_log_path, master)
+    keyring = LiveKeyring(keyring_store(settings, master))
+    keys = KeyKeeper(keyring, ahead=settings.keys_ahead, min_ahead=settings.keys_min_ahead, auto_rotate=settings.keys_auto_rotate,
+                     audit=audit, on_ahead=metrics.keys_ahead.set)
+    keys.check()  # today's key and the ones ahead exist before the first event
     spool = Spool(
         settings.spool_dir(worker),
         max_segment_bytes=settings.spool_segment_bytes,
@@ -99,7 +104,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
     flags = SubjectFlags(store)
     return State(
         settings=settings,
-        keyring=LiveKeyring(kstore),
+        keyring=keyring,
         registry=LiveRegistry(RegistryStore(settings.clients_path)),
         pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3, flags=flags),
         spool=spool,
@@ -110,7 +115,8 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst),
         stats=Stats(store, exclusions=flags.exclusions),
         flags=flags,
-        subjects=SubjectService(store, flags, AuditLog(settings.audit_log_path, master)),
+        subjects=SubjectService(store, flags, audit),
+        keys=keys,
         worker=worker,
     )
 
@@ -125,6 +131,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     else:  # a ClickHouse server still down: accept into the spool, ship once it answers
         state.tasks.append(asyncio.create_task(_ship_when_store_answers(state), name="shipper"))
     state.tasks.append(asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags"))
+    state.tasks.append(asyncio.create_task(_every(state.settings.keys_check_seconds, state.keys.check), name="keys-check"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
         state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0),
                                                name="keys-prune"))
@@ -192,7 +199,7 @@ def _reload_files(state: State) -> None:
 
 
 def build_app(state: State) -> web.Application:
-    app = web.Application(client_max_size=beacon.MAX_BATCH_BYTES)
+    app = web.Application(client_max_size=beacon.MAX_BATCH_BYTES, middlewares=[json_errors(state.metrics)])
     app[STATE] = state
     beacon.add_routes(app)
     ops.add_routes(app)
@@ -214,6 +221,7 @@ def serve(settings: Settings, worker: int | None = None) -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         pass
     state = build_state(settings, worker=worker)
+    count_protocol_errors(lambda reason: state.metrics.protocol_errors.labels(reason).inc())
     # Startup objects (parsers, regexes, the keyring) live for the whole process: freeze them
     # out of the collector's view, and collect the young generation less often, so per-request
     # garbage does not trigger scans of long-lived objects (measured in bench/ingest.py).

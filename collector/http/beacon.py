@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -26,6 +27,7 @@ from collector.privacy.anonymise import InvalidUrl
 from collector.privacy.keyring import NoCurrentKey
 from collector.spool.segments import SpoolFull
 
+T = TypeVar("T")
 MAX_EVENT_BYTES = 8 * 1024
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = MAX_BATCH_EVENTS * 2 * 1024
@@ -125,11 +127,15 @@ def _unavailable(reason: str) -> Reject:
 
 
 def store_rows(state: State, rows: list[bytes]) -> None:
+    """Append the rows to the spool; the visits they stepped count only once they are there."""
+    sessions = state.pipeline.sessions
     if rows:
         try:
             state.spool.append(b"".join(rows))
         except SpoolFull:
+            sessions.rollback()
             raise _unavailable("spool_full") from None
+    sessions.commit()
 
 
 def _count(state: State, outcome: Outcome) -> None:
@@ -149,18 +155,37 @@ async def _guarded(request: web.Request, handler) -> web.StreamResponse:  # noqa
         return rej.response
 
 
-def _single(state: State, data: Any, request: web.Request) -> Outcome:
+async def with_current_key(state: State, run: Callable[[], T]) -> T:
+    """``run()``; when it finds no key for the current time, have the key keeper supply one
+    (created at once with auto-rotate) and run it again, else answer 503."""
+    sessions = state.pipeline.sessions
+    sessions.begin()
+    try:
+        return run()
+    except NoCurrentKey:
+        sessions.rollback()  # (an event before it in a batch may have stepped a visit)
+        if not await state.keys.supply_current():
+            raise _unavailable("no_key") from None
+    try:
+        return run()
+    except NoCurrentKey:
+        sessions.rollback()
+        raise _unavailable("no_key") from None
+
+
+async def _single(state: State, data: Any, request: web.Request) -> Outcome:
     facts = facts_of(request, state)
     now = datetime.now(UTC)
     event_time = backfill_time(request, state, data, now)
     if isinstance(event_time, list):
         raise Reject(error(400, "invalid event", event_time), "invalid_event")
-    try:
-        result = process_one(state, data, facts, event_time or now, event_time)
-    except NoCurrentKey:
-        if event_time is not None:
+    if event_time is not None:
+        try:
+            result = process_one(state, data, facts, event_time, event_time)
+        except NoCurrentKey:
             raise Reject(field_error(400, "invalid event", "ts", "no live key for that time (destroyed or never created)"), "invalid_event") from None
-        raise _unavailable("no_key") from None
+    else:
+        result = await with_current_key(state, lambda: process_one(state, data, facts, now))
     if isinstance(result, list):
         raise Reject(error(400, "invalid event", result), "invalid_event")
     if result.row is not None:
@@ -183,7 +208,7 @@ def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None
 async def post_event(request: web.Request) -> web.StreamResponse:
     async def handle(request: web.Request, state: State) -> web.Response:
         data = parse_json(await read_body(request, MAX_EVENT_BYTES))
-        outcome = _single(state, data, request)
+        outcome = await _single(state, data, request)
         return _answer(outcome, cors_headers(request, state))
 
     return await _guarded(request, handle)
@@ -194,7 +219,7 @@ async def pixel(request: web.Request) -> web.StreamResponse:
         data: dict[str, Any] = {"n": "pageview", **{k: v for k, v in request.query.items()}}
         if "u" not in data and request.headers.get("Referer"):
             data["u"] = request.headers["Referer"]
-        outcome = _single(state, data, request)
+        outcome = await _single(state, data, request)
         headers = {"Cache-Control": "no-store, max-age=0"}
         return _answer(outcome, headers, body=GIF, content_type="image/gif")
 
@@ -229,7 +254,11 @@ async def post_events(request: web.Request) -> web.StreamResponse:
         facts = facts_of(request, state)
         now = datetime.now(UTC)
         results, rows, outcomes = [], [], []
-        try:
+
+        def run_batch() -> None:
+            results.clear()
+            rows.clear()
+            outcomes.clear()
             for index, data in enumerate(events):
                 result = process_one(state, data, facts, now)
                 if isinstance(result, list):
@@ -241,8 +270,8 @@ async def post_events(request: web.Request) -> web.StreamResponse:
                     results.append({"index": index, "status": "accepted"})
                 else:
                     results.append({"index": index, "status": "dropped", "reason": result.dropped})
-        except NoCurrentKey:
-            raise _unavailable("no_key") from None
+
+        await with_current_key(state, run_batch)
         store_rows(state, rows)  # all accepted rows of the batch in one write
         for outcome in outcomes:
             _count(state, outcome)

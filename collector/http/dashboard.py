@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from collector.http.auth import Denied
+from collector.http.errors import field_error
 from collector.http.state import STATE, State
 from collector.reports.overview import PERIOD_CHOICES, build_overview, render_html, templates
 from collector.reports.query import QueryError
@@ -95,7 +96,7 @@ async def dashboard(request: web.Request) -> web.Response:
     try:
         overview = await asyncio.get_running_loop().run_in_executor(None, build_overview, _fetch(state, client), summary, period)
     except QueryError as exc:
-        raise web.HTTPBadRequest(text=f"{exc.field}: {exc.problem}") from None
+        return field_error(400, "invalid query", exc.field, exc.problem)
     html = render_html(overview, interactive=True, logout_url=f"/dashboard/{client.name}/logout")
     return _page(html)
 

@@ -11,6 +11,7 @@ from collector.http.auth import Auth
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline
 from collector.metrics import Metrics
+from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import LiveKeyring
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
@@ -36,6 +37,7 @@ class State:
     stats: Stats
     flags: SubjectFlags
     subjects: SubjectService
+    keys: KeyKeeper
     worker: int | None = None  # index of this process among N workers; None when alone
     tasks: list = field(default_factory=list)
 

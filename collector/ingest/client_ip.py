@@ -21,35 +21,34 @@ _FORWARDED_FOR = re.compile(r'(?:^|[;,\s])for\s*=\s*("?)([^;,"]*)\1', re.IGNOREC
 
 
 class TrustedProxies:
-    """A set of CIDR networks, with a small cache (the same few proxies ask all the time)."""
+    """A set of CIDR networks. Membership is a mask test on the address's 128-bit form (IPv4 as
+    ``::ffff:a.b.c.d``), about as cheap as a dict lookup, so nothing is cached: a cache keyed by
+    address would hold raw visitor addresses in memory."""
 
     def __init__(self, networks: Iterable[Network | str] = ()) -> None:
         self.networks: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n for n in networks
         )
-        self._cache: dict[str, bool] = {}
+        self._masks = tuple(_as_128(net) for net in self.networks)
 
     def __bool__(self) -> bool:
         return bool(self.networks)
 
     def __contains__(self, address: str) -> bool:
-        hit = self._cache.get(address)
-        if hit is None:
-            ip = _parse(address)
-            if ip is not None and ip.version == 6 and ip.ipv4_mapped:
-                ip = ip.ipv4_mapped
-            hit = ip is not None and any(ip in net for net in self.networks)
-            if len(self._cache) > 4096:
-                self._cache.clear()
-            self._cache[address] = hit
-        return hit
+        try:
+            value = int.from_bytes(ip_to_bytes(address), "big")
+        except ValueError:
+            return False
+        return any(value & mask == base for base, mask in self._masks)
 
 
-def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
+def _as_128(net: Network) -> tuple[int, int]:
+    """(base, mask) of ``net`` in the 128-bit space of :func:`ip_to_bytes`; an IPv4-mapped IPv6
+    network is the IPv4 network it maps."""
+    base = int.from_bytes(ip_to_bytes(str(net.network_address)), "big")
+    prefix = net.prefixlen + (96 if net.version == 4 else 0)
+    mask = ((1 << 128) - 1) ^ ((1 << (128 - prefix)) - 1)
+    return base & mask, mask
 
 
 def _is_address(text: str) -> bool:

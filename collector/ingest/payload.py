@@ -69,25 +69,25 @@ class EventPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     n: str = Field(min_length=1, max_length=120, description="Event name: pageview, transaction, fulfilment, contact, or any custom name")
-    u: str = Field(min_length=1, max_length=4096, description="Page URL (absolute http(s))")
+    u: str = Field(min_length=1, max_length=4096, repr=False, description="Page URL (absolute http(s))")
     d: str = Field(min_length=1, max_length=253, description="Site domain as registered for the client")
-    r: str | None = Field(None, max_length=4096, description="Referrer URL")
+    r: str | None = Field(None, max_length=4096, repr=False, description="Referrer URL")
     p: dict[str, str] | None = Field(
-        None, description="Custom properties (object or JSON string; 'props' accepted too)", validation_alias=AliasChoices("p", "props")
+        None, repr=False, description="Custom properties (object or JSON string; 'props' accepted too)", validation_alias=AliasChoices("p", "props")
     )
     # Plausible's tracker sends revenue under "$"; its Events API documents "revenue"
     revenue: Revenue | None = Field(None, validation_alias=AliasChoices("revenue", "$"))
     i: bool | None = Field(None, description="Interactive event (Plausible)")
     h: bool | None = Field(None, description="Hash-based routing: keep the #/route")
-    pc: str | None = Field(None, max_length=32, description="Postcode ('postcode' accepted too); only its outward code / area is stored",
+    pc: str | None = Field(None, max_length=32, repr=False, description="Postcode ('postcode' accepted too); only its outward code / area is stored",
                            validation_alias=AliasChoices("pc", "postcode"))
     cc: str | None = Field(None, max_length=2, description="ISO 3166-1 alpha-2 country of the postcode ('country' accepted too)",
                            validation_alias=AliasChoices("cc", "country"))
-    order: str | None = Field(None, max_length=128, description="Order id (stored as a keyed hash)")
+    order: str | None = Field(None, max_length=128, repr=False, description="Order id (stored as a keyed hash)")
     items: list[Item] | None = Field(None, max_length=100)
     status: str | None = Field(None, max_length=64, description="Fulfilment status, e.g. shipped")
     channel: str | None = Field(None, max_length=64, description="Contact channel, e.g. email, phone, form")
-    cid: str | None = Field(None, min_length=8, max_length=64, description="Consented first-party cookie id (stored as a keyed hash)")
+    cid: str | None = Field(None, min_length=8, max_length=64, repr=False, description="Consented first-party cookie id (stored as a keyed hash)")
     g: bool | None = Field(None, description="The browser sent Global Privacy Control or Do Not Track: store no identifier")
 
     @model_validator(mode="before")

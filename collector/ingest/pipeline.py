@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from operator import itemgetter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -31,35 +31,57 @@ __all__ = ["RequestFacts", "Outcome", "Pipeline", "TokenBucket", "origin_host"]
 class RequestFacts:
     """What the HTTP layer knows about the sender. Raw values: memory only, never stored."""
 
-    ip: str | None
-    user_agent: str
-    origin: str | None
-    refuses_tracking: bool
+    ip: str | None = field(repr=False)
+    user_agent: str = field(repr=False)
+    origin: str | None = field(repr=False)
+    refuses_tracking: bool = False
 
 
 @dataclass
 class Outcome:
-    row: bytes | None = None  # one JSONEachRow line, newline-terminated
+    row: bytes | None = field(default=None, repr=False)  # one JSONEachRow line, newline-terminated
     dropped: str | None = None
     kind: str = ""
 
 
 class TokenBucket:
-    """Per-client token bucket: ``rate`` events/s sustained, ``burst`` at once."""
+    """Token buckets by key: ``rate`` events/s sustained, ``burst`` at once (a key may bring its
+    own rate and burst; a rate of 0 means no limit). Bounded: past ``max_keys`` keys, buckets
+    that have refilled (they hold no state worth keeping) are forgotten, then all of them."""
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, max_keys: int = 100_000) -> None:
         self.rate, self.burst = rate, burst
+        self.max_keys = max_keys
         self._state: dict[str, tuple[float, float]] = {}
 
-    def allow(self, key: str, cost: float = 1.0) -> bool:
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def allow(self, key: str, cost: float = 1.0, rate: float | None = None, burst: float | None = None) -> bool:
+        rate = self.rate if rate is None else rate
+        if rate <= 0:
+            return True
+        burst = self.burst if burst is None else burst
         now = time.monotonic()
-        tokens, last = self._state.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        state = self._state.get(key)
+        if state is None:
+            if len(self._state) >= self.max_keys:
+                self._forget_full(now)
+            tokens = burst
+        else:
+            tokens = min(burst, state[0] + (now - state[1]) * rate)
         if tokens < cost:
             self._state[key] = (tokens, now)
             return False
         self._state[key] = (tokens - cost, now)
         return True
+
+    def _forget_full(self, now: float) -> None:
+        full = [key for key, (tokens, last) in self._state.items() if tokens + (now - last) * self.rate >= self.burst]
+        for key in full:
+            del self._state[key]
+        if len(self._state) >= self.max_keys:
+            self._state.clear()
 
 
 def origin_host(origin: str | None) -> str | None:
@@ -118,7 +140,7 @@ class Pipeline:
         if isinstance(gated, str):
             return Outcome(dropped=gated)
         client = gated
-        if not self.rate_limiter.allow(client.client_id):
+        if not self.rate_limiter.allow(client.client_id, rate=client.rate, burst=client.burst):
             return Outcome(dropped="rate_limited")
         if is_bot(facts.user_agent):
             return Outcome(dropped="bot")

@@ -43,12 +43,37 @@ class Step:
 
 
 class SessionCache:
-    """(client, visitor) -> open visit, oldest first, so expiry pops from the front in O(1)."""
+    """(client, visitor) -> open visit, oldest first, so expiry pops from the front in O(1).
 
-    def __init__(self, timeout: float = SESSION_TIMEOUT_SECONDS, max_entries: int = 2_000_000) -> None:
+    Bounded: at most ``max_entries`` open visits (the oldest go first; a visit costs about
+    350 bytes, so the default bound is ~350 MB at worst). Steps are journalled until
+    :meth:`commit`: a request whose rows could not be stored (503) :meth:`rollback` its steps,
+    so visits advance only for stored rows."""
+
+    def __init__(self, timeout: float = SESSION_TIMEOUT_SECONDS, max_entries: int = 1_000_000) -> None:
         self.timeout = timeout
         self.max_entries = max_entries
         self._visits: OrderedDict[tuple[str, int], Visit] = OrderedDict()
+        # (key, the visit there before the step or None, its (last_seen, events, pageviews))
+        self._journal: list[tuple[tuple[str, int], Visit | None, tuple[float, int, int]]] = []
+
+    def begin(self) -> None:
+        """Start a request's steps (forgets a journal no one committed)."""
+        self._journal.clear()
+
+    def commit(self) -> None:
+        self._journal.clear()
+
+    def rollback(self) -> None:
+        """Undo the steps since :meth:`begin`, newest first."""
+        visits = self._visits
+        for key, before, saved in reversed(self._journal):
+            if before is None:
+                visits.pop(key, None)
+            else:
+                before.last_seen, before.events, before.pageviews = saved
+                visits[key] = before
+        self._journal.clear()
 
     def __len__(self) -> int:
         return len(self._visits)
@@ -58,6 +83,7 @@ class SessionCache:
         starts on ``page`` from ``source``) and the event's place in it."""
         key = (client_id, visitor_id)
         visit = self._visits.get(key)
+        self._journal.append((key, visit, (visit.last_seen, visit.events, visit.pageviews) if visit is not None else (0.0, 0, 0)))
         seconds = 0
         if visit is not None and 0 <= at - visit.last_seen < self.timeout:
             seconds = int(at - visit.last_seen)

@@ -8,7 +8,7 @@ URL. Callers must drop the raw values after this call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
 
@@ -41,13 +41,14 @@ class ClientPolicy:
 class RawVisit:  # not frozen: frozen dataclasses cost ~1 µs more to build on the hot path
     """Raw request facts. Lives only in memory for the duration of one request."""
 
-    ip: str | None
-    user_agent: str
-    url: str
-    referrer: str | None = None
-    postcode: str | None = None
+    # raw values: never in a repr (a repr can end up in a log line or a traceback)
+    ip: str | None = field(repr=False)
+    user_agent: str = field(repr=False)
+    url: str = field(repr=False)
+    referrer: str | None = field(default=None, repr=False)
+    postcode: str | None = field(default=None, repr=False)
     country: str | None = None
-    cookie_id: str | None = None
+    cookie_id: str | None = field(default=None, repr=False)
     hash_routing: bool = False
     refuses_tracking: bool = False  # Sec-GPC: 1 or DNT: 1
 

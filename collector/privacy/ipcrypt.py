@@ -24,6 +24,7 @@ import ipaddress
 import os
 import socket
 import threading
+import weakref
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -82,15 +83,43 @@ def _check_key(key: bytes, length: int) -> None:
 
 # One ECB context per (thread, key, direction): building a Cipher costs ~10 µs, an update on an
 # existing context well under 1 µs. ECB contexts carry no state between blocks, so reuse is
-# exact. Contexts are not safe to share between threads, hence the thread-local cache.
+# exact. Contexts are not safe to share between threads, hence a cache per thread: at most
+# _CACHE_LIMIT contexts each (one per client and live epoch in use), and all of them dropped by
+# forget_keys() when the keyring changes, so a destroyed key's material leaves memory.
 _local = threading.local()
 _CACHE_LIMIT = 4096
 
 
+class _ContextCache(dict):
+    """A thread's contexts (a dict subclass, so the set below can hold it weakly: a thread's
+    cache goes when the thread does)."""
+
+    __hash__ = object.__hash__  # identity: the weak set holds each thread's cache once
+    __eq__ = object.__eq__
+
+
+_all_caches: weakref.WeakSet[_ContextCache] = weakref.WeakSet()  # every live thread's cache
+_all_caches_lock = threading.Lock()
+
+
+def forget_keys() -> None:
+    """Drop every cached cipher context in every thread (the keyring changed)."""
+    with _all_caches_lock:
+        for cache in _all_caches:
+            cache.clear()
+
+
+def cached_contexts() -> int:
+    with _all_caches_lock:
+        return sum(len(cache) for cache in _all_caches)
+
+
 def _ecb(key: bytes, decrypt: bool):  # -> CipherContext
-    cache: dict | None = getattr(_local, "ecb", None)
+    cache: _ContextCache | None = getattr(_local, "ecb", None)
     if cache is None:
-        cache = _local.ecb = {}
+        cache = _local.ecb = _ContextCache()
+        with _all_caches_lock:
+            _all_caches.add(cache)
     ctx = cache.get((key, decrypt))
     if ctx is None:
         if len(cache) >= _CACHE_LIMIT:

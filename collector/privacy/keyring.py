@@ -96,7 +96,7 @@ class Epoch:
     start: datetime
     end: datetime
     created_at: datetime
-    wrapped: str | None  # None once destroyed
+    wrapped: str | None = field(repr=False)  # None once destroyed
     destroyed_at: datetime | None = None
 
     @property
@@ -147,14 +147,14 @@ class Pseudonyms:
     """What the ingest pipeline stores instead of an IP address."""
 
     key_id: str
-    ip_token: str  # ipcrypt-deterministic output, an IPv6 address string
-    visitor_id: int  # 64-bit keyed hash of (IP, coarse UA)
+    ip_token: str = field(repr=False)  # ipcrypt-deterministic output, an IPv6 address string
+    visitor_id: int = field(repr=False)  # 64-bit keyed hash of (IP, coarse UA)
 
 
 @dataclass
 class _Subkeys:
-    ip_key: bytes
-    visitor_hash: Any  # a keyed blake2b object; .copy() is cheaper than keying a new one
+    ip_key: bytes = field(repr=False)
+    visitor_hash: Any = field(repr=False)  # a keyed blake2b object; .copy() is cheaper than keying a new one
 
 
 def _hkdf(epoch_key: bytes, purpose: str, client_id: str, length: int) -> bytes:
@@ -433,5 +433,6 @@ class LiveKeyring(ReloadingFile[Keyring]):
     """The keyring as a running collector sees it: a new snapshot whenever the file changes."""
 
     def __init__(self, store: KeyringStore, interval: float = 1.0) -> None:
-        super().__init__(store.path, store.load, interval, what="keyring")
+        # cipher contexts cached by ipcrypt hold subkeys of the old snapshot: drop them with it
+        super().__init__(store.path, store.load, interval, what="keyring", on_change=ipcrypt.forget_keys)
         self.store = store

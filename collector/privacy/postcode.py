@@ -4,7 +4,10 @@
 input it cannot vouch for. It never guesses: no free-text extraction, no O/0 or I/1 correction.
 
 Normalisation (all countries): Unicode NFKC (so full-width digits become ASCII), uppercase,
-remove all whitespace and ASCII hyphens; anything left that is not ASCII A-Z / 0-9 -> None.
+surrounding whitespace dropped; a separator (a run of whitespace or ASCII hyphens) is accepted
+only where the country's format places one (GB: before the inward code; US: after the 5-digit
+ZIP; CA, IE: after the first 3 characters; NL: after the 4 digits), so ``1234-56789`` is not a
+ZIP; anything left that is not ASCII A-Z / 0-9 -> None.
 
 Rules and their sources
 -----------------------
@@ -24,6 +27,10 @@ United Kingdom" §Formatting, which summarise them):
   British Overseas Territories (ASCN, STHL, TDCU, BBND, BIQQ, FIQQ, PCRN, SIQQ, TKCA, each with
   inward ``1ZZ``; Gibraltar ``GX11 1AA``) -> their 4-character outward code.
 * GG accepts area GY only, JE only JE, IM only IM; GB accepts every area.
+* The British Overseas Territories are also recognised under their own ISO 3166-1 codes
+  (and the exceptionally reserved AC, TA), each accepting only its own outward code: AC ASCN,
+  SH STHL / ASCN / TDCU (ISO's "Saint Helena, Ascension and Tristan da Cunha"), TA TDCU,
+  FK FIQQ, GS SIQQ, PN PCRN, TC TKCA, IO BBND, AQ BIQQ (British Antarctic Territory), GI GX11.
 
 US (USPS Publication 28, "Postal Addressing Standards"): ZIP (5 digits) or ZIP+4 (9 digits,
 the hyphen removed by normalisation) -> the 5-digit ZIP; ``00000`` is not a ZIP. Optional ZIP3
@@ -67,6 +74,10 @@ GY JE IM
 GB_NON_GEOGRAPHIC_AREAS = frozenset({"BX", "BF"})
 OVERSEAS_TERRITORIES = frozenset({"ASCN", "STHL", "TDCU", "BBND", "BIQQ", "FIQQ", "PCRN", "SIQQ", "TKCA"})
 CROWN_DEPENDENCY_AREA = {"GG": "GY", "JE": "JE", "IM": "IM"}
+TERRITORY_OUTWARD = {
+    "AC": {"ASCN"}, "SH": {"STHL", "ASCN", "TDCU"}, "TA": {"TDCU"}, "FK": {"FIQQ"}, "GS": {"SIQQ"},
+    "PN": {"PCRN"}, "TC": {"TKCA"}, "IO": {"BBND"}, "AQ": {"BIQQ"}, "GI": {"GX11"},
+}
 HIPAA_RESTRICTED_ZIP3 = frozenset(
     "036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split()
 )
@@ -87,20 +98,43 @@ _NL_UNUSED_LETTERS = frozenset({"SA", "SD", "SS"})
 _IE_ROUTING = re.compile(r"[ACDEFHKNPRTVWXY][0-9]{2}|D6W")
 _IE_UNIQUE = re.compile(r"[0-9ACDEFHKNPRTVWXY]{4}")
 _ASCII_ALNUM = re.compile(r"[A-Z0-9]+")
-_WHITESPACE_AND_HYPHENS = re.compile(r"[\s-]+")
+_SEPARATOR = re.compile(r"[\s-]+")
 _US = re.compile(r"[0-9]{5}(?:[0-9]{4})?")
 
-SUPPORTED_COUNTRIES = frozenset({"GB", "UK", "GG", "JE", "IM", "US", "CA", "NL", "IE"})
+SUPPORTED_COUNTRIES = frozenset({"GB", "UK", "GG", "JE", "IM", "US", "CA", "NL", "IE", *TERRITORY_OUTWARD})
+
+
+def _parse(value: str) -> tuple[str, frozenset[int]] | None:
+    """(the code without separators, the positions in it where a separator stood), or None
+    unless only ASCII A-Z/0-9 and separators remain after NFKC and uppercasing."""
+    if not isinstance(value, str) or len(value) > MAX_INPUT_CHARS:
+        return None
+    parts = _SEPARATOR.split(unicodedata.normalize("NFKC", value).upper().strip())
+    code = "".join(parts)
+    if len(parts) > 1 and not all(parts):
+        return None  # a separator at either end separates nothing
+    if not code or len(code) > MAX_INPUT_CHARS or not _ASCII_ALNUM.fullmatch(code):
+        return None
+    positions, at = set(), 0
+    for part in parts[:-1]:
+        at += len(part)
+        positions.add(at)
+    return code, frozenset(positions)
 
 
 def normalise(value: str) -> str | None:
-    """NFKC, uppercase, no whitespace or ASCII hyphens; None unless only ASCII A-Z/0-9 remain."""
-    if not isinstance(value, str) or len(value) > MAX_INPUT_CHARS:
-        return None
-    text = _WHITESPACE_AND_HYPHENS.sub("", unicodedata.normalize("NFKC", value).upper())
-    if not text or len(text) > MAX_INPUT_CHARS or not _ASCII_ALNUM.fullmatch(text):
-        return None
-    return text
+    """NFKC, uppercase, without separators; None unless only ASCII A-Z/0-9 remain."""
+    parsed = _parse(value)
+    return parsed[0] if parsed else None
+
+
+def _gb_separators(code: str) -> frozenset[int]:
+    """Where a UK-style code may have its space: before the inward code (BFPO: before its number)."""
+    return frozenset({4}) if code.startswith("BFPO") else frozenset({len(code) - 3}) if len(code) >= 5 else frozenset()
+
+
+# Where each other country's format places its separator (index into the compact code).
+_SEPARATOR_AT = {"US": frozenset({5}), "CA": frozenset({3}), "NL": frozenset({4}), "IE": frozenset({3})}
 
 
 def _gb_outward(outward: str) -> str | None:
@@ -163,10 +197,14 @@ def _ie(code: str) -> str | None:
 
 def coarse_area(value: str, country: str = "GB", *, zip3: bool = False) -> str | None:
     """The outward code / area of ``value`` for ``country`` (ISO 3166-1 alpha-2), or None."""
-    code = normalise(value)
-    if code is None or not isinstance(country, str):
+    parsed = _parse(value)
+    if parsed is None or not isinstance(country, str):
         return None
+    code, separators = parsed
     country = country.strip().upper()
+    allowed = _SEPARATOR_AT.get(country) or _gb_separators(code)
+    if not separators <= allowed:
+        return None  # a space or hyphen where the format has none
     if country in ("GB", "UK"):
         return _gb(code)
     if country in CROWN_DEPENDENCY_AREA:
@@ -174,6 +212,9 @@ def coarse_area(value: str, country: str = "GB", *, zip3: bool = False) -> str |
         if area is None or _LEADING_LETTERS.match(area).group() != CROWN_DEPENDENCY_AREA[country]:
             return None
         return area
+    if country in TERRITORY_OUTWARD:
+        area = _gb(code)
+        return area if area in TERRITORY_OUTWARD[country] else None
     if country == "US":
         return _us(code, zip3)
     if country == "CA":

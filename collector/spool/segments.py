@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.files import fsync_dir
+from collector.files import atomic_write, fsync_dir
 
 log = logging.getLogger("spii.spool")
 
@@ -229,8 +229,12 @@ class Spool:
         segment.path.unlink()
         self._backlog_bytes = max(0, self._backlog_bytes - size)
 
-    def quarantine(self, segment: Segment) -> None:
-        size = segment.path.stat().st_size
-        os.replace(segment.path, self.failed_dir / segment.path.name)
-        fsync_dir(self.failed_dir)
-        self._backlog_bytes = max(0, self._backlog_bytes - size)
+    def quarantine_lines(self, segment: Segment, lines: list[bytes]) -> Path:
+        """Keep the lines the store refused as ``failed/<segment id>.bad.jsonl`` for an operator
+        (written atomically, so a crash and a second bisection leave one copy), then drop the
+        segment, whose other lines are stored."""
+        kept = self.failed_dir / f"{segment.id}.bad{SUFFIX}"
+        atomic_write(kept, b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+        self.done(segment)
+        return kept
+

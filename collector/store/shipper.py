@@ -1,8 +1,12 @@
 """The shipper: sealed spool segments -> one ClickHouse INSERT each -> delete the segment.
 
 Retries with capped exponential backoff and never drops a segment. A segment the store keeps
-rejecting while the store itself answers (malformed data, not an outage) is moved to
-``spool/failed/`` after a few tries so it cannot block the queue; it is kept for an operator.
+rejecting for its data while the store itself answers (a parse or type error, not an outage) is
+bisected: each half is inserted on its own, halves that fail again are split again, so the good
+rows are stored and only the lines the store refuses on their own go to
+``spool/failed/<segment>.bad.jsonl`` for an operator. Every part's dedup token is derived from
+the segment id and the part's line range, so a crash in the middle and a second bisection after
+the restart store no row twice.
 """
 
 from __future__ import annotations
@@ -78,22 +82,60 @@ class Shipper:
 
         await asyncio.get_running_loop().run_in_executor(None, sync, str(path))
 
+    async def _insert(self, body: bytes, token: str) -> Exception | None:
+        """One INSERT; the exception if the store refused it."""
+        started = time.perf_counter()
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.store.insert_segment, body, token)
+        except Exception as exc:  # noqa: BLE001 - the caller decides: retry, or bisect a data error
+            return exc
+        self.metrics.ship_seconds.observe(time.perf_counter() - started)
+        self.metrics.rows_shipped.inc(body.count(b"\n"))
+        return None
+
+    async def bisect(self, segment: Segment, body: bytes) -> bool:
+        """Store every line of ``body`` the store accepts, keep the ones it refuses on their own.
+        False when the store failed otherwise (an outage) midway: the segment stays, and the next
+        try bisects the same way, its parts already stored dropped by their dedup tokens."""
+        lines = body.splitlines(keepends=True)
+        bad: list[bytes] = []
+        pending = [(0, len(lines))]  # [start, end) ranges, depth first, in order
+        while pending:
+            start, end = pending.pop()
+            failure = await self._insert(b"".join(lines[start:end]), f"{segment.id}/{start}-{end}")
+            if failure is None:
+                continue
+            self.metrics.ship_failures.inc()
+            if not is_data_error(failure):
+                log.warning("store failed while splitting a refused segment, will retry",
+                            extra={"fields": {"segment": segment.id, "error": type(failure).__name__}})
+                return False
+            if end - start == 1:
+                bad.append(lines[start])
+                continue
+            middle = (start + end) // 2
+            pending += [(middle, end), (start, middle)]
+        kept = self.spool.quarantine_lines(segment, bad) if bad else None
+        if not bad:
+            self.spool.done(segment)
+        self.metrics.rows_quarantined.inc(len(bad))
+        self.metrics.segments_quarantined.inc(bool(bad))
+        log.error("segment refused by a reachable store: good rows stored, refused lines kept",
+                  extra={"fields": {"segment": segment.id, "rows": len(lines), "refused": len(bad), "kept_in": kept.name if kept else None}})
+        return True
+
     async def ship_one(self, segment: Segment) -> bool:
         loop = asyncio.get_running_loop()
         body = await loop.run_in_executor(None, segment.sync_and_read)
         if not body:
             self.spool.done(segment)
             return True
-        started = time.perf_counter()
-        try:
-            await loop.run_in_executor(None, self.store.insert_segment, body, segment.id)
-        except Exception as exc:  # noqa: BLE001 - any store failure is retried
+        failure = await self._insert(body, segment.id)
+        if failure is not None:  # any store failure is retried
             self.metrics.ship_failures.inc()
-            self._data_errors[segment.id] = is_data_error(exc)
-            log.warning("ship failed, will retry", extra={"fields": {"segment": segment.id, "error": type(exc).__name__}})
+            self._data_errors[segment.id] = is_data_error(failure)
+            log.warning("ship failed, will retry", extra={"fields": {"segment": segment.id, "error": type(failure).__name__}})
             return False
-        self.metrics.ship_seconds.observe(time.perf_counter() - started)
-        self.metrics.rows_shipped.inc(body.count(b"\n"))
         self.spool.done(segment)
         return True
 
@@ -123,13 +165,12 @@ class Shipper:
         attempts += 1
         self._attempts[segment.id] = attempts
         if attempts >= POISON_ATTEMPTS and self._data_errors.pop(segment.id, False):
-            reachable = await asyncio.get_running_loop().run_in_executor(None, self.store.ping)
-            if reachable:
-                log.error("segment rejected by a reachable store, quarantined", extra={"fields": {"segment": segment.id}})
-                self.spool.quarantine(segment)
-                self.metrics.segments_quarantined.inc()
-                self._attempts.pop(segment.id, None)
-                return True
+            loop = asyncio.get_running_loop()
+            if await loop.run_in_executor(None, self.store.ping):
+                body = await loop.run_in_executor(None, segment.sync_and_read)
+                if await self.bisect(segment, body):
+                    self._attempts.pop(segment.id, None)
+                    return True
         return False
 
     async def run(self) -> None:

@@ -27,8 +27,8 @@ class Subject:
     """Exactly one of ``ip`` / ``cookie_id``. Raw values: memory only, for one request."""
 
     client_id: str
-    ip: str | None = None
-    cookie_id: str | None = None
+    ip: str | None = field(default=None, repr=False)
+    cookie_id: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if (self.ip is None) == (self.cookie_id is None):
@@ -53,8 +53,8 @@ class Subject:
 @dataclass
 class SubjectPseudonyms:
     client_id: str
-    tokens: list[tuple[str, str]] = field(default_factory=list)  # (key_id, ip_token)
-    cookie_hashes: list[tuple[str, int]] = field(default_factory=list)  # (key_id, hash)
+    tokens: list[tuple[str, str]] = field(default_factory=list, repr=False)  # (key_id, ip_token)
+    cookie_hashes: list[tuple[str, int]] = field(default_factory=list, repr=False)  # (key_id, hash)
     unsearchable: list[str] = field(default_factory=list)  # epochs whose keys are destroyed
 
     @property

@@ -173,3 +173,30 @@ def test_full_gb_codes_never_keep_the_inward_code(value):
 def test_never_returns_non_ascii(value):
     out = coarse_area(value)
     assert out is None or (out.isascii() and unicodedata.is_normalized("NFC", out))
+
+
+@pytest.mark.parametrize(
+    "value,country,expected",
+    [("ASCN 1ZZ", "AC", "ASCN"), ("STHL 1ZZ", "SH", "STHL"), ("ASCN 1ZZ", "SH", "ASCN"), ("TDCU 1ZZ", "SH", "TDCU"),
+     ("TDCU 1ZZ", "TA", "TDCU"), ("FIQQ 1ZZ", "FK", "FIQQ"), ("SIQQ 1ZZ", "GS", "SIQQ"), ("PCRN 1ZZ", "PN", "PCRN"),
+     ("TKCA 1ZZ", "TC", "TKCA"), ("BBND 1ZZ", "IO", "BBND"), ("BIQQ 1ZZ", "AQ", "BIQQ"), ("GX11 1AA", "GI", "GX11"),
+     ("gx111aa", "GI", "GX11"), ("FIQQ", "FK", "FIQQ"),
+     # each territory accepts only its own code, and never a mainland or another territory's code
+     ("STHL 1ZZ", "FK", None), ("SW1A 1AA", "FK", None), ("FIQQ 1ZZ", "GI", None), ("ASCN 1AA", "AC", None),
+     ("STHL 1ZZ", "TA", None), ("GX11 1AA", "GB", "GX11")],
+)
+def test_british_overseas_territories_under_their_own_codes(value, country, expected):
+    assert coarse_area(value, country) == expected
+
+
+@pytest.mark.parametrize(
+    "value,country,expected",
+    [("1234-56789", "US", None), ("123-45", "US", None), ("12 345", "US", None), ("12345-6789", "US", "12345"),
+     ("12345 6789", "US", "12345"), ("-12345", "US", None), ("12345-", "US", None),
+     ("SW1A-1AA", "GB", "SW1A"), ("SW-1A1AA", "GB", None), ("S W1A 1AA", "GB", None), ("SW1 A1AA", "GB", None),
+     ("SW1A", "GB", "SW1A"), ("SW 1A", "GB", None), ("BFPO 123", "GB", "BFPO"), ("BF PO123", "GB", None),
+     ("K1A 0B1", "CA", "K1A"), ("K1A0B1", "CA", "K1A"), ("K1 A0B1", "CA", None),
+     ("1234 AB", "NL", "1234"), ("12 34AB", "NL", None), ("D02 X285", "IE", "D02"), ("D02X 285", "IE", None)],
+)
+def test_separators_only_where_the_format_places_them(value, country, expected):
+    assert coarse_area(value, country) == expected

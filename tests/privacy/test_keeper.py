@@ -1,0 +1,101 @@
+"""The key keeper under a moved clock (time-machine): keys never run out while this node may
+create them, and an operator is told when they may."""
+
+import asyncio
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+
+from collector.audit import AuditLog
+from collector.privacy import ipcrypt
+from collector.privacy.keeper import KeyKeeper
+from collector.privacy.keyring import KeyringStore, LiveKeyring, NoCurrentKey
+from collector.privacy.masterkey import MasterKey
+
+START = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)
+
+
+def _keeper(tmp_path, auto_rotate=True, ahead=7, min_ahead=2, created_ahead=7):
+    master = MasterKey(os.urandom(32))
+    store = KeyringStore(tmp_path / "keyring.json", master)
+    store.rotate(created_ahead, START)
+    gauge = []
+    keeper = KeyKeeper(LiveKeyring(store, interval=0), ahead=ahead, min_ahead=min_ahead, auto_rotate=auto_rotate,
+                       audit=AuditLog(tmp_path / "audit.log", master), on_ahead=gauge.append)
+    return keeper, gauge
+
+
+def _pseudonymise(keeper):
+    return keeper.live.get().pseudonymise("c1", ipcrypt.ip_to_bytes("203.0.113.9"), "firefox", datetime.now(UTC))
+
+
+def test_ten_and_forty_days_later_the_current_key_is_created_on_demand(tmp_path):
+    with time_machine.travel(START, tick=False) as clock:
+        keeper, _ = _keeper(tmp_path)
+        for days in (10, 40):
+            clock.move_to(START + timedelta(days=days))
+            try:
+                _pseudonymise(keeper)
+                raise AssertionError("the key should be missing before the keeper runs")
+            except NoCurrentKey:
+                pass
+            assert asyncio.run(keeper.supply_current()) is True
+            assert _pseudonymise(keeper).key_id == (START + timedelta(days=days)).strftime("%Y-%m-%d")
+            assert keeper.epochs_ahead() == 7
+    entries = (tmp_path / "audit.log").read_text().count('"keys.rotate"')
+    assert entries == 2  # each creation audited, as the CLI's rotate is
+
+
+def test_the_timer_keeps_keys_ahead_day_after_day(tmp_path):
+    with time_machine.travel(START, tick=False) as clock:
+        keeper, gauge = _keeper(tmp_path, created_ahead=0)
+        for day in range(30):
+            clock.move_to(START + timedelta(days=day, hours=1))
+            keeper.check()
+            assert keeper.has_current() and keeper.epochs_ahead() == 7
+        assert gauge[-1] == 7
+
+
+def test_concurrent_events_create_the_key_once(tmp_path):
+    with time_machine.travel(START, tick=False) as clock:
+        keeper, _ = _keeper(tmp_path)
+        clock.move_to(START + timedelta(days=20))
+
+        async def many():
+            return await asyncio.gather(*(keeper.supply_current() for _ in range(50)))
+
+        assert all(asyncio.run(many()))
+    assert (tmp_path / "audit.log").read_text().count('"keys.rotate"') == 1
+
+
+def test_without_auto_rotate_it_warns_then_refuses_with_one_error_a_minute(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="spii.keys")
+    with time_machine.travel(START, tick=False) as clock:
+        keeper, gauge = _keeper(tmp_path, auto_rotate=False, created_ahead=3, min_ahead=2)
+        keeper.check()
+        assert gauge == [3] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        clock.move_to(START + timedelta(days=2))
+        keeper.check()
+        assert gauge[-1] == 1
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and warnings[0].fields["epochs_ahead"] == 1
+        clock.move_to(START + timedelta(days=5))
+        assert asyncio.run(keeper.supply_current()) is False
+        assert asyncio.run(keeper.supply_current()) is False  # the same minute: no second line
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "refused" in errors[0].getMessage()
+        # an operator delivers the keys: the next event finds them without a restart
+        keeper.live.store.rotate(7, datetime.now(UTC))
+        assert asyncio.run(keeper.supply_current()) is True
+
+
+def test_cipher_contexts_are_flushed_when_the_keyring_changes(tmp_path):
+    with time_machine.travel(START, tick=False):
+        keeper, _ = _keeper(tmp_path)
+        _pseudonymise(keeper)
+        assert ipcrypt.cached_contexts() >= 1
+        keeper.live.store.rotate(8, datetime.now(UTC))  # any change of the file
+        keeper.live.reload()
+        assert ipcrypt.cached_contexts() == 0
