@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # page) so a spike is stored, while one runaway sender cannot take a whole node.
     client_rate: float = Field(5000.0, ge=0, description="Per-client sustained events/s per node (0: no limit).")
     client_burst: float = Field(100_000.0, gt=0, description="Per-client burst per node.")
+    max_open_visits: int = Field(
+        1_000_000, ge=1000, description="Open visits kept in memory (~420 bytes each); past it the oldest end early."
+    )
     spool_segment_bytes: int = Field(4 << 20, ge=1024, description="Seal a spool segment at this size.")
     spool_segment_seconds: float = Field(1.0, gt=0, description="Seal a spool segment at this age.")
     spool_fsync_seconds: float = Field(0.2, ge=0.01, description="fsync cadence of the open segment.")

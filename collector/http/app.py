@@ -23,6 +23,7 @@ from collector.http.errors import json_errors
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline, TokenBucket
+from collector.ingest.sessions import SessionCache
 from collector.logs import count_protocol_errors
 from collector.metrics import Metrics
 from collector.privacy.keeper import KeyKeeper
@@ -106,7 +107,8 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         settings=settings,
         keyring=keyring,
         registry=LiveRegistry(RegistryStore(settings.clients_path)),
-        pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3, flags=flags),
+        pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3, flags=flags,
+                          sessions=SessionCache(max_entries=settings.max_open_visits)),
         spool=spool,
         store=store,
         shipper=Shipper(spool, store, metrics, fsync_interval=settings.spool_fsync_seconds),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -21,12 +20,14 @@ async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     loop = asyncio.get_running_loop()
     store_ok = await loop.run_in_executor(None, state.store.ping)
-    key_ok = state.keyring.get().key_id_at(datetime.now(UTC)) is not None
+    # with auto-rotate, a missing current key is created here as it would be by the next event
+    key_ok = state.keys.has_current() or await state.keys.supply_current()
     spool_ok = not state.spool.over_budget
     checks = {"store": store_ok, "current_key": key_ok, "spool_under_budget": spool_ok}
     ok = all(checks.values())
+    keys = {"epochs_ahead": state.keys.epochs_ahead(), "min_ahead": state.keys.min_ahead, "auto_rotate": state.keys.auto_rotate}
     return web.json_response(
-        {"status": "ready" if ok else "not ready", "checks": checks, "spool_bytes": state.spool.used_bytes},
+        {"status": "ready" if ok else "not ready", "checks": checks, "keys": keys, "spool_bytes": state.spool.used_bytes},
         status=200 if ok else 503,
     )
 
@@ -34,6 +35,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.metrics.spool_bytes.set(state.spool.used_bytes)
+    state.metrics.keys_ahead.set(state.keys.epochs_ahead())
     return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

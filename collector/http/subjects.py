@@ -152,7 +152,19 @@ async def keys_status(request: web.Request) -> web.Response:
     return web.json_response(state.keyring.reload().status(datetime.now(UTC), state.settings.keys_min_ahead))
 
 
+async def flags_status(request: web.Request) -> web.Response:
+    """Restrictions and objections in force, counted per client (expired flags left out)."""
+    state = request.app[STATE]
+    try:
+        state.auth.require_admin(bearer_token(request))
+    except Denied as denied:
+        return denied.response
+    await asyncio.get_running_loop().run_in_executor(None, state.flags.load)
+    return web.json_response({"clients": state.flags.active()})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/admin/subject/{action:" + "|".join(SUBJECT_ACTIONS) + "}", subject_action)
     app.router.add_post("/api/v1/admin/disclose", disclose)
     app.router.add_get("/api/v1/admin/keys", keys_status)
+    app.router.add_get("/api/v1/admin/flags", flags_status)

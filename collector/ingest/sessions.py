@@ -12,10 +12,13 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = ["Visit", "SessionCache", "VISIT_SOURCE_COLUMNS", "SESSION_TIMEOUT_SECONDS"]
 
 SESSION_TIMEOUT_SECONDS = 30 * 60
+SHARED_VALUES = 65_536
+T = TypeVar("T")
 # Row columns that describe where the visit came from: copied from the landing event.
 VISIT_SOURCE_COLUMNS = ("referrer_host", "referrer_source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
@@ -45,8 +48,9 @@ class Step:
 class SessionCache:
     """(client, visitor) -> open visit, oldest first, so expiry pops from the front in O(1).
 
-    Bounded: at most ``max_entries`` open visits (the oldest go first; a visit costs about
-    350 bytes, so the default bound is ~350 MB at worst). Steps are journalled until
+    Bounded: at most ``max_entries`` open visits (SPII_MAX_OPEN_VISITS; the oldest go first, and
+    their visitor's next event opens a new visit). An open visit costs ~420 bytes (bench/memory.py),
+    so the default bound of 1,000,000 is ~420 MB at worst. Steps are journalled until
     :meth:`commit`: a request whose rows could not be stored (503) :meth:`rollback` its steps,
     so visits advance only for stored rows."""
 
@@ -55,7 +59,19 @@ class SessionCache:
         self.max_entries = max_entries
         self._visits: OrderedDict[tuple[str, int], Visit] = OrderedDict()
         # (key, the visit there before the step or None, its (last_seen, events, pageviews))
+        self._shared_values: dict = {}
         self._journal: list[tuple[tuple[str, int], Visit | None, tuple[float, int, int]]] = []
+
+    def _shared(self, value: T) -> T:
+        """One copy of each entry page and source among the open visits: most visits share
+        a few of them (direct, Google, the home page), and each copy costs ~60-200 bytes."""
+        shared = self._shared_values
+        found = shared.get(value)
+        if found is None:
+            if len(shared) >= SHARED_VALUES:
+                shared.clear()
+            found = shared[value] = value
+        return found
 
     def begin(self) -> None:
         """Start a request's steps (forgets a journal no one committed)."""
@@ -90,7 +106,7 @@ class SessionCache:
             visit.last_seen = at
             self._visits.move_to_end(key)
         elif visit is None or at >= visit.last_seen:  # (an older event, from a backfill, joins the open visit)
-            visit = Visit(secrets.randbits(63) + 1, at, page, source)
+            visit = Visit(secrets.randbits(63) + 1, at, self._shared(page), self._shared(source))
             self._visits[key] = visit
             self._visits.move_to_end(key)
             self._expire(at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.field_error import FieldError
@@ -186,10 +187,17 @@ class Scope:
     filters: list[Filter] = field(default_factory=list)
     exclusions: list[str] = field(default_factory=list)  # SQL conditions, e.g. restricted subjects
     bound: dict[str, Any] = field(default_factory=dict)  # parameters of the group expression
+    # The collector's clock: rows older than the client's retention are never reported, even
+    # before ClickHouse's TTL merge has removed them; flags expire by it too.
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    retention_days: int = 3650
 
     def where(self, params: dict[str, Any]) -> str:
-        params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last)
-        clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}"]
+        not_before = self.now - timedelta(days=self.retention_days)
+        params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last,
+                      now=self.now.strftime("%Y-%m-%d %H:%M:%S"), not_before_ms=int(not_before.timestamp() * 1000))
+        clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
+                   "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
         clauses += filter_sql(self.filters, params)
         clauses += self.exclusions
         return " AND ".join(clauses)

@@ -107,7 +107,8 @@ class Stats:
         self.exclusions = exclusions or (lambda client_id: [])
 
     def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
-        return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {})
+        return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
+                     retention_days=client.retention_days)
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -24,18 +24,19 @@ RESTRICT, OBJECT = "restrict", "object"
 TABLE = "spii.subject_flags"
 
 
-def restricted_exclusions(client: str) -> list[str]:
-    """Conditions that leave out the rows of a client's restricted subjects. ``client`` is an SQL
-    expression: a bound ``{client:String}`` in report queries, a literal in a ClickHouse row
-    policy (store/access.py), so reports and SQL access exclude exactly the same rows."""
-    flagged = f"FROM {TABLE} WHERE client_id = {client} AND flag = '{RESTRICT}' AND expires_at > now()"
+def restricted_exclusions(client: str, now: str = "now()") -> list[str]:
+    """Conditions that leave out the rows of a client's restricted subjects. ``client`` and
+    ``now`` are SQL expressions: bound parameters in report queries (the collector's clock
+    decides when a flag expires), a literal and ClickHouse's now() in a row policy
+    (store/access.py), so reports and SQL access exclude exactly the same rows."""
+    flagged = f"FROM {TABLE} WHERE client_id = {client} AND flag = '{RESTRICT}' AND expires_at > {now}"
     return [
         f"(key_id, ip_token) NOT IN (SELECT key_id, ip_token {flagged} AND cookie_hash = 0)",
         f"cookie_hash NOT IN (SELECT cookie_hash {flagged} AND cookie_hash != 0)",
     ]
 
 
-_REPORT_EXCLUSIONS = restricted_exclusions("{client:String}")  # the report query binds {client}
+_REPORT_EXCLUSIONS = restricted_exclusions("{client:String}", "{now:DateTime}")  # the report query binds both
 
 
 def _packed(token: str) -> bytes:
@@ -53,6 +54,7 @@ class SubjectFlags:
         self._objected_tokens: set[tuple[str, str, bytes]] = set()
         self._objected_cookies: set[tuple[str, int]] = set()
         self._restricted_clients: set[str] = set()
+        self._counts: dict[str, dict[str, int]] = {}
 
     # --- the hot paths
     @property
@@ -71,10 +73,13 @@ class SubjectFlags:
     def load(self) -> None:
         rows = self.store.query(
             f"SELECT DISTINCT client_id, toString(flag), key_id, toString(ip_token), cookie_hash FROM {TABLE} "
-            "WHERE expires_at > now()"
+            "WHERE expires_at > {now:DateTime}", {"now": _ts(datetime.now(UTC))}
         )
         tokens, cookies, restricted = set(), set(), set()
+        counts: dict[str, dict[str, int]] = {}
         for client_id, flag, key_id, token, cookie_hash in rows:
+            per_client = counts.setdefault(client_id, {RESTRICT: 0, OBJECT: 0})
+            per_client[flag] += 1
             if flag == RESTRICT:
                 restricted.add(client_id)
             elif cookie_hash:
@@ -83,6 +88,13 @@ class SubjectFlags:
                 tokens.add((client_id, key_id, _packed(token)))
         with self._lock:
             self._objected_tokens, self._objected_cookies, self._restricted_clients = tokens, cookies, restricted
+            self._counts = counts
+
+    def active(self) -> dict[str, dict[str, int]]:
+        """Flags in force (not expired by the collector's clock), per client and flag: counts of
+        (epoch, pseudonym) pairs, nothing that names a subject."""
+        with self._lock:
+            return {client: dict(flags) for client, flags in self._counts.items()}
 
     def set(self, flag: str, subject: SubjectPseudonyms, expires: dict[str, datetime]) -> int:
         """Flag every searched epoch of ``subject``; ``expires`` maps key id -> end of the flag."""
