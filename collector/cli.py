@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -12,16 +15,19 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from collector.audit import AuditLog, default_actor
 from collector.commands import demo as demo_command
 from collector.commands import report as report_command
 from collector.commands import subject as subject_command
-from collector.commands.api import ApiError
+from collector.commands.api import ApiError, connect
 from collector.config import Settings
+from collector.files import HeldByAnother, hold_exclusively
 from collector.http.app import keyring_store
 from collector.http.app import load_master_key as master_key
 from collector.logs import setup_logging
-from collector.privacy.keyring import COOKIE, IP
+from collector.privacy.keyring import COOKIE, IP, Keyring
 from collector.privacy.masterkey import KeyringError
 from collector.store.access import access_sql
 from collector.subjects.retention import longest_retention, next_destruction, prune
@@ -37,14 +43,42 @@ class CliError(Exception):
 # --- shared plumbing -------------------------------------------------------------------------
 
 
+FLAGS = {"data_dir": "data_dir", "clickhouse": "clickhouse_url", "host": "host", "port": "port", "workers": "workers",
+         "clickhouse_cluster": "clickhouse_cluster"}
+# SPII_* names read outside the settings object (the CLI's analyst token, the test script)
+OTHER_ENV = {"SPII_TOKEN", "SPII_SKIP_BROWSER_INSTALL"}
+
+
 def load_settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
-    for flag, field in (("data_dir", "data_dir"), ("clickhouse", "clickhouse_url"), ("host", "host"), ("port", "port"), ("workers", "workers"),
-                        ("clickhouse_cluster", "clickhouse_cluster")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides[field] = value
-    return Settings(**overrides)
+    """The settings from SPII_* and the flags; a bad value is one line naming its variable or
+    flag, and a SPII_* name that is no setting is warned about with the closest real name."""
+    overrides = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag, None) is not None}
+    warn_unknown_env()
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_input=False, include_url=False):
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            flag = next((f for f, target in FLAGS.items() if target == field), field)
+            where = f"--{flag.replace('_', '-')}" if field in overrides else f"SPII_{field.upper()}"
+            problems.append(f"{where}: {err['msg']}")
+        raise CliError("invalid setting: " + "; ".join(problems)) from None
+
+
+_warned = False
+
+
+def warn_unknown_env() -> None:
+    global _warned
+    if _warned:
+        return
+    _warned = True
+    known = {f"SPII_{name.upper()}" for name in Settings.model_fields} | OTHER_ENV
+    for name in sorted(n for n in os.environ if n.startswith("SPII_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(f"spii: warning: {name} is not a setting and is ignored{hint}", file=sys.stderr)
 
 
 
@@ -58,6 +92,20 @@ def emit(args: argparse.Namespace, data: Any, human: str) -> None:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    before = None
+    if args.keys_cmd == "destroy":  # the arguments first, then the files
+        try:
+            before = date.fromisoformat(args.before)
+        except ValueError:
+            raise CliError("--before must be a date, YYYY-MM-DD") from None
+    if args.keys_cmd in ("status", "prune", "destroy") and not settings.keyring_path.exists():
+        missing = f"no keyring at {settings.keyring_path} (is --data-dir / SPII_DATA_DIR the collector's?); `spii serve` or `spii keys rotate` creates it"
+        if args.keys_cmd != "status":
+            raise CliError(missing)
+        status = Keyring([], None).status(datetime.now(UTC), settings.keys_min_ahead)  # type: ignore[arg-type] - nothing to unwrap
+        status["warnings"].insert(0, missing)
+        emit(args, status, "\n".join(f"WARNING: {w}" for w in status["warnings"]))
+        return 1 if args.check else 0
     master = master_key(settings)
     store = keyring_store(settings, master)
     audit = AuditLog(settings.audit_log_path, master)
@@ -97,11 +145,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
              f"destroyed {len(ids)} key(s) past their date: {', '.join(ids) or 'none due'}")
         return 0
 
-    if args.keys_cmd == "destroy":
-        try:
-            before = date.fromisoformat(args.before)
-        except ValueError:
-            raise CliError("--before must be a date, YYYY-MM-DD") from None
+    if args.keys_cmd == "destroy" and before is not None:
         destroyed, skipped = store.destroy(before, now, purpose=args.purpose)
         ids = [e.key_id for e in destroyed]
         audit.append("keys.destroy", before=args.before, purpose=args.purpose, destroyed=ids)
@@ -122,13 +166,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     settings = load_settings(args)
-    if settings.workers > 1:
-        if settings.embedded:
-            raise CliError("--workers > 1 needs a ClickHouse server (--clickhouse http(s)://...): embedded chDB allows one process per store")
-        from collector.http.workers import supervise
+    if settings.workers > 1 and settings.embedded:
+        raise CliError("--workers > 1 needs a ClickHouse server (--clickhouse http(s)://...): embedded chDB allows one process per store")
+    try:
+        hold_exclusively(settings.serve_lock_path)  # one collector per data dir: its spool and embedded store
+    except HeldByAnother as held:
+        raise CliError(f"another spii serve uses the data dir {settings.data_dir} (pid {held.pid or 'unknown'}): "
+                       "stop it first, or give this one its own --data-dir") from None
+    try:
+        if settings.workers > 1:
+            from collector.http.workers import supervise
 
-        return supervise(settings)
-    serve(settings)
+            return supervise(settings)
+        serve(settings)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise CliError(f"cannot listen on {settings.host}:{settings.port}: {os.strerror(exc.errno)} "
+                           "(another program there? choose --port / SPII_PORT, --host / SPII_HOST)") from None
+        raise
     return 0
 
 
@@ -145,8 +200,8 @@ def cmd_clients(args: argparse.Namespace) -> int:
         if args.clients_cmd == "add":
             options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k,
                        "rounding": args.round, "rate": args.rate, "burst": args.burst}
-            client, token = store.add(args.name, args.domain, **options)
-            print(json.dumps({"client_id": client.client_id, "name": client.name, "domains": client.domains, "token": token}, indent=2))
+            client, token = store.add(args.name, args.domain, **{k: v for k, v in options.items() if v is not None})
+            _print_added(args, settings, client, token)
         elif args.clients_cmd == "list":
             clients = store.load().clients
             emit(args, [_client_json(c) for c in clients], "\n".join(
@@ -158,6 +213,13 @@ def cmd_clients(args: argparse.Namespace) -> int:
         elif args.clients_cmd == "revoke-token":
             removed = store.revoke_token(args.name, args.prefix)
             emit(args, {"revoked": removed}, f"revoked {removed} token(s)")
+        elif args.clients_cmd == "status":
+            try:
+                status = connect(args.server, args.token, settings, analyst=True).get("/api/v1/stats/receiving", {"site_id": args.name})
+            except ApiError as exc:
+                raise CliError(str(exc)) from None
+            emit(args, status, f"{args.name}: receiving events: {status['events_last_hour']:,} in the last hour, "
+                               f"{status['events_today']:,} today (events, not visitors; as of {status['as_of']})")
         elif args.clients_cmd == "sql-access":
             _sql_access(args, settings, store)
         elif args.clients_cmd == "update":
@@ -174,6 +236,28 @@ def cmd_clients(args: argparse.Namespace) -> int:
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0] if not hasattr(exc, "errors") else _pydantic_message(exc)) from None
     return 0
+
+
+def _print_added(args: argparse.Namespace, settings: Settings, client: Any, token: str | None) -> None:
+    """JSON for scripts (--json, or stdout not a terminal); sentences and the next step for people."""
+    data = {"client_id": client.client_id, "name": client.name, "domains": client.domains}
+    if token is None:
+        data["existed"] = True
+    else:
+        data["token"] = token
+    if args.json or not sys.stdout.isatty():
+        print(json.dumps(data, indent=2))
+        return
+    if token is None:
+        print(f"client {client.name} ({client.client_id}) exists already for {', '.join(client.domains)}: nothing changed.\n"
+              f"Its tokens are as they were; `spii clients token {client.name}` issues another.")
+        return
+    url = settings.collector_url
+    print(f"added client {client.name} ({client.client_id}) for {', '.join(client.domains)}\n"
+          f"analyst token (shown once, keep it): {token}\n\n"
+          f"next:\n  1. spii serve   (if it is not running)\n"
+          f"  2. add to your pages: <script defer data-domain=\"{client.domains[0]}\" src=\"{url}/js/spii.js\"></script>\n"
+          f"  3. open {url}/dashboard/{client.name} and log in with the token")
 
 
 def _sql_access(args: argparse.Namespace, settings: Settings, store: RegistryStore) -> None:
@@ -198,6 +282,8 @@ def _pydantic_message(exc: Any) -> str:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = load_settings(args)
+    if not settings.audit_log_path.exists() and not settings.audit_log_path.with_name("audit.log.anchor").exists():
+        raise CliError(f"no audit log at {settings.audit_log_path} (is --data-dir / SPII_DATA_DIR the collector's?)")
     result = AuditLog(settings.audit_log_path, master_key(settings)).verify()
     data = {"ok": result.ok, "entries": result.lines, "problem": result.problem, "line": result.line_no}
     human = (
@@ -270,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
     clients_sub.add_parser("list", parents=[common], help="list clients")
     token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
     token.add_argument("name", help="client name or id")
+    receiving = clients_sub.add_parser("status", parents=[common], help="is data arriving? events in the last hour and today (running collector)")
+    receiving.add_argument("name", help="client id, name or domain")
+    receiving.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
+    receiving.add_argument("--token", help="an analyst token of that client, or the admin token (default SPII_TOKEN / SPII_ADMIN_TOKEN)")
     revoke = clients_sub.add_parser("revoke-token", parents=[common], help="revoke tokens by prefix")
     revoke.add_argument("name", help="client name or id")
     revoke.add_argument("prefix", help="first characters of the token")
@@ -315,8 +405,15 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO, json_lines=False)
     try:
         return args.func(args)
-    except (CliError, KeyringError) as exc:
+    except (CliError, KeyringError, RegistryError) as exc:
         print(f"spii: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback that may quote values
+        if args.verbose:
+            raise
+        print(f"spii: error: unexpected {type(exc).__name__} (run with -v to see where; please report it)", file=sys.stderr)
         return 2
 
 

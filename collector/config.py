@@ -42,9 +42,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Operator token for admin endpoints.")
 
     # --- network
-    host: str = "127.0.0.1"
-    port: int = 8080
-    server_url: str = Field("http://127.0.0.1:8080", description="Collector URL used by the CLI.")
+    host: str = Field("127.0.0.1", description="Listen address.")
+    port: int = Field(8080, ge=1, le=65535, description="Listen port.")
+    server_url: str | None = Field(None, description="Collector URL used by the CLI; default http://<host>:<port> of these settings.")
     trusted_proxies: Annotated[list[Network], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated CIDRs whose X-Forwarded-For / Forwarded headers are believed.",
@@ -106,6 +106,14 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def collector_url(self) -> str:
+        """Where CLI commands find the running collector: SPII_SERVER_URL, else this host and port."""
+        if self.server_url:
+            return self.server_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else "::1" if self.host == "::" else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
     def keyring_path(self) -> Path:
         return self.keyring_file or self.data_dir / "keyring.json"
 
@@ -127,6 +135,11 @@ class Settings(BaseSettings):
     def metrics_dir(self) -> Path:
         """Where N workers share their Prometheus counters (prometheus_client multiprocess mode)."""
         return self.data_dir / "metrics"
+
+    @property
+    def serve_lock_path(self) -> Path:
+        """Held by the one `spii serve` (or supervisor) that owns this data dir's spool and store."""
+        return self.data_dir / "serve.pid"
 
     @property
     def audit_log_path(self) -> Path:

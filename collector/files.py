@@ -59,6 +59,34 @@ def locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class HeldByAnother(Exception):
+    """Another live process holds the lock; ``pid`` is the one it wrote (0 if unreadable)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(f"held by pid {pid}")
+        self.pid = pid
+
+
+def hold_exclusively(path: Path) -> int:
+    """Take a non-blocking exclusive lock on ``path`` for the rest of this process's life and
+    write our pid into it; the descriptor is returned (keep it open). The kernel drops the lock
+    when the process dies, however it dies, so a stale file never blocks a restart."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid = int(os.pread(fd, 32, 0).decode().strip() or 0)
+        except ValueError:
+            pid = 0
+        os.close(fd)
+        raise HeldByAnother(pid) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def write_secret_file(path: Path, data: bytes) -> None:
     """Create a secret file readable by its owner only (mode 0600), atomically."""
     atomic_write(path, data, mode=0o600)

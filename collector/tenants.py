@@ -151,11 +151,18 @@ class RegistryStore:
         data = {"format": FORMAT, "clients": [c.model_dump() for c in registry.clients]}
         atomic_write(self.path, json.dumps(data, indent=1).encode() + b"\n")
 
-    def add(self, name: str, domains: list[str], **options: object) -> tuple[Client, str]:
+    def add(self, name: str, domains: list[str], **options: object) -> tuple[Client, str | None]:
+        """A new client and its first analyst token. Adding the same name with the same domains
+        again changes nothing and returns the existing client with no token (a restart of an
+        install script must not fail); the same name with other domains is an error."""
         with locked(self.path):
             registry = self.load()
-            if name in registry.by_name:
-                raise RegistryError(f"a client named {name!r} exists already")
+            existing = registry.by_name.get(name)
+            if existing is not None:
+                if sorted(existing.domains) == sorted({normalise_domain(d) for d in domains}):
+                    return existing, None
+                raise RegistryError(f"a client named {name!r} exists already, for {', '.join(existing.domains)} "
+                                    "(spii clients update changes its settings)")
             client = Client(client_id="c_" + secrets.token_hex(6), name=name, domains=domains, **options)
             for d in client.domains:
                 other = registry.for_host(d)

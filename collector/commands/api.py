@@ -4,12 +4,15 @@ the collector's API because embedded ClickHouse allows one process per store."""
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-__all__ = ["ApiClient", "ApiError"]
+from collector.config import Settings
+
+__all__ = ["ApiClient", "ApiError", "find_token", "connect"]
 
 
 class ApiError(Exception):
@@ -47,7 +50,33 @@ class ApiClient:
             raise ApiError(0, f"cannot reach the collector at {self.base}: {exc.reason} (is `spii serve` running?)") from None
 
     def get(self, path: str, query: dict[str, str] | None = None) -> Any:
+        """GET ``path`` (JSON answer)."""
         return self.call("GET", path, query)
 
     def post(self, path: str, body: Any) -> Any:
         return self.call("POST", path, body=body)
+
+
+def find_token(explicit: str | None, settings: Settings, analyst: bool = False) -> str:
+    """The token a CLI command sends: the flag, then SPII_TOKEN (commands an analyst may run),
+    then SPII_ADMIN_TOKEN, then ``<data dir>/admin.token`` if the collector made one there.
+    Never creates a token: a read-only command must not leave files behind."""
+    if explicit:
+        return explicit
+    if analyst and os.environ.get("SPII_TOKEN"):
+        return os.environ["SPII_TOKEN"]
+    if settings.admin_token:
+        return settings.admin_token.get_secret_value()
+    try:
+        return settings.admin_token_path.read_text().strip()
+    except FileNotFoundError:
+        which = "an analyst token or the admin token; or SPII_TOKEN / SPII_ADMIN_TOKEN" if analyst else "the admin token; or SPII_ADMIN_TOKEN"
+        raise ApiError(0, f"no token: give --token ({which}), or --data-dir / SPII_DATA_DIR pointing at the collector's "
+                          f"data dir (there is no {settings.admin_token_path} here)") from None
+
+
+def connect(server: str | None, token: str | None, settings: Settings, analyst: bool = False,
+            headers: dict[str, str] | None = None) -> ApiClient:
+    """A client of the running collector: ``--server``, else SPII_SERVER_URL, else the host and
+    port this configuration serves on."""
+    return ApiClient(server or settings.collector_url, find_token(token, settings, analyst), headers=headers)

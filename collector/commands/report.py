@@ -7,7 +7,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from collector.commands.api import ApiClient
+from collector.commands.api import ApiClient, connect
 from collector.config import Settings
-from collector.http.auth import admin_token
 from collector.reports.overview import KPIS, PERIOD_CHOICES, build_overview, overview_calls, render_html
 
 __all__ = ["add_parser", "fetch_overview", "to_csv", "to_table"]
@@ -31,12 +29,12 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     report.add_argument("--date", help="anchor date YYYY-MM-DD (default today, UTC)")
     report.add_argument("--format", default="table", choices=["table", "json", "csv", "html"])
     report.add_argument("--out", help="write to this file instead of stdout")
-    report.add_argument("--server", help="collector URL (default SPII_SERVER_URL)")
+    report.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
     report.add_argument("--token", help="analyst token (default: SPII_TOKEN, else the admin token)")
 
 
 def fetch_overview(api: ApiClient, client: str, period: str, date: str | None, progress: bool = True) -> dict[str, Any]:
-    steps = len(overview_calls(period, date)) + 1
+    steps = len(overview_calls(period, date)) + 2  # + the previous period and the receiving status
     with Progress(console=Console(stderr=True), transient=True, disable=not progress) as bar:
         task = bar.add_task("fetching report", total=steps)
 
@@ -92,8 +90,7 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    token = args.token or os.environ.get("SPII_TOKEN") or admin_token(settings)
-    api = ApiClient(args.server or settings.server_url, token)
+    api = connect(args.server, args.token, settings, analyst=True)
     overview = fetch_overview(api, args.client, args.period, args.date, progress=sys.stderr.isatty() or bool(args.out))
     if args.format == "table":
         console = Console(file=open(args.out, "w") if args.out else None, width=120 if args.out else None)  # noqa: SIM115

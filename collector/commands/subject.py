@@ -19,9 +19,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from collector.audit import default_actor
-from collector.commands.api import ApiClient
+from collector.commands.api import ApiClient, connect
 from collector.config import Settings
-from collector.http.auth import admin_token
 from collector.subjects.service import EXPORT_FORMAT
 
 __all__ = ["add_parsers", "run_subject", "run_disclose"]
@@ -37,7 +36,7 @@ ACTIONS = {
 
 
 def _connection_args(parser: argparse.ArgumentParser, token_flag: str = "--token") -> None:
-    parser.add_argument("--server", help="collector URL (default SPII_SERVER_URL)")
+    parser.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
     parser.add_argument(token_flag, dest="admin_token", help="admin token (default SPII_ADMIN_TOKEN or <data dir>/admin.token)")
     parser.add_argument("--actor", help="your name for the audit log (default cli:<user>)")
 
@@ -69,8 +68,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> ApiClient:
-    return ApiClient(args.server or settings.server_url, args.admin_token or admin_token(settings),
-                     headers={"X-SPII-Actor": args.actor or default_actor()})
+    return connect(args.server, args.admin_token, settings, headers={"X-SPII-Actor": args.actor or default_actor()})
 
 
 def _secret(value: str | None) -> str | None:

@@ -46,11 +46,14 @@ class Reject(Exception):
 
 def facts_of(request: web.Request, state: State) -> RequestFacts:
     headers = request.headers
+    peer = request.remote
+    ip = client_ip(peer, headers, state.trusted)
     return RequestFacts(
-        ip=client_ip(request.remote, headers, state.trusted),
+        ip=ip,
         user_agent=headers.get("User-Agent", ""),
         origin=headers.get("Origin"),
         refuses_tracking=headers.get("Sec-GPC") == "1" or headers.get("DNT") == "1",
+        forwarded=ip != peer,
     )
 
 

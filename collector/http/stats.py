@@ -20,7 +20,7 @@ from collector.reports.stats import StatsRequest
 __all__ = ["add_routes", "parse_request", "ENDPOINTS"]
 
 MAX_LIMIT = 1000
-ENDPOINTS = ("aggregate", "timeseries", "breakdown")  # each one a Stats method of that name
+ENDPOINTS = ("aggregate", "timeseries", "breakdown", "receiving")  # each one a Stats method of that name
 
 
 def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -35,6 +35,7 @@ class RequestFacts:
     user_agent: str = field(repr=False)
     origin: str | None = field(repr=False)
     refuses_tracking: bool = False
+    forwarded: bool = False  # ``ip`` came from a trusted proxy's forwarding header
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Pipeline:
             return "unknown_client"
         origin = origin_host(facts.origin)
         if origin is not None and not client.owns_host(origin):
-            return "unknown_client"
+            return "origin_mismatch"  # a page of another site (or a local test page) sent it
         return client
 
     def process(
@@ -146,6 +147,7 @@ class Pipeline:
             return Outcome(dropped="bot")
         if payload.n == "engagement":  # Plausible's tracker (>= 2.x) time-on-page pings: not events, not stored yet
             return Outcome(dropped="engagement")
+        kind = payload.kind
         raw = RawVisit(
             ip=facts.ip,
             user_agent=facts.user_agent,
@@ -156,12 +158,13 @@ class Pipeline:
             cookie_id=payload.cid,
             hash_routing=bool(payload.h) or client.hash_routing,
             refuses_tracking=facts.refuses_tracking or bool(payload.g),
+            server_sent=kind == "fulfilment",
+            forwarded=facts.forwarded,
         )
         row: dict = anonymise(raw, client.policy(self.us_zip3), keyring, now)  # type: ignore[assignment]
         flags = self.flags
         if flags is not None and flags.any_objection and flags.objected(client.client_id, row["key_id"], row["ip_token"], row["cookie_hash"]):
             return Outcome(dropped="objected")  # the subject objected or was erased: same IP, same epoch
-        kind = payload.kind
         revenue = payload.revenue
         at = event_time or now
         # Only what the event has: a column left out of a JSONEachRow line takes its type's
@@ -170,7 +173,6 @@ class Pipeline:
         row["ts"] = _ts(at)
         row["kind"] = kind
         row["name"] = payload.n if kind == "event" else kind
-        row["entry_page"] = row["path"]
         row["retention_days"] = client.retention_days
         if payload.p:
             row["props"] = payload.p
@@ -187,7 +189,7 @@ class Pipeline:
         if raw.refuses_tracking:
             row["tracking_refused"] = 1
         visitor_id = row["visitor_id"]
-        if visitor_id and kind != "fulfilment":  # fulfilment is sent by the shop's server, not part of a visit
+        if visitor_id and kind != "fulfilment":  # a fulfilment is an order's later news, not part of a visit
             source = _visit_source(row)
             step = self.sessions.step(client.client_id, visitor_id, at.timestamp(), row["path"], source, kind == "pageview")
             session = step.visit

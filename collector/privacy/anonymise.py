@@ -51,6 +51,11 @@ class RawVisit:  # not frozen: frozen dataclasses cost ~1 µs more to build on t
     cookie_id: str | None = field(default=None, repr=False)
     hash_routing: bool = False
     refuses_tracking: bool = False  # Sec-GPC: 1 or DNT: 1
+    # Sent by a shop's server, not a browser: a fulfilment, or a non-browser UA whose address is
+    # the socket peer (not a visitor forwarded by a trusted proxy). Its address is the server's,
+    # so it gets no IP token and is nobody's visitor.
+    server_sent: bool = False
+    forwarded: bool = False  # the address came from a trusted proxy's forwarding header
 
 
 class AnonymousVisit(TypedDict):
@@ -104,8 +109,9 @@ def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: dateti
     area = coarse_area(raw.postcode, country or "GB", zip3=policy.us_zip3) if raw.postcode else None
 
     key_id, token, visitor_id, cookie_hash = "", _ZERO_TOKEN, 0, 0
+    from_server = raw.server_sent or (not raw.forwarded and not ua.browser and not ua.os)
     if not raw.refuses_tracking:
-        packed = _packed(raw.ip)
+        packed = None if from_server else _packed(raw.ip)
         if packed is not None:
             pseudo = keyring.pseudonymise(policy.client_id, packed, ua.coarse_key, now)
             key_id, token, visitor_id = pseudo.key_id, pseudo.ip_token, pseudo.visitor_id

@@ -43,7 +43,8 @@ PANELS = [
     ("Contact channels", "event:contact_channel", "visitors,contacts"),
 ]
 # panels about one kind of event look only at those events
-PANEL_FILTERS = {"event:fulfilment_status": "event:kind==fulfilment", "event:contact_channel": "event:kind==contact"}
+PANEL_FILTERS = {"event:page": "event:kind==pageview", "event:fulfilment_status": "event:kind==fulfilment",
+                 "event:contact_channel": "event:kind==contact"}
 PANEL_ROWS = 10
 
 
@@ -87,6 +88,7 @@ def build_overview(
     results["previous"] = fetch("timeseries", previous_call(period, date))
     if progress:
         progress("previous period")
+    results["receiving"] = fetch("receiving", {})
     series = results["timeseries"]["results"]
     return {
         "client": client,
@@ -99,6 +101,7 @@ def build_overview(
         "aggregate": results["aggregate"],
         "timeseries": results["timeseries"],
         "previous": results["previous"],
+        "receiving": results["receiving"],
         "panels": [
             {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **results[title]}
             for title, prop, metrics in PANELS

@@ -59,11 +59,15 @@ _PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
 # Metrics computed over events (one pass, grouped by the label). `uniq` is exact for small sets
 # (the ones suppression judges) and within ~1% on large ones, at a fraction of uniqExact's cost;
 # suppression's own distinct counts (distinct_visitors_query) stay exact.
+# The people behind a number, for suppression: identified visitors, plus, for events a shop's
+# server sent with no visitor (fulfilments, server-side transactions), their distinct orders.
+PEOPLE = "uniq{exact}If(visitor_id, visitor_id != 0) + uniq{exact}If(order_id, visitor_id = 0 AND order_id != '')"
 EVENT_METRICS: dict[str, str] = {
     "visitors": "uniqIf(visitor_id, visitor_id != 0)",
+    "people": PEOPLE.format(exact=""),
     "visits": "countIf(visit_event = 1)",  # visits that started here (see EVENT_LEVEL_VISITS)
     "pageviews": "countIf(kind = 'pageview')",
-    "events": "countIf(kind IN ('pageview', 'event'))",
+    "events": "count()",  # every kind: pageviews, custom events, transactions, fulfilments, contacts
     "transactions": "countIf(kind = 'transaction')",
     "revenue": "sumIf(revenue, kind = 'transaction')",
     "fulfilments": "countIf(kind = 'fulfilment')",
@@ -86,7 +90,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
 
 
 def event_columns(metrics: list[str]) -> list[str]:
-    wanted = {"visitors"}
+    wanted = {"visitors", "people"}
     for m in metrics:
         wanted.update(NEEDS.get(m, (m,)))
     return [name for name in EVENT_METRICS if name in wanted]
@@ -256,5 +260,5 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
     params: dict[str, Any] = {"labels": labels}
     if group == "exit_page":
         return f"SELECT uniqExact(visitor_id) FROM ({_visits_with_exit_page(scope, params)}) WHERE label IN {{labels:Array(String)}}", params
-    return (f"SELECT uniqExactIf(visitor_id, visitor_id != 0) FROM spii.events WHERE {scope.where(params)} "
+    return (f"SELECT {PEOPLE.format(exact='Exact')} FROM spii.events WHERE {scope.where(params)} "
             f"AND toString({group}) IN {{labels:Array(String)}}"), params

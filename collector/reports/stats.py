@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -53,7 +53,7 @@ def _number(value: Any) -> Any:
 
 def _from_exit_pages(vis: Row) -> Row:
     """An exit_page_query row under the event pass's names, so finish() reads both alike."""
-    return {"visitors": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
+    return {"visitors": vis["visitors"], "people": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
             "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
             "visit_seconds": vis["total_duration"]}
 
@@ -79,7 +79,7 @@ def finish(metrics: list[str], ev: Row) -> Row:
         "fulfilments": ev.get("fulfilments", 0),
         "contacts": ev.get("contacts", 0),
     }
-    return {m: _number(derived[m]) for m in ["visitors", *metrics]}
+    return {"people": ev.get("people", visitors), **{m: _number(derived[m]) for m in ["visitors", *metrics]}}
 
 
 def _buckets(period: Period, interval: str) -> list[str]:
@@ -130,13 +130,28 @@ class Stats:
             sql, params = distinct_visitors_query(scope, group, [r["label"] for r in hidden])
             return int(self.store.query(sql, params)[0][0])
 
-        return suppress(rows, k, distinct_visitors)
+        return suppress(rows, k, distinct_visitors, visitors_key="people")
 
     def _shown(self, row: Row, metrics: list[str], rounding: int) -> Row:
         row = round_counts(row, rounding)
         return {m: row[m] for m in metrics}
 
     # -- endpoints ----------------------------------------------------------------------------
+
+    def receiving(self, client: Client, req: StatsRequest | None = None) -> dict[str, Any]:
+        """Is data arriving? Counts of *events* (not visitors) in the last hour and today, rounded
+        to the client's rounding: a new site sees its first events while every visitor figure is
+        still under k. Counts of events say how busy the site is, not who is on it."""
+        now = datetime.now(UTC)
+        day_start = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        params = {"client": client.client_id, "hour_ms": int((now - timedelta(hours=1)).timestamp() * 1000),
+                  "day_ms": int(min(day_start, now - timedelta(hours=1)).timestamp() * 1000),
+                  "today_ms": int(day_start.timestamp() * 1000)}
+        hour, today = self.store.query(
+            "SELECT countIf(ts >= fromUnixTimestamp64Milli({hour_ms:Int64})), countIf(ts >= fromUnixTimestamp64Milli({today_ms:Int64})) "
+            "FROM spii.events WHERE client_id = {client:String} AND ts >= fromUnixTimestamp64Milli({day_ms:Int64})", params)[0]
+        counts = round_counts({"events": int(hour)}, client.rounding)["events"], round_counts({"events": int(today)}, client.rounding)["events"]
+        return {"events_last_hour": counts[0], "events_today": counts[1], "as_of": now.strftime("%Y-%m-%dT%H:%MZ"), "k": client.k}
 
     def aggregate(self, client: Client, req: StatsRequest) -> dict[str, Any]:
         current = self._total(client, req, req.period)
@@ -152,7 +167,7 @@ class Stats:
 
     def _total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
         row = self._rows(self.scope(client, period, req.filters), None, req.metrics)[""]
-        if row["visitors"] < client.k:
+        if row["people"] < client.k:
             return None
         return self._shown(row, req.metrics, client.rounding)
 
@@ -186,6 +201,8 @@ class Stats:
         elif req.prop.startswith("event:") and any(m in VISIT_METRICS for m in req.metrics):
             raise QueryError("metrics", "bounce_rate and visit_duration need a visit:* property")
         scope = self.scope(client, req.period, req.filters, bound)
+        if req.prop == "visit:entry_page":
+            scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
         rows = self._rows(scope, group, req.metrics)
         listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k)

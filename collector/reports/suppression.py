@@ -10,7 +10,8 @@ No number computed from fewer than ``k`` distinct visitors is shown:
 4. optionally, shown counts are rounded to a multiple of ``rounding`` (e.g. 5).
 
 Visitors without an identifier (GPC/DNT) count as no one here, so rows made only of them are
-hidden: suppression errs towards showing less.
+hidden: suppression errs towards showing less. Events a shop's server sent with no visitor
+(fulfilments) count their distinct orders instead (the ``people`` of reports/query.py).
 """
 
 from __future__ import annotations

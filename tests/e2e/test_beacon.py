@@ -51,7 +51,10 @@ def test_events_of_every_kind_land_pseudonymised(collector):
     assert by_path["/noscript"]["kind"] == "pageview"
     assert all(r["retention_days"] == 395 for r in rows)
     # same IP, same epoch: one token; it is not the IP
-    assert len({r["ip_token"] for r in rows}) == 1
+    assert len({r["ip_token"] for r in rows if r["kind"] != "fulfilment"}) == 1
+    # a fulfilment is an order's news from the shop, not a visitor's: no token, no visitor, no visit
+    fulfilment = by_path["/orders"]
+    assert (fulfilment["ip_token"], fulfilment["visitor_id"], fulfilment["session_id"], fulfilment["entry_page"]) == ("::", 0, 0, "")
 
 
 def test_drops_are_counted_and_answered_with_a_reason(collector):
@@ -61,7 +64,8 @@ def test_drops_are_counted_and_answered_with_a_reason(collector):
     assert collector.send(ev, {"User-Agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"})[1]["x-spii-dropped"] == "bot"
     assert collector.send(ev, {"User-Agent": "Python/3.11 aiohttp/3.9"})[1]["x-spii-dropped"] == "bot"
     assert collector.send({**ev, "d": "other.example"})[1]["x-spii-dropped"] == "unknown_client"
-    assert collector.send(ev, {"Origin": "https://evil.example"})[1]["x-spii-dropped"] == "unknown_client"
+    assert collector.send(ev, {"Origin": "https://evil.example"})[1]["x-spii-dropped"] == "origin_mismatch"
+    assert collector.send(ev, {"Origin": "http://localhost:8000"})[1]["x-spii-dropped"] == "origin_mismatch"
     status, headers, _ = collector.send(ev, {"Origin": f"https://www.{SITE}"})
     assert status == 202 and "x-spii-dropped" not in headers and headers["access-control-allow-origin"] == f"https://www.{SITE}"
     status, headers, _ = collector.request("OPTIONS", "/api/event", headers={"Origin": f"https://{SITE}", "Access-Control-Request-Method": "POST"})
@@ -69,7 +73,8 @@ def test_drops_are_counted_and_answered_with_a_reason(collector):
     _, _, metrics = collector.request("GET", "/metrics")
     text = metrics.decode()
     assert 'spii_events_dropped_total{reason="bot"} 2.0' in text
-    assert 'spii_events_dropped_total{reason="unknown_client"} 2.0' in text
+    assert 'spii_events_dropped_total{reason="unknown_client"} 1.0' in text
+    assert 'spii_events_dropped_total{reason="origin_mismatch"} 2.0' in text
     assert 'spii_events_accepted_total{kind="pageview"} 1.0' in text
 
 

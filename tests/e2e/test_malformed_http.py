@@ -4,7 +4,6 @@ are JSON, and good events sent alongside from the same address are stored."""
 
 import json
 import socket
-import time
 from pathlib import Path
 
 import pytest

@@ -92,7 +92,7 @@ def test_cli_prints_sql_on_stdout_and_the_password_once_on_stderr(tmp_path) -> N
     password = re.search(r"\(shown once\): (\S+)", out.stderr).group(1)
     assert password not in out.stdout
     assert f"BY '{hashlib.sha256(password.encode()).hexdigest()}'" in out.stdout
-    assert f"CREATE USER OR REPLACE spii_analyst_my_shop IDENTIFIED" in out.stdout
+    assert "CREATE USER OR REPLACE spii_analyst_my_shop IDENTIFIED" in out.stdout
     assert f"USING client_id = '{client_id}'" in out.stdout
     missing = subprocess.run([*SPII, "clients", "sql-access", "nope"], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no client named 'nope'" in missing.stderr
