@@ -15,28 +15,23 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
-from collector.audit import AuditLog, default_actor
+# Only what every command needs is imported here: each command imports its own modules when it
+# runs, so `spii --help` or `spii clients list` does not load the web server and the store.
 from collector.commands import demo as demo_command
 from collector.commands import report as report_command
 from collector.commands import subject as subject_command
-from collector.commands.api import ApiError, connect
-from collector.config import Settings
-from collector.files import HeldByAnother, hold_exclusively
-from collector.http.app import keyring_store
-from collector.http.app import load_master_key as master_key
+from collector.errors import UserError
 from collector.logs import setup_logging
-from collector.privacy.keyring import COOKIE, IP, Keyring
-from collector.privacy.masterkey import KeyringError
-from collector.store.access import access_sql
-from collector.subjects.retention import longest_retention, next_destruction, prune
-from collector.tenants import RegistryError, RegistryStore
+
+if TYPE_CHECKING:
+    from collector.config import Settings
 
 log = logging.getLogger("spii.cli")
 
 
-class CliError(Exception):
+class CliError(UserError):
     """An error worth one clear line on stderr and exit status 2."""
 
 
@@ -52,6 +47,10 @@ OTHER_ENV = {"SPII_TOKEN", "SPII_SKIP_BROWSER_INSTALL"}
 def load_settings(args: argparse.Namespace) -> Settings:
     """The settings from SPII_* and the flags; a bad value is one line naming its variable or
     flag, and a SPII_* name that is no setting is warned about with the closest real name."""
+    from pydantic import ValidationError
+
+    from collector.config import Settings
+
     overrides = {field: getattr(args, flag) for flag, field in FLAGS.items() if getattr(args, flag, None) is not None}
     warn_unknown_env()
     try:
@@ -70,6 +69,8 @@ _warned = False
 
 
 def warn_unknown_env() -> None:
+    from collector.config import Settings
+
     global _warned
     if _warned:
         return
@@ -91,6 +92,13 @@ def emit(args: argparse.Namespace, data: Any, human: str) -> None:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from collector.audit import AuditLog, default_actor
+    from collector.privacy.keyring import COOKIE, IP, Keyring
+    from collector.privacy.setup import keyring_store
+    from collector.privacy.setup import load_master_key as master_key
+    from collector.subjects.retention import longest_retention, next_destruction, prune
+    from collector.tenants import RegistryStore
+
     settings = load_settings(args)
     before = None
     if args.keys_cmd == "destroy":  # the arguments first, then the files
@@ -162,6 +170,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from collector.files import HeldByAnother, hold_exclusively
     from collector.http.app import serve
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
@@ -194,6 +203,9 @@ def _client_json(client: Any) -> dict[str, Any]:
 
 
 def cmd_clients(args: argparse.Namespace) -> int:
+    from collector.commands.api import ApiError, connect
+    from collector.tenants import RegistryError, RegistryStore
+
     settings = load_settings(args)
     store = RegistryStore(settings.clients_path)
     try:
@@ -260,9 +272,11 @@ def _print_added(args: argparse.Namespace, settings: Settings, client: Any, toke
           f"  3. open {url}/dashboard/{client.name} and log in with the token")
 
 
-def _sql_access(args: argparse.Namespace, settings: Settings, store: RegistryStore) -> None:
+def _sql_access(args: argparse.Namespace, settings: Settings, store: Any) -> None:
     """SQL on stdout (pipe it to clickhouse-client); the new user's password once on stderr,
     so it never lands in a saved .sql file or a shell history."""
+    from collector.store.access import access_sql
+
     client = store.load().find(args.name)
     if client is None:
         raise CliError(f"no client named {args.name!r}")
@@ -281,6 +295,9 @@ def _pydantic_message(exc: Any) -> str:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from collector.audit import AuditLog
+    from collector.privacy.setup import load_master_key as master_key
+
     settings = load_settings(args)
     if not settings.audit_log_path.exists() and not settings.audit_log_path.with_name("audit.log.anchor").exists():
         raise CliError(f"no audit log at {settings.audit_log_path} (is --data-dir / SPII_DATA_DIR the collector's?)")
@@ -299,6 +316,8 @@ def over_api(run: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
     """A command that talks to the running collector: its HTTP errors become one clear line."""
 
     def command(args: argparse.Namespace) -> int:
+        from collector.commands.api import ApiError
+
         try:
             return run(args, load_settings(args))
         except ApiError as exc:
@@ -380,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--ahead", type=int, help="future epochs to keep (default 7)")
     destroy = keys_sub.add_parser("destroy", parents=[common], help="shred keys of epochs that ended before a date")
     destroy.add_argument("--before", required=True, help="YYYY-MM-DD (UTC)")
-    destroy.add_argument("--purpose", choices=[IP, COOKIE], default=IP, help="key series (default ip)")
+    destroy.add_argument("--purpose", choices=["ip", "cookie"], default="ip", help="key series (default ip)")
     keys_sub.add_parser("prune", parents=[common], help="destroy keys whose rows have all expired (longest retention + grace)")
     keys.set_defaults(func=cmd_keys)
 
@@ -405,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO, json_lines=False)
     try:
         return args.func(args)
-    except (CliError, KeyringError, RegistryError) as exc:
+    except UserError as exc:
         print(f"spii: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

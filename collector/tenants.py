@@ -17,19 +17,22 @@ import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from collector.errors import UserError
 from collector.files import ReloadingFile, atomic_write, locked
-from collector.privacy.anonymise import ClientPolicy
+
+if TYPE_CHECKING:
+    from collector.privacy.anonymise import ClientPolicy
 
 FORMAT = "spii-clients/1"
 TOKEN_PREFIX_CHARS = 8
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$")
 
 
-class RegistryError(Exception):
+class RegistryError(UserError):
     """A registry edit that cannot be done (unknown client, duplicate name, bad domain)."""
 
 
@@ -79,6 +82,8 @@ class Client(BaseModel):
         cached = self.__dict__.get("_policy")
         if cached is not None and cached.us_zip3 == us_zip3:
             return cached  # built once per registry snapshot: it is on the per-event path
+        from collector.privacy.anonymise import ClientPolicy  # (the registry is also read by light CLI commands)
+
         policy = ClientPolicy(
             client_id=self.client_id,
             allow_params=frozenset(self.allow_params),

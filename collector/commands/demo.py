@@ -20,14 +20,10 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import Progress
-
-from collector.config import Settings
-from collector.http.auth import admin_token
-from collector.http.app import keyring_store, load_master_key
-from collector.tenants import RegistryStore
+if TYPE_CHECKING:  # the command line imports this module for its parser: the rest loads when it runs
+    from collector.config import Settings
 
 __all__ = ["add_parser", "synthetic_traffic", "run"]
 
@@ -126,6 +122,14 @@ def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from collector.config import Settings
+    from collector.privacy.setup import keyring_store, load_master_key
+    from collector.http.auth import admin_token
+    from collector.tenants import RegistryStore
+
     console = Console(stderr=True)
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="spii-demo-")).resolve()
     settings = Settings(**{**settings.model_dump(), "data_dir": data_dir})

@@ -9,15 +9,15 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
+from collector.reports.periods import PERIOD_CHOICES
 
-from collector.commands.api import ApiClient, connect
-from collector.config import Settings
-from collector.reports.overview import KPIS, PERIOD_CHOICES, build_overview, overview_calls, render_html
+if TYPE_CHECKING:  # the command line imports this module for its parser: the rest loads when it runs
+    from rich.console import Console
+
+    from collector.commands.api import ApiClient
+    from collector.config import Settings
 
 __all__ = ["add_parser", "fetch_overview", "to_csv", "to_table"]
 
@@ -34,6 +34,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def fetch_overview(api: ApiClient, client: str, period: str, date: str | None, progress: bool = True) -> dict[str, Any]:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from collector.reports.overview import build_overview, overview_calls
+
     steps = len(overview_calls(period, date)) + 2  # + the previous period and the receiving status
     with Progress(console=Console(stderr=True), transient=True, disable=not progress) as bar:
         task = bar.add_task("fetching report", total=steps)
@@ -63,6 +68,10 @@ def to_csv(overview: dict[str, Any]) -> str:
 
 
 def to_table(overview: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    from collector.reports.overview import KPIS
+
     console.print(f"[bold]{overview['client']['name']}[/] · {overview['period_label']} · {overview['first']} – {overview['last']} (UTC)"
                   f" · rows under {overview['k']} visitors hidden")
     totals = Table(title="Totals", show_header=True)
@@ -90,6 +99,11 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from collector.commands.api import connect
+    from collector.reports.overview import render_html
+
     api = connect(args.server, args.token, settings, analyst=True)
     overview = fetch_overview(api, args.client, args.period, args.date, progress=sys.stderr.isatty() or bool(args.out))
     if args.format == "table":

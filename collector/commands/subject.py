@@ -13,15 +13,11 @@ import os
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import Progress
-
-from collector.audit import default_actor
-from collector.commands.api import ApiClient, connect
-from collector.config import Settings
-from collector.subjects.service import EXPORT_FORMAT
+if TYPE_CHECKING:  # the command line imports this module for its parser: the rest loads when it runs
+    from collector.commands.api import ApiClient
+    from collector.config import Settings
 
 __all__ = ["add_parsers", "run_subject", "run_disclose"]
 
@@ -68,6 +64,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> ApiClient:
+    from collector.audit import default_actor
+    from collector.commands.api import connect
+
     return connect(args.server, args.admin_token, settings, headers={"X-SPII-Actor": args.actor or default_actor()})
 
 
@@ -99,9 +98,15 @@ def _first_day(api: ApiClient) -> date:
     return min(datetime.fromisoformat(s.replace("Z", "+00:00")).date() for s in starts) if starts else datetime.now(UTC).date()
 
 
+# Each window's call records the same objection (the current and future epochs): not a sum.
+_SAME_EVERY_WINDOW = {"objection_epochs"}
+
+
 def _merge(total: dict[str, Any], part: dict[str, Any]) -> None:
     for key, value in part.items():
-        if isinstance(value, list) and key.startswith("epochs"):
+        if key in _SAME_EVERY_WINDOW:
+            total[key] = max(total.get(key, 0), value)
+        elif isinstance(value, list) and key.startswith("epochs"):
             total[key] = sorted(set(total.get(key, [])) | set(value))
         elif isinstance(value, bool):
             total[key] = total.get(key, True) and value
@@ -110,6 +115,9 @@ def _merge(total: dict[str, Any], part: dict[str, Any]) -> None:
 
 
 def run_subject(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
     api = _api(args, settings)
     console = Console(stderr=True)
     body: dict[str, Any] = {"client": args.client, "reason": args.reason, "request_id": uuid.uuid4().hex}
@@ -153,6 +161,8 @@ def run_subject(args: argparse.Namespace, settings: Settings) -> int:
 def _write_export(args: argparse.Namespace, total: dict[str, Any], events: list[dict[str, Any]]) -> None:
     """JSON Lines: one header object (format, scope, what could not be searched), then one
     object per event in time order."""
+    from collector.subjects.service import EXPORT_FORMAT
+
     header = {
         "format": EXPORT_FORMAT,
         "client": total["client"],

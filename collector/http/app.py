@@ -9,7 +9,6 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from collector.ingest.sessions import SessionCache
 from collector.logs import count_protocol_errors
 from collector.metrics import Metrics
 from collector.privacy.keeper import KeyKeeper
-from collector.privacy.keyring import KeyringStore, LiveKeyring
-from collector.privacy.masterkey import MasterKey
+from collector.privacy.keyring import LiveKeyring
+from collector.privacy.setup import keyring_store, load_master_key
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
@@ -40,24 +39,6 @@ from collector.tenants import LiveRegistry, RegistryStore
 
 log = logging.getLogger("spii.serve")
 GC_THRESHOLDS = (50_000, 20, 100)
-
-
-def keyring_store(settings: Settings, master: MasterKey) -> KeyringStore:
-    return KeyringStore(
-        settings.keyring_path,
-        master,
-        epoch_length=timedelta(hours=settings.key_epoch_hours),
-        cookie_epoch_length=timedelta(days=settings.cookie_key_epoch_days),
-    )
-
-
-def load_master_key(settings: Settings) -> MasterKey:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return MasterKey.load(
-        settings.master_key.get_secret_value() if settings.master_key else None,
-        settings.master_key_file,
-        settings.dev_master_key_path,
-    )
 
 
 def open_store(settings: Settings) -> Store:
@@ -114,7 +95,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         shipper=Shipper(spool, store, metrics, fsync_interval=settings.spool_fsync_seconds),
         metrics=metrics,
         trusted=TrustedProxies(settings.trusted_proxies),
-        auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst),
+        auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst, master.derive(b"dashboard-session", 32)),
         stats=Stats(store, exclusions=flags.exclusions),
         flags=flags,
         subjects=SubjectService(store, flags, audit),

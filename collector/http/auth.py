@@ -5,8 +5,10 @@ request budget so one dashboard left open cannot starve the others."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import os
+import time
 
 from aiohttp import web
 
@@ -45,9 +47,46 @@ class Denied(Exception):
 
 
 class Auth:
-    def __init__(self, admin: str, rate: float, burst: float) -> None:
+    def __init__(self, admin: str, rate: float, burst: float, session_key: bytes | None = None) -> None:
         self._admin_digest = hash_token(admin)
         self.limiter = TokenBucket(rate, burst)
+        self._session_key = session_key or os.urandom(32)
+        self._ended: set[str] = set()  # sessions logged out in this process (bounded: see end_session)
+
+    # --- dashboard sessions: the cookie holds a signed ticket, never the token. The ticket names
+    # the client, the token (by a hash prefix: revoking the token ends its sessions on every
+    # node) and an expiry; its MAC key is derived from the master key, so every node and
+    # worker accepts it without shared session storage.
+    def new_session(self, client: Client, token: str, seconds: int) -> str:
+        expires = int(time.time()) + seconds
+        body = f"{client.client_id}.{hash_token(token)[:32]}.{expires}.{base64.urlsafe_b64encode(os.urandom(12)).decode()}"
+        return f"{body}.{self._ticket_mac(body)}"
+
+    def _ticket_mac(self, body: str) -> str:
+        return hmac.new(self._session_key, body.encode(), hashlib.sha256).hexdigest()[:43]
+
+    def client_for_session(self, ticket: str, client_id: str, registry: Registry) -> Client:
+        """The client a session ticket opens; Denied (401) when forged, expired, ended, or its
+        token was revoked; 403 for another client's dashboard."""
+        body, _, mac = ticket.rpartition(".")
+        parts = body.split(".")
+        if len(parts) != 4 or not hmac.compare_digest(self._ticket_mac(body), mac) or body in self._ended:
+            raise Denied(field_error(401, "invalid session", "cookie", "log in again"))
+        owner, token_digest, expires, _ = parts
+        client = registry.by_id.get(owner)
+        token_lives = token_digest == self._admin_digest[:32] or (client is not None and any(
+            t.sha256.startswith(token_digest) for t in client.tokens))
+        if not expires.isdigit() or int(expires) < time.time() or client is None or not token_lives:
+            raise Denied(field_error(401, "session ended", "cookie", "expired, or its token was revoked: log in again"))
+        if owner != client_id:
+            raise Denied(field_error(403, "this session cannot open that site", "cookie", "not a site of this session"))
+        self.throttle(ticket)
+        return client
+
+    def end_session(self, ticket: str) -> None:
+        if len(self._ended) > 100_000:
+            self._ended.clear()  # tickets expire on their own within hours
+        self._ended.add(ticket.rpartition(".")[0])
 
     def is_admin(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(hash_token(token), self._admin_digest)

@@ -1,6 +1,7 @@
 """The dashboard: GET /dashboard/{client}. Server-rendered HTML with inline SVG charts, so every
-number is there with JavaScript off; the analyst token lives in an HttpOnly, SameSite=Strict
-cookie scoped to the client's dashboard path."""
+number is there with JavaScript off. Logging in with the analyst token gives a session: an
+HttpOnly, SameSite=Strict cookie scoped to the client's dashboard path, Secure over HTTPS (or
+behind a trusted TLS proxy), holding a signed ticket, never the token (http/auth.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from collector.tenants import Client
 
 __all__ = ["add_routes"]
 
-COOKIE = "spii_token"
+COOKIE = "spii_session"
 COOKIE_SECONDS = 8 * 3600
 SCRIPT = (Path(__file__).resolve().parent / "dashboard.js").read_bytes()
 SECURITY_HEADERS = {
@@ -47,8 +48,8 @@ def _refused(name: str, request: web.Request, status: int, unauthenticated: str)
     return _login(name, request, message, status)
 
 
-def _cookie_tokens(request: web.Request) -> list[str]:
-    """Every spii_token the browser sent: cookies of the same name from different paths all
+def _cookie_tickets(request: web.Request) -> list[str]:
+    """Every session cookie the browser sent: cookies of the same name from different paths all
     arrive, and request.cookies keeps only one of them."""
     tokens = []
     for header in request.headers.getall("Cookie", []):
@@ -77,13 +78,13 @@ async def dashboard(request: web.Request) -> web.Response:
     name = request.match_info["client"]
     if client is None:
         return _login(name, request, "Unknown site, or this token cannot open it.", 404)
-    tokens = _cookie_tokens(request)
-    if not tokens:
+    tickets = _cookie_tickets(request)
+    if not tickets:
         return _login(client.name, request)
     refusal = None
-    for token in tokens:
+    for ticket in tickets:
         try:
-            state.auth.client_for(token, client.client_id, state.registry.get())
+            state.auth.client_for_session(ticket, client.client_id, state.registry.get())
             break
         except Denied as denied:
             refusal = denied.response.status
@@ -113,13 +114,23 @@ async def login(request: web.Request) -> web.Response:
     except Denied as denied:
         return _refused(client.name, request, denied.response.status, "Invalid token.")
     response = web.HTTPSeeOther(f"/dashboard/{client.name}", headers=SECURITY_HEADERS)
-    response.set_cookie(COOKIE, token, max_age=COOKIE_SECONDS, path=f"/dashboard/{client.name}", httponly=True,
-                        samesite="Strict", secure=request.secure)
+    response.set_cookie(COOKIE, state.auth.new_session(client, token, COOKIE_SECONDS),
+                        max_age=COOKIE_SECONDS, path=f"/dashboard/{client.name}", httponly=True, samesite="Strict",
+                        secure=_over_tls(request, state))
     return response
+
+
+def _over_tls(request: web.Request, state: State) -> bool:
+    """HTTPS here, or at a trusted proxy in front of us that says so."""
+    if request.secure:
+        return True
+    return bool(request.remote) and request.remote in state.trusted and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 async def logout(request: web.Request) -> web.Response:
     name = request.match_info["client"]
+    for ticket in _cookie_tickets(request):
+        request.app[STATE].auth.end_session(ticket)
     response = web.HTTPSeeOther(f"/dashboard/{name}", headers=SECURITY_HEADERS)
     response.del_cookie(COOKIE, path=f"/dashboard/{name}")
     return response

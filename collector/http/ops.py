@@ -11,6 +11,24 @@ from collector.http.state import STATE
 from collector.ingest.payload import EventPayload
 
 
+INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><title>spii collector</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#111}code{background:#f1f1f3;padding:1px 4px}</style>
+</head><body><h1>spii collector</h1><p>This collector is running. Site owners embed <code>&lt;script defer data-domain="example.com"
+src="/js/spii.js"&gt;&lt;/script&gt;</code>; analysts open <code>/dashboard/&lt;site name&gt;</code> with their token.</p>
+<p><a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/openapi.json">/openapi.json</a></p></body></html>"""
+
+
+async def index(request: web.Request) -> web.Response:
+    """A plain page for people who open the collector's address in a browser."""
+    return web.Response(text=INDEX, content_type="text/html", headers={"Cache-Control": "public, max-age=3600",
+                                                                       "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+async def favicon(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -93,6 +111,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -21,7 +21,8 @@ from multiprocessing.process import BaseProcess
 from prometheus_client import multiprocess
 
 from collector.config import Settings
-from collector.http.app import keyring_store, load_master_key, open_store, serve
+from collector.http.app import open_store, serve
+from collector.privacy.setup import keyring_store, load_master_key
 from collector.logs import setup_logging
 from collector.metrics import MULTIPROC_ENV
 

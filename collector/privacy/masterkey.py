@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from collector.errors import UserError
 from collector.files import write_secret_file
 
 log = logging.getLogger("spii.keys")
@@ -25,7 +26,7 @@ log = logging.getLogger("spii.keys")
 MASTER_KEY_BYTES = 32
 
 
-class KeyringError(Exception):
+class KeyringError(UserError):
     """A problem with the master key or keyring that an operator must fix. Messages name the
     cause and never contain key material."""
 

@@ -12,12 +12,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from collector.reports.charts import line_chart
-from collector.reports.periods import default_interval, parse_period
+from collector.reports.periods import PERIOD_CHOICES, default_interval, parse_period
 
 __all__ = ["KPIS", "PANELS", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
 
-PERIOD_CHOICES = [("day", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("month", "This month"),
-                  ("6mo", "Last 6 months"), ("12mo", "Last 12 months")]
 KPIS = [
     ("visitors", "Unique visitors"), ("visits", "Visits"), ("pageviews", "Pageviews"), ("views_per_visit", "Views per visit"),
     ("bounce_rate", "Bounce rate %"), ("visit_duration", "Visit duration (s)"), ("events", "Events"),
@@ -89,6 +87,9 @@ def build_overview(
     if progress:
         progress("previous period")
     results["receiving"] = fetch("receiving", {})
+    # the caller may know the client only by what it typed (a name or a domain)
+    client = {**client, "client_id": results["receiving"].get("client_id", client.get("client_id")),
+              "name": results["receiving"].get("name", client.get("name"))}
     series = results["timeseries"]["results"]
     return {
         "client": client,

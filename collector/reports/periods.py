@@ -7,9 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from collector.field_error import FieldError
 
-__all__ = ["Period", "PeriodError", "parse_period", "PERIODS", "INTERVALS", "default_interval"]
+__all__ = ["Period", "PeriodError", "parse_period", "PERIODS", "PERIOD_CHOICES", "INTERVALS", "default_interval"]
 
 PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
+# the periods a dashboard or `spii report` offers, with their labels
+PERIOD_CHOICES = [("day", "Today"), ("7d", "Last 7 days"), ("30d", "Last 30 days"), ("month", "This month"),
+                  ("6mo", "Last 6 months"), ("12mo", "Last 12 months")]
 INTERVALS = ("hour", "day", "week", "month")
 MAX_DAYS = 3 * 366
 

@@ -151,7 +151,8 @@ class Stats:
             "SELECT countIf(ts >= fromUnixTimestamp64Milli({hour_ms:Int64})), countIf(ts >= fromUnixTimestamp64Milli({today_ms:Int64})) "
             "FROM spii.events WHERE client_id = {client:String} AND ts >= fromUnixTimestamp64Milli({day_ms:Int64})", params)[0]
         counts = round_counts({"events": int(hour)}, client.rounding)["events"], round_counts({"events": int(today)}, client.rounding)["events"]
-        return {"events_last_hour": counts[0], "events_today": counts[1], "as_of": now.strftime("%Y-%m-%dT%H:%MZ"), "k": client.k}
+        return {"client_id": client.client_id, "name": client.name, "events_last_hour": counts[0], "events_today": counts[1],
+                "as_of": now.strftime("%Y-%m-%dT%H:%MZ"), "k": client.k}
 
     def aggregate(self, client: Client, req: StatsRequest) -> dict[str, Any]:
         current = self._total(client, req, req.period)

@@ -45,8 +45,9 @@ def test_login_chart_period_and_numbers_match_the_api(browser, served, artifacts
     try:
         login(page, collector, "shop", shop["token"])
         page.wait_for_selector("svg.chart polyline.series")
-        cookie = next(c for c in context.cookies() if c["name"] == "spii_token")
+        cookie = next(c for c in context.cookies() if c["name"] == "spii_session")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/dashboard/shop"
+        assert shop["token"] not in cookie["value"] and not cookie["secure"]  # a signed session, not the token; plain http here
         assert page.evaluate("document.cookie") == ""  # not readable by scripts
 
         _, api = collector.get_json("/api/v1/stats/aggregate?period=30d&metrics=visitors,pageviews,visits", shop["token"])
@@ -70,7 +71,11 @@ def test_login_chart_period_and_numbers_match_the_api(browser, served, artifacts
 
         page.click("#logout")
         page.wait_for_selector("#token")
-        assert not [c for c in context.cookies() if c["name"] == "spii_token"]
+        assert not [c for c in context.cookies() if c["name"] == "spii_session"]
+        # the logged-out session cannot be replayed
+        context.add_cookies([{**cookie, "expires": -1} | {"sameSite": "Strict"}])
+        page.goto(f"{base(collector)}/dashboard/shop")
+        assert page.locator("#token").count() == 1 and page.locator("[data-metric]").count() == 0
     except Exception:
         page.screenshot(path=str(artifacts / "failure.png"), full_page=True)
         raise
@@ -86,8 +91,14 @@ def test_a_token_of_client_a_cannot_open_client_b(browser, served, artifacts):
         login(page, collector, "blog", shop["token"])
         assert "cannot open" in page.inner_text("#error")
         assert page.locator("[data-metric]").count() == 0
-        # a cookie planted by hand for the other dashboard does not help either
-        context.add_cookies([{"name": "spii_token", "value": shop["token"], "url": f"{base(collector)}/dashboard/blog"}])
+        # a token planted by hand as the cookie is no session, and shop's session does not open blog
+        context.add_cookies([{"name": "spii_session", "value": shop["token"], "url": f"{base(collector)}/dashboard/blog"}])
+        response = page.goto(f"{base(collector)}/dashboard/blog")
+        assert response.status == 401 and page.locator("[data-metric]").count() == 0
+        login(page, collector, "shop", shop["token"])
+        page.wait_for_selector(".kpi")
+        session = next(c for c in context.cookies() if c["name"] == "spii_session" and c["path"] == "/dashboard/shop")
+        context.add_cookies([{"name": "spii_session", "value": session["value"], "url": f"{base(collector)}/dashboard/blog"}])
         response = page.goto(f"{base(collector)}/dashboard/blog")
         assert response.status == 403 and page.locator("[data-metric]").count() == 0
         page.screenshot(path=str(artifacts / "refused.png"))
