@@ -1,17 +1,21 @@
-"""`spii demo`: a collector with 30 days of realistic synthetic traffic, for a first look.
+"""`spii demo`: a collector with 60 days of realistic synthetic traffic up to now, for a first
+look (so "Last 30 days" has a previous period to compare with, and "Today" has data).
 
 Starts `spii serve` on a temp (or given) data dir, registers a demo client, replays the traffic
 through the real beacon endpoint (dated with the operator's backfill `ts`, one request per event,
 each visitor behind its own documentation-range IP), then prints the dashboard URL and token and
-keeps serving until Ctrl-C."""
+keeps serving until Ctrl-C or SIGTERM. Stopping stops the server with it (it also dies with its
+parent, however the parent ends) and removes the temp data dir; a given --data-dir is kept."""
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import http.client
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="start a collector with 30 days of synthetic traffic and print the dashboard URL")
     demo.add_argument("--data-dir", help="data directory (default: a new temp dir)")
     demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--days", type=int, default=60, help="days of history up to now (default 60: 30 days and the 30 before)")
     demo.add_argument("--visitors-per-day", type=int, default=60)
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--no-serve", action="store_true", help="stop after loading (for scripts and tests)")
@@ -65,7 +69,7 @@ def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iter
     and campaigns, transactions with postcodes, fulfilments, contacts, and a few bots."""
     rng = random.Random(seed)
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    for day in range(days):
+    for day in range(days + 1):  # the last one is today, up to ``end``
         events: list[tuple[datetime, str, str, dict]] = []
         weekday = (start + timedelta(days=day)).weekday()
         count = int(per_day * (0.7 if weekday >= 5 else 1.0) * rng.uniform(0.8, 1.25) * (1 + day / (days * 3)))
@@ -105,6 +109,20 @@ def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iter
         yield from (e for e in events if e[0] <= end)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: the kernel sends it SIGTERM when the demo process
+    dies, even by SIGKILL, so no collector is left behind with parent 1 (Linux prctl)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: Ctrl-C and SIGTERM still stop it
+        pass
+
+
 def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,6 +149,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from collector.tenants import RegistryStore
 
     console = Console(stderr=True)
+    temporary = args.data_dir is None  # a temp dir goes when the demo ends; a given one is kept
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="spii-demo-")).resolve()
     settings = Settings(**{**settings.model_dump(), "data_dir": data_dir})
     registry = RegistryStore(settings.clients_path)
@@ -144,7 +163,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     keyring_store(settings, load_master_key(settings)).rotate(args.days + 1 + settings.keys_ahead, now=now - timedelta(days=args.days + 1))
     env = {**os.environ, "SPII_DATA_DIR": str(data_dir), "SPII_PORT": str(args.port), "SPII_TRUSTED_PROXIES": "127.0.0.1/32",
            "SPII_CLIENT_RATE": "100000", "SPII_CLIENT_BURST": "100000"}
-    proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(args.port)], env=env)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends the demo as Ctrl-C does: server and temp dir go too
+    proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(args.port)], env=env,
+                            preexec_fn=_die_with_parent)
     try:
         _wait_ready(args.port, proc)
         events = list(synthetic_traffic(args.days, args.visitors_per_day, args.seed, now))
@@ -175,6 +196,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
+            console.print(f"spii demo stopped; its data dir {data_dir} is removed")
+        else:
+            console.print(f"spii demo stopped; its data is kept in {data_dir}")

@@ -23,8 +23,9 @@ def line_chart(
     title: str = "",
 ) -> str:
     """One SVG with a polyline per series (name, values, CSS colour); None is a gap (a suppressed
-    bucket), drawn as a break in the line. Scales to its container (viewBox)."""
-    pad_left, pad_right, pad_top, pad_bottom = 44, 10, 12, 26
+    bucket), drawn as a break in the line. The SVG stretches to its container; the axis labels
+    are HTML around it, so their text keeps its size on a phone instead of shrinking with it."""
+    pad_left, pad_right, pad_top, pad_bottom = 0, 0, 6, 6
     plot_w, plot_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     top = _nice_max(max((v for _, values, _ in series for v in values if v is not None), default=0))
     n = max(len(labels), 1)
@@ -42,12 +43,9 @@ def line_chart(
     ]
     for frac in (0, 0.5, 1):
         gy = y(top * frac)
-        parts.append(f'<line x1="{pad_left}" x2="{width - pad_right}" y1="{gy:.1f}" y2="{gy:.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{pad_left - 6}" y="{gy + 4:.1f}" text-anchor="end" font-size="11" fill="#666">{top * frac:g}</text>')
-    ticks = {0, n - 1, (n - 1) // 2} if n > 2 else set(range(n))
-    for i in sorted(ticks):
-        anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
-        parts.append(f'<text x="{x(i):.1f}" y="{height - 8}" text-anchor="{anchor}" font-size="11" fill="#666">{escape(labels[i][:16])}</text>')
+        parts.append(f'<line x1="{pad_left}" x2="{width - pad_right}" y1="{gy:.1f}" y2="{gy:.1f}" stroke="#ddd" '
+                     'vector-effect="non-scaling-stroke"/>')
+    ticks = sorted({0, n - 1, (n - 1) // 2} if n > 2 else set(range(n)))
     for name, values, colour in series:
         runs: list[list[str]] = [[]]
         for i, v in enumerate(values):
@@ -61,6 +59,9 @@ def line_chart(
                 parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
             elif run:
                 parts.append(f'<polyline class="series" data-series="{escape(name)}" fill="none" stroke="{colour}" '
-                             f'stroke-width="2" points="{" ".join(run)}"/>')
+                             f'stroke-width="2" vector-effect="non-scaling-stroke" points="{" ".join(run)}"/>')
     parts.append("</svg>")
-    return "".join(parts)
+    y_axis = "".join(f"<span>{top * frac:g}</span>" for frac in (1, 0.5, 0))
+    x_axis = "".join(f"<span>{escape(labels[i][:16])}</span>" for i in ticks) if labels else ""
+    return (f'<div class="chart-box"><div class="y-axis" aria-hidden="true">{y_axis}</div>{"".join(parts)}'
+            f'<div class="x-axis" aria-hidden="true">{x_axis}</div></div>')

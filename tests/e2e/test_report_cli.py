@@ -58,3 +58,36 @@ def _port():
     from tests.e2e.harness import free_port
 
     return free_port()
+
+
+def test_demo_ends_cleanly_on_sigterm_with_data_up_to_now(tmp_path):
+    import os
+    import signal
+    import time
+
+    port = _port()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([*SPII, "demo", "--port", str(port), "--days", "2", "--visitors-per-day", "15"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    summary_line = proc.stdout.readline()  # printed once the traffic is loaded and the collector serves
+    summary = json.loads(summary_line)
+    data_dir = summary["data_dir"]
+    assert data_dir.startswith(str(tmp_path))
+    import urllib.request
+
+    def get(path):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {summary['token']}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    today = get("/api/v1/stats/receiving")
+    assert today["events_today"] > 0  # the synthetic traffic runs up to now
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "the demo's collector should be running"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    deadline = time.monotonic() + 20
+    while any(os.path.exists(f"/proc/{pid}") for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in children), "the collector outlived the demo"
+    assert not os.path.exists(data_dir), "the temp data dir (master key, admin token) was left behind"
