@@ -92,3 +92,8 @@ def test_settings_mistakes_are_one_line(tmp_path):
         busy = subprocess.run(["spii", "serve", "--port", str(taken.getsockname()[1])], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=60)
     assert busy.returncode == 2 and "cannot listen on 127.0.0.1" in busy.stderr.splitlines()[-1] and "--port" in busy.stderr
+
+
+def test_the_readme_links_the_design_document_in_the_repository():
+    assert "../shared" not in README and "](docs/design.md)" in README
+    assert (Path(__file__).resolve().parents[2] / "docs" / "design.md").exists()
