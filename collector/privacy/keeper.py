@@ -92,8 +92,9 @@ class KeyKeeper:
                 except Exception as exc:  # noqa: BLE001 - the event is refused (503), the cause logged
                     self._refusing(f"cannot create the current key ({type(exc).__name__})")
                     return False
-            else:
-                self.live.reload()  # an operator may have just delivered it
+            # read the file now: the timer (another thread) or another process may have written the
+            # key a moment ago, in which case this check added nothing and reloaded nothing
+            self.live.reload()
             if self.has_current():
                 return True
             self._refusing("no key for the current time: events are refused (503) until one is created")

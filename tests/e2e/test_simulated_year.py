@@ -181,7 +181,7 @@ def test_a_year_and_more_unattended(tmp_path):
     finally:
         code = collector.stop()
     assert code == 0
-    assert not refused, f"refused: {refused[:10]}"
+    assert not refused, f"refused: {refused[:10]}; " + "\n".join(line for line in collector.logs().splitlines() if '"level":"error"' in line)[-3000:]
     rows = collector.query("SELECT props['seq'] AS seq, count() AS n FROM spii.events GROUP BY seq")
     stored = {int(r["seq"]): r["n"] for r in rows}
     assert set(stored) == set(accepted), (len(stored), len(accepted))

@@ -17,12 +17,12 @@ from collector.privacy.masterkey import MasterKey
 START = datetime(2026, 11, 22, 13, 30, tzinfo=UTC)
 
 
-def _keeper(tmp_path, auto_rotate=True, ahead=7, min_ahead=2, created_ahead=7):
+def _keeper(tmp_path, auto_rotate=True, ahead=7, min_ahead=2, created_ahead=7, reload_interval=0.0):
     master = MasterKey(os.urandom(32))
     store = KeyringStore(tmp_path / "keyring.json", master)
     store.rotate(created_ahead, START)
     gauge = []
-    keeper = KeyKeeper(LiveKeyring(store, interval=0), ahead=ahead, min_ahead=min_ahead, auto_rotate=auto_rotate,
+    keeper = KeyKeeper(LiveKeyring(store, interval=reload_interval), ahead=ahead, min_ahead=min_ahead, auto_rotate=auto_rotate,
                        audit=AuditLog(tmp_path / "audit.log", master), on_ahead=gauge.append)
     return keeper, gauge
 
@@ -99,3 +99,14 @@ def test_cipher_contexts_are_flushed_when_the_keyring_changes(tmp_path):
         keeper.live.store.rotate(8, datetime.now(UTC))  # any change of the file
         keeper.live.reload()
         assert ipcrypt.cached_contexts() == 0
+
+
+def test_a_key_written_by_the_timer_a_moment_ago_is_found(tmp_path):
+    """The race CI found: the timer's check (another thread) writes today's key; an event's
+    check then adds nothing, and must still read the new file instead of answering 503."""
+    with time_machine.travel(START, tick=False) as clock:
+        keeper, _ = _keeper(tmp_path, reload_interval=3600)  # the file is not re-checked on its own meanwhile
+        clock.move_to(START + timedelta(days=30))
+        keeper.live.get()  # the collector's snapshot: before the move, no key for today
+        keeper.live.store.rotate(7, datetime.now(UTC))  # the timer, in its thread, rotated (the file changed, no reload yet)
+        assert asyncio.run(keeper.supply_current()) is True
