@@ -211,7 +211,8 @@ def cmd_clients(args: argparse.Namespace) -> int:
     try:
         if args.clients_cmd == "add":
             options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k,
-                       "rounding": args.round, "rate": args.rate, "burst": args.burst}
+                       "rounding": args.round, "rate": args.rate, "burst": args.burst,
+                       "perturb": None if args.perturb is None else args.perturb == "on"}
             client, token = store.add(args.name, args.domain, **{k: v for k, v in options.items() if v is not None})
             _print_added(args, settings, client, token)
         elif args.clients_cmd == "list":
@@ -237,7 +238,8 @@ def cmd_clients(args: argparse.Namespace) -> int:
         elif args.clients_cmd == "update":
             changes = {field: value for field, value in (
                 ("retention_days", args.retention_days), ("cookies", args.cookies), ("allow_params", args.allow_param), ("k", args.k),
-                ("rounding", args.round), ("rate", args.rate), ("burst", args.burst)) if value is not None}
+                ("rounding", args.round), ("rate", args.rate), ("burst", args.burst),
+                ("perturb", None if args.perturb is None else args.perturb == "on")) if value is not None}
             if not changes:
                 raise CliError("nothing to change: give at least one option (see spii clients update --help)")
             client = store.update(args.name, **changes)
@@ -363,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--round", type=int, default=0, choices=(0, 5, 10), help="round report counts to a multiple of this")
     add.add_argument("--rate", type=float, help="events/s this client may send per node (default SPII_CLIENT_RATE; 0: no limit)")
     add.add_argument("--burst", type=float, help="events at once above the rate (default SPII_CLIENT_BURST)")
+    add.add_argument("--perturb", choices=["on", "off"], help="cell-key noise on every report count (default on)")
     update = clients_sub.add_parser("update", parents=[common], help="change a client's settings (tokens and id are kept)")
     update.add_argument("name", help="client name or id")
     update.add_argument("--retention-days", type=int)
@@ -372,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--round", type=int, choices=(0, 5, 10))
     update.add_argument("--rate", type=float, help="events/s per node (0: no limit)")
     update.add_argument("--burst", type=float, help="events at once above the rate")
+    update.add_argument("--perturb", choices=["on", "off"], help="cell-key noise on every report count")
     clients_sub.add_parser("list", parents=[common], help="list clients")
     token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
     token.add_argument("name", help="client name or id")

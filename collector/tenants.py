@@ -63,6 +63,7 @@ class Client(BaseModel):
     hash_routing: bool = False
     rate: float | None = Field(None, ge=0, description="events/s this client may send (0: no limit; None: SPII_CLIENT_RATE)")
     burst: float | None = Field(None, gt=0, description="events at once above the rate (None: SPII_CLIENT_BURST)")
+    perturb: bool = Field(True, description="cell-key perturbation of every report count (reports/perturb.py)")
     tokens: list[TokenRecord] = Field(default_factory=list)
 
     @field_validator("domains")

@@ -27,6 +27,7 @@ from collector.logs import count_protocol_errors
 from collector.metrics import Metrics
 from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import LiveKeyring
+from collector.privacy.masterkey import MasterKey
 from collector.privacy.setup import keyring_store, load_master_key
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
@@ -50,6 +51,18 @@ def open_store(settings: Settings) -> Store:
         verify=settings.clickhouse_verify,
         ca_cert=str(settings.clickhouse_ca_cert) if settings.clickhouse_ca_cert else None,
     )
+
+
+def record_secrets(master: MasterKey) -> Callable[[str], int]:
+    """Each client's record-key secret for report perturbation, derived from the master key."""
+    cache: dict[str, int] = {}
+
+    def secret(client_id: str) -> int:
+        if client_id not in cache:
+            cache[client_id] = int.from_bytes(master.derive(b"record-key/" + client_id.encode(), 8), "big") >> 1  # fits ClickHouse's UInt64 binding
+        return cache[client_id]
+
+    return secret
 
 
 def orphan_spools(settings: Settings, worker: int | None) -> list[Path]:
@@ -96,7 +109,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         metrics=metrics,
         trusted=TrustedProxies(settings.trusted_proxies),
         auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst, master.derive(b"dashboard-session", 32)),
-        stats=Stats(store, exclusions=flags.exclusions),
+        stats=Stats(store, exclusions=flags.exclusions, record_secret=record_secrets(master)),
         flags=flags,
         subjects=SubjectService(store, flags, audit),
         keys=keys,

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.field_error import FieldError
+from collector.reports.perturb import CELL_KEY_SQL
 from collector.reports.periods import Period
 
 __all__ = [
     "PROPERTIES", "EVENT_METRICS", "VISIT_METRICS", "METRICS", "BUCKETS", "Filter", "QueryError",
-    "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "label_key",
+    "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "people_query", "label_key",
 ]
 
 
@@ -89,11 +90,11 @@ NEEDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def event_columns(metrics: list[str]) -> list[str]:
+def event_columns(metrics: list[str], perturbed: bool = False) -> list[str]:
     wanted = {"visitors", "people"}
     for m in metrics:
         wanted.update(NEEDS.get(m, (m,)))
-    return [name for name in EVENT_METRICS if name in wanted]
+    return [name for name in EVENT_METRICS if name in wanted] + (["cell_key"] if perturbed else [])
 
 
 # Metrics that need each visit as a whole (a GROUP BY session_id first).
@@ -195,11 +196,14 @@ class Scope:
     # before ClickHouse's TTL merge has removed them; flags expire by it too.
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     retention_days: int = 3650
+    record_secret: int | None = None  # set: counts are perturbed by cell key (reports/perturb.py)
 
     def where(self, params: dict[str, Any]) -> str:
         not_before = self.now - timedelta(days=self.retention_days)
         params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last,
                       now=self.now.strftime("%Y-%m-%d %H:%M:%S"), not_before_ms=int(not_before.timestamp() * 1000))
+        if self.record_secret is not None:
+            params["record_secret"] = self.record_secret
         clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
                    "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
         clauses += filter_sql(self.filters, params)
@@ -214,8 +218,9 @@ def event_query(
     the rows with those labels, and ``combine`` totals them into one row (the (other) row)."""
     params: dict[str, Any] = {}
     where = scope.where(params)
-    columns = event_columns(metrics) if metrics is not None else list(EVENT_METRICS)
-    exprs = dict(EVENT_METRICS)
+    perturbed = scope.record_secret is not None
+    columns = event_columns(metrics, perturbed) if metrics is not None else list(EVENT_METRICS) + (["cell_key"] if perturbed else [])
+    exprs = {**EVENT_METRICS, "cell_key": CELL_KEY_SQL}
     if group is not None and group in EVENT_GROUPS:
         exprs["visits"] = EVENT_LEVEL_VISITS
     select = ", ".join(f"{exprs[name]} AS {name}" for name in columns)
@@ -246,6 +251,8 @@ def exit_page_query(scope: Scope, labels: list[str] | None = None, combine: bool
     visits = _visits_with_exit_page(scope, params)
     outer = ("uniq(visitor_id) AS visitors, count() AS visits, sum(pv) AS visit_pageviews, "
              "countIf(pv <= 1) AS bounces, sum(duration) AS total_duration")
+    if scope.record_secret is not None:
+        outer += f", {CELL_KEY_SQL} AS cell_key"
     only = ""
     if labels is not None:
         params["labels"] = labels
@@ -262,3 +269,13 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
         return f"SELECT uniqExact(visitor_id) FROM ({_visits_with_exit_page(scope, params)}) WHERE label IN {{labels:Array(String)}}", params
     return (f"SELECT {PEOPLE.format(exact='Exact')} FROM spii.events WHERE {scope.where(params)} "
             f"AND toString({group}) IN {{labels:Array(String)}}"), params
+
+
+def people_query(scope: Scope, group: str | None) -> tuple[str, dict[str, Any]]:
+    """Exact people per label of ``group`` (or in total, label ''), for the complement rule."""
+    params: dict[str, Any] = {}
+    where = scope.where(params)
+    people = PEOPLE.format(exact="Exact")
+    if group is None:
+        return f"SELECT '' AS label, {people} AS people FROM spii.events WHERE {where}", params
+    return f"SELECT toString({group}) AS label, {people} AS people FROM spii.events WHERE {where} GROUP BY label", params

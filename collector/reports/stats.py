@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from collector.reports.periods import Period
+from collector.reports.perturb import PERTURBED_COUNTS, PTABLE, PTable, cell_position
 from collector.reports.query import (
     BUCKETS, METRICS, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
-    distinct_visitors_query, event_query, exit_page_query, label_key, property_expr,
+    distinct_visitors_query, event_query, exit_page_query, label_key, people_query, property_expr,
 )
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
 from collector.store.clickhouse import Store
@@ -53,13 +54,37 @@ def _number(value: Any) -> Any:
 
 def _from_exit_pages(vis: Row) -> Row:
     """An exit_page_query row under the event pass's names, so finish() reads both alike."""
-    return {"visitors": vis["visitors"], "people": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
-            "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
-            "visit_seconds": vis["total_duration"]}
+    out = {"visitors": vis["visitors"], "people": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
+           "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
+           "visit_seconds": vis["total_duration"]}
+    if "cell_key" in vis:
+        out["cell_key"] = vis["cell_key"]
+    return out
+
+
+def perturbed(ev: Row, ptable: PTable = PTABLE) -> Row:
+    """The row's counts moved by the p-table at its cell's position (reports/perturb.py), kept
+    consistent: a visitor has at least one visit, engaged visits and buyers are subsets."""
+    position = cell_position(int(ev.get("cell_key") or 0), int(ev.get("visitors") or 0))
+    out = dict(ev)
+    for name in PERTURBED_COUNTS:
+        if name in out:
+            out[name] = ptable.perturb(int(out[name]), position)
+    if "visits" in out and ev.get("visits", 0) >= ev.get("visitors", 0):
+        out["visits"] = max(out["visits"], out["visitors"])
+    if "engaged_visits" in out:
+        out["engaged_visits"] = min(out["engaged_visits"], out.get("visits", out["engaged_visits"]))
+    if "buyers" in out:
+        out["buyers"] = min(out["buyers"], out["visitors"])
+    return out
 
 
 def finish(metrics: list[str], ev: Row) -> Row:
-    """Requested metrics (and visitors, for suppression) from one row of event metrics."""
+    """Requested metrics (and people, for suppression) from one row of event metrics; counts
+    are perturbed first when the row carries its cell key."""
+    people = ev.get("people", ev.get("visitors", 0))
+    if "cell_key" in ev:
+        ev = perturbed(ev)
     visits = ev.get("visits", 0)
     revenue = Decimal(ev.get("revenue", 0) or 0)
     transactions = ev.get("transactions", 0)
@@ -79,7 +104,7 @@ def finish(metrics: list[str], ev: Row) -> Row:
         "fulfilments": ev.get("fulfilments", 0),
         "contacts": ev.get("contacts", 0),
     }
-    return {"people": ev.get("people", visitors), **{m: _number(derived[m]) for m in ["visitors", *metrics]}}
+    return {"people": people, **{m: _number(derived[m]) for m in ["visitors", *metrics]}}
 
 
 def _buckets(period: Period, interval: str) -> list[str]:
@@ -102,13 +127,32 @@ def _buckets(period: Period, interval: str) -> list[str]:
 
 
 class Stats:
-    def __init__(self, store: Store, exclusions: Callable[[str], list[str]] | None = None) -> None:
+    def __init__(self, store: Store, exclusions: Callable[[str], list[str]] | None = None,
+                 record_secret: Callable[[str], int] | None = None) -> None:
+        """``record_secret(client_id)``: the client's record-key secret; without it (tests of
+        exact numbers) no count is perturbed."""
         self.store = store
         self.exclusions = exclusions or (lambda client_id: [])
+        self.record_secret = record_secret
 
     def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
+        secret = self.record_secret(client.client_id) if self.record_secret is not None and client.perturb else None
         return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
-                     retention_days=client.retention_days)
+                     retention_days=client.retention_days, record_secret=secret)
+
+    def _complement_small(self, scope: Scope, group: str | None, k: int) -> set[str]:
+        """The complement rule: labels (or '' for a total) whose filtered answer leaves fewer than
+        k people outside it, so that "unfiltered minus filtered" would single them out."""
+        if not scope.filters or group == "exit_page":
+            return set()
+        unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
+                           retention_days=scope.retention_days)
+        counts = []
+        for part in (scope, unfiltered):
+            sql, params = people_query(part, group)
+            counts.append({row["label"]: int(row["people"]) for row in self.store.query_dicts(sql, params)})
+        filtered, everyone = counts
+        return {label for label, total in everyone.items() if 0 < total - filtered.get(label, 0) < k}
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -167,8 +211,9 @@ class Stats:
         return {"results": results, "suppressed": current is None, "k": client.k}
 
     def _total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
-        row = self._rows(self.scope(client, period, req.filters), None, req.metrics)[""]
-        if row["people"] < client.k:
+        scope = self.scope(client, period, req.filters)
+        row = self._rows(scope, None, req.metrics)[""]
+        if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
             return None
         return self._shown(row, req.metrics, client.rounding)
 
@@ -176,10 +221,11 @@ class Stats:
         scope = self.scope(client, req.period, req.filters)
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics)
-        listed = [{"label": label, **row} for label, row in rows.items()]
+        complement = self._complement_small(scope, group, client.k)
+        listed = [{"label": label, **row} for label, row in rows.items() if label not in complement]
         cut = self._suppress(scope, group, listed, client.k)
         shown = {r["label"]: r for r in cut.shown}
-        hidden = {r["label"] for r in cut.hidden}
+        hidden = {r["label"] for r in cut.hidden} | (complement & set(rows))
         results = []
         for label in _buckets(req.period, req.interval):
             if label in shown:
@@ -205,7 +251,8 @@ class Stats:
         if req.prop == "visit:entry_page":
             scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
         rows = self._rows(scope, group, req.metrics)
-        listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
+        complement = self._complement_small(scope, group, client.k)
+        listed = sorted(({"label": label, **row} for label, row in rows.items() if label not in complement), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k)
         key = label_key(req.prop)
         out = [{key: r["label"], **self._shown(r, req.metrics, client.rounding)} for r in cut.shown]
@@ -215,7 +262,7 @@ class Stats:
         start = (req.page - 1) * req.limit
         return {
             "results": out[start:start + req.limit],
-            "hidden_rows": len(cut.hidden),
+            "hidden_rows": len(cut.hidden) + len(complement & set(rows)),
             "k": client.k,
             "page": req.page,
             "total_rows": len(out),

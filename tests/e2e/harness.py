@@ -103,14 +103,15 @@ class Collector:
         return (self.data_dir / "admin.token").read_text().strip()
 
     def wait_shipped(self, count: int, token: str, site: str, timeout: float = 30) -> None:
-        """Wait until the stats API sees ``count`` pageviews (events ship asynchronously)."""
+        """Wait until the store holds ``count`` of today's events of ``site`` (events ship
+        asynchronously); read from the receiving status, whose counts are exact."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status, body = self.get_json(f"/api/v1/stats/aggregate?site_id={site}&period=day&metrics=pageviews,visitors", token)
-            if status == 200 and (body["results"]["pageviews"]["value"] or 0) >= count:
+            status, body = self.get_json(f"/api/v1/stats/receiving?site_id={site}", token)
+            if status == 200 and body["events_today"] >= count:
                 return
             time.sleep(0.2)
-        raise TimeoutError(f"fewer than {count} pageviews visible")
+        raise TimeoutError(f"fewer than {count} events visible")
 
     def query(self, sql: str) -> list[dict]:
         """Rows of a SELECT on the (stopped) collector's embedded store."""

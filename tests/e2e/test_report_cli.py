@@ -15,7 +15,7 @@ def test_report_formats_match_the_api(tmp_path):
     (tmp_path / "data").mkdir()
     collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_STATS_BURST="1000",
                           SPII_SERVER_URL="")
-    shop = collector.add_client("shop", SHOP)
+    shop = collector.add_client("shop", SHOP, perturb="off")  # exact counts here; noise: tests/e2e/test_perturbation.py
     collector.start()
     collector.env["SPII_SERVER_URL"] = f"http://127.0.0.1:{collector.port}"
     try:

@@ -146,3 +146,16 @@ def test_bad_parameters_name_the_field():
         assert err.value.field == field
     with pytest.raises(ValueError):
         parse_period("2y", None, DAY)
+
+
+def test_the_complement_rule_hides_a_filtered_answer_that_leaves_fewer_than_k_out(stats):
+    # total 47 identified visitors; "not /small" leaves out the 3 who saw only /small: 47 - 44 would give them away
+    hidden = stats.aggregate(A, req(metrics=["visitors"], filters=parse_filters("event:page!=/small")))
+    assert hidden["suppressed"] is True and hidden["results"]["visitors"]["value"] is None
+    shown = stats.aggregate(A, req(metrics=["visitors"], filters=parse_filters("event:page!=/big")))  # leaves 12 out: fine
+    assert shown["results"]["visitors"]["value"] == 47 - 12
+    # the same rule row by row: sources of "not /tiny" -- the (none) source loses only /tiny's 2 visitors
+    rows = stats.breakdown(A, req(prop="visit:source", metrics=["visitors"], filters=parse_filters("event:page!=/tiny")))
+    assert "" not in {r["source"] for r in rows["results"]} and rows["hidden_rows"] >= 1
+    series = stats.timeseries(A, req(metrics=["visitors"], interval="day", filters=parse_filters("event:page!=/small")))
+    assert series["results"][0]["visitors"] is None and series["suppressed_buckets"] == 1
