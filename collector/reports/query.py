@@ -19,7 +19,7 @@ from collector.reports.periods import Period
 
 __all__ = [
     "PROPERTIES", "EVENT_METRICS", "VISIT_METRICS", "METRICS", "BUCKETS", "Filter", "QueryError",
-    "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "people_query", "label_key",
+    "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
 ]
 
 
@@ -62,10 +62,10 @@ _PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
 # suppression's own distinct counts (distinct_visitors_query) stay exact.
 # The people behind a number, for suppression: identified visitors, plus, for events a shop's
 # server sent with no visitor (fulfilments, server-side transactions), their distinct orders.
-PEOPLE = "uniq{exact}If(visitor_id, visitor_id != 0) + uniq{exact}If(order_id, visitor_id = 0 AND order_id != '')"
+PEOPLE = "uniq{exact}If(visitor_id, visitor_id != 0{also}) + uniq{exact}If(order_id, visitor_id = 0 AND order_id != ''{also})"
 EVENT_METRICS: dict[str, str] = {
     "visitors": "uniqIf(visitor_id, visitor_id != 0)",
-    "people": PEOPLE.format(exact=""),
+    "people": PEOPLE.format(exact="", also=""),
     "visits": "countIf(visit_event = 1)",  # visits that started here (see EVENT_LEVEL_VISITS)
     "pageviews": "countIf(kind = 'pageview')",
     "events": "count()",  # every kind: pageviews, custom events, transactions, fulfilments, contacts
@@ -267,15 +267,25 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
     params: dict[str, Any] = {"labels": labels}
     if group == "exit_page":
         return f"SELECT uniqExact(visitor_id) FROM ({_visits_with_exit_page(scope, params)}) WHERE label IN {{labels:Array(String)}}", params
-    return (f"SELECT {PEOPLE.format(exact='Exact')} FROM spii.events WHERE {scope.where(params)} "
+    return (f"SELECT {PEOPLE.format(exact='Exact', also='')} FROM spii.events WHERE {scope.where(params)} "
             f"AND toString({group}) IN {{labels:Array(String)}}"), params
 
 
-def people_query(scope: Scope, group: str | None) -> tuple[str, dict[str, Any]]:
-    """Exact people per label of ``group`` (or in total, label ''), for the complement rule."""
+def complement_query(scope: Scope, group: str | None, labels: list[str] | None = None,
+                     combine: bool = False) -> tuple[str, dict[str, Any]]:
+    """For the complement rule, in one pass: per label of ``group`` (or in total, label ''),
+    exact people with the scope's filters (``inside``) and without them (``everyone``);
+    ``labels`` keeps only those rows, ``combine`` takes them together as one."""
     params: dict[str, Any] = {}
-    where = scope.where(params)
-    people = PEOPLE.format(exact="Exact")
-    if group is None:
-        return f"SELECT '' AS label, {people} AS people FROM spii.events WHERE {where}", params
-    return f"SELECT toString({group}) AS label, {people} AS people FROM spii.events WHERE {where} GROUP BY label", params
+    unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
+                       retention_days=scope.retention_days)
+    where = unfiltered.where(params)
+    matches = " AND ".join(filter_sql(scope.filters, params)) or "1"
+    inside = PEOPLE.format(exact="Exact", also=f" AND ({matches})")
+    everyone = PEOPLE.format(exact="Exact", also="")
+    if group is not None and labels is not None:
+        params["complement_labels"] = labels
+        where += f" AND toString({group}) IN {{complement_labels:Array(String)}}"
+    label = "''" if group is None or combine else f"toString({group})"
+    grouped = "" if group is None or combine else " GROUP BY label"
+    return f"SELECT {label} AS label, {inside} AS inside, {everyone} AS everyone FROM spii.events WHERE {where}{grouped}", params

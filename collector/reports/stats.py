@@ -17,7 +17,7 @@ from collector.reports.periods import Period
 from collector.reports.perturb import PERTURBED_COUNTS, PTABLE, PTable, cell_position
 from collector.reports.query import (
     BUCKETS, METRICS, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
-    distinct_visitors_query, event_query, exit_page_query, label_key, people_query, property_expr,
+    complement_query, distinct_visitors_query, event_query, exit_page_query, label_key, property_expr,
 )
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
 from collector.store.clickhouse import Store
@@ -140,19 +140,15 @@ class Stats:
         return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
                      retention_days=client.retention_days, record_secret=secret)
 
-    def _complement_small(self, scope: Scope, group: str | None, k: int) -> set[str]:
-        """The complement rule: labels (or '' for a total) whose filtered answer leaves fewer than
-        k people outside it, so that "unfiltered minus filtered" would single them out."""
-        if not scope.filters or group == "exit_page":
+    def _complement_small(self, scope: Scope, group: str | None, k: int, labels: list[str] | None = None,
+                          combine: bool = False) -> set[str]:
+        """The complement rule: labels (or '' for a total, or for ``labels`` combined) whose
+        filtered answer leaves fewer than k people outside it, so that "unfiltered minus
+        filtered" would single them out."""
+        if not scope.filters or group == "exit_page" or labels == []:
             return set()
-        unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
-                           retention_days=scope.retention_days)
-        counts = []
-        for part in (scope, unfiltered):
-            sql, params = people_query(part, group)
-            counts.append({row["label"]: int(row["people"]) for row in self.store.query_dicts(sql, params)})
-        filtered, everyone = counts
-        return {label for label, total in everyone.items() if 0 < total - filtered.get(label, 0) < k}
+        sql, params = complement_query(scope, group, labels, combine)
+        return {row["label"] for row in self.store.query_dicts(sql, params) if 0 < int(row["everyone"]) - int(row["inside"]) < k}
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -167,6 +163,19 @@ class Stats:
             sql, params = event_query(scope, group, labels, combine, metrics)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
         return {label: finish(metrics, row) for label, row in rows.items()}
+
+    def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int) -> tuple[list[Row], int]:
+        """The shown rows minus those the complement rule withholds, checking only as many as the
+        requested page needs (the check is an exact count per row). Returns (rows, withheld)."""
+        if not scope.filters:
+            return shown, 0
+        withheld: set[str] = set()
+        checked = 0
+        while checked < len(shown) and (passed := checked - len(withheld)) < needed:
+            batch = [r["label"] for r in shown[checked:checked + needed - passed]]
+            withheld |= self._complement_small(scope, group, k, batch)
+            checked += len(batch)
+        return [r for r in shown if r["label"] not in withheld], len(withheld)
 
     def _suppress(self, scope: Scope, group: str, rows: list[Row], k: int) -> Suppression:
         """Small-count suppression, measuring hidden rows in exact distinct visitors."""
@@ -251,18 +260,19 @@ class Stats:
         if req.prop == "visit:entry_page":
             scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
         rows = self._rows(scope, group, req.metrics)
-        complement = self._complement_small(scope, group, client.k)
-        listed = sorted(({"label": label, **row} for label, row in rows.items() if label not in complement), key=lambda r: r["label"])
+        listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k)
+        shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit)
         key = label_key(req.prop)
-        out = [{key: r["label"], **self._shown(r, req.metrics, client.rounding)} for r in cut.shown]
-        if cut.other_shown(client.k):
-            other = self._rows(scope, group, req.metrics, [r["label"] for r in cut.hidden], combine=True)[""]
+        out = [{key: r["label"], **self._shown(r, req.metrics, client.rounding)} for r in shown]
+        hidden = [r["label"] for r in cut.hidden]
+        if cut.other_shown(client.k) and not self._complement_small(scope, group, client.k, hidden, combine=True):
+            other = self._rows(scope, group, req.metrics, hidden, combine=True)[""]
             out.append({key: OTHER, **self._shown(other, req.metrics, client.rounding), "other": True})
         start = (req.page - 1) * req.limit
         return {
             "results": out[start:start + req.limit],
-            "hidden_rows": len(cut.hidden) + len(complement & set(rows)),
+            "hidden_rows": len(cut.hidden) + withheld,
             "k": client.k,
             "page": req.page,
             "total_rows": len(out),
