@@ -212,7 +212,8 @@ def cmd_clients(args: argparse.Namespace) -> int:
         if args.clients_cmd == "add":
             options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k,
                        "rounding": args.round, "rate": args.rate, "burst": args.burst,
-                       "perturb": None if args.perturb is None else args.perturb == "on"}
+                       "perturb": None if args.perturb is None else args.perturb == "on", "dp_budget": args.dp_budget,
+                       "dp_export_epsilon": args.dp_export_epsilon}
             client, token = store.add(args.name, args.domain, **{k: v for k, v in options.items() if v is not None})
             _print_added(args, settings, client, token)
         elif args.clients_cmd == "list":
@@ -239,7 +240,10 @@ def cmd_clients(args: argparse.Namespace) -> int:
             changes = {field: value for field, value in (
                 ("retention_days", args.retention_days), ("cookies", args.cookies), ("allow_params", args.allow_param), ("k", args.k),
                 ("rounding", args.round), ("rate", args.rate), ("burst", args.burst),
-                ("perturb", None if args.perturb is None else args.perturb == "on")) if value is not None}
+                ("perturb", None if args.perturb is None else args.perturb == "on"), ("dp_budget", args.dp_budget),
+                ("dp_export_epsilon", args.dp_export_epsilon)) if value is not None}
+            if changes.get("dp_budget") == 0:
+                changes["dp_budget"] = None  # --dp-budget 0 turns differential privacy off
             if not changes:
                 raise CliError("nothing to change: give at least one option (see spii clients update --help)")
             client = store.update(args.name, **changes)
@@ -366,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--rate", type=float, help="events/s this client may send per node (default SPII_CLIENT_RATE; 0: no limit)")
     add.add_argument("--burst", type=float, help="events at once above the rate (default SPII_CLIENT_BURST)")
     add.add_argument("--perturb", choices=["on", "off"], help="cell-key noise on every report count (default on)")
+    add.add_argument("--dp-budget", type=float, help="differentially private exports: epsilon per month (default off)")
+    add.add_argument("--dp-export-epsilon", type=float, help="epsilon each export spends (default 1)")
     update = clients_sub.add_parser("update", parents=[common], help="change a client's settings (tokens and id are kept)")
     update.add_argument("name", help="client name or id")
     update.add_argument("--retention-days", type=int)
@@ -376,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--rate", type=float, help="events/s per node (0: no limit)")
     update.add_argument("--burst", type=float, help="events at once above the rate")
     update.add_argument("--perturb", choices=["on", "off"], help="cell-key noise on every report count")
+    update.add_argument("--dp-budget", type=float, help="differentially private exports: epsilon per month (0: off)")
+    update.add_argument("--dp-export-epsilon", type=float, help="epsilon each export spends")
     clients_sub.add_parser("list", parents=[common], help="list clients")
     token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
     token.add_argument("name", help="client name or id")

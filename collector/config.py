@@ -137,6 +137,11 @@ class Settings(BaseSettings):
         return self.data_dir / "metrics"
 
     @property
+    def privacy_ledger_path(self) -> Path:
+        """Epsilon spent by differentially private exports, per client and month."""
+        return self.data_dir / "privacy_budget.json"
+
+    @property
     def serve_lock_path(self) -> Path:
         """Held by the one `spii serve` (or supervisor) that owns this data dir's spool and store."""
         return self.data_dir / "serve.pid"

@@ -64,6 +64,8 @@ class Client(BaseModel):
     rate: float | None = Field(None, ge=0, description="events/s this client may send (0: no limit; None: SPII_CLIENT_RATE)")
     burst: float | None = Field(None, gt=0, description="events at once above the rate (None: SPII_CLIENT_BURST)")
     perturb: bool = Field(True, description="cell-key perturbation of every report count (reports/perturb.py)")
+    dp_budget: float | None = Field(None, gt=0, le=100, description="differential privacy for exports: epsilon per month (None: off)")
+    dp_export_epsilon: float = Field(1.0, gt=0, le=100, description="epsilon one export spends of dp_budget")
     tokens: list[TokenRecord] = Field(default_factory=list)
 
     @field_validator("domains")

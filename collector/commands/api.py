@@ -28,7 +28,8 @@ class ApiClient:
         self.timeout = timeout
         self.headers = headers or {}
 
-    def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None) -> Any:
+    def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None, raw: bool = False) -> Any:
+        """The JSON answer (``raw``: its bytes); ApiError with the server's message otherwise."""
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method, headers={
@@ -37,7 +38,8 @@ class ApiClient:
         })
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - operator-given URL
-                return json.loads(response.read())
+                payload = response.read()
+                return payload if raw else json.loads(payload)
         except urllib.error.HTTPError as exc:
             try:
                 answer = json.loads(exc.read())

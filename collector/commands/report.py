@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     report.add_argument("--period", default="30d", choices=[p for p, _ in PERIOD_CHOICES])
     report.add_argument("--date", help="anchor date YYYY-MM-DD (default today, UTC)")
     report.add_argument("--format", default="table", choices=["table", "json", "csv", "html"])
-    report.add_argument("--out", help="write to this file instead of stdout")
+    report.add_argument("--out", help="write to this file instead of stdout (--format csv --out FILE.zip: one CSV per panel)")
     report.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
     report.add_argument("--token", help="analyst token (default: SPII_TOKEN, else the admin token)")
 
@@ -105,6 +105,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from collector.reports.overview import render_html
 
     api = connect(args.server, args.token, settings, analyst=True)
+    if args.format == "csv" and args.out and args.out.endswith(".zip"):  # the export: one CSV per panel
+        query = {"site_id": args.client, "period": args.period, **({"date": args.date} if args.date else {})}
+        Path(args.out).write_bytes(api.call("GET", "/api/v1/stats/export", query, raw=True))
+        return 0
     overview = fetch_overview(api, args.client, args.period, args.date, progress=sys.stderr.isatty() or bool(args.out))
     if args.format == "table":
         console = Console(file=open(args.out, "w") if args.out else None, width=120 if args.out else None)  # noqa: SIM115

@@ -29,6 +29,7 @@ from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import LiveKeyring
 from collector.privacy.masterkey import MasterKey
 from collector.privacy.setup import keyring_store, load_master_key
+from collector.reports.privacy_budget import PrivacyLedger
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
@@ -113,6 +114,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         flags=flags,
         subjects=SubjectService(store, flags, audit),
         keys=keys,
+        ledger=PrivacyLedger(settings.privacy_ledger_path),
         worker=worker,
     )
 

@@ -13,6 +13,7 @@ from collector.ingest.pipeline import Pipeline
 from collector.metrics import Metrics
 from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import LiveKeyring
+from collector.reports.privacy_budget import PrivacyLedger
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store
@@ -38,6 +39,7 @@ class State:
     flags: SubjectFlags
     subjects: SubjectService
     keys: KeyKeeper
+    ledger: PrivacyLedger
     worker: int | None = None  # index of this process among N workers; None when alone
     tasks: list = field(default_factory=list)
 

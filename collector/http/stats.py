@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
 from collector.http.auth import Denied, bearer_token
 from collector.http.errors import field_error
 from collector.http.state import STATE
-from collector.reports.periods import PeriodError, default_interval, parse_period
+from collector.reports.periods import PERIOD_CHOICES, PeriodError, default_interval, parse_period
 from collector.reports.query import QueryError, parse_filters
 from collector.reports.stats import StatsRequest
 
@@ -78,6 +79,44 @@ def report_handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Respo
     return handler
 
 
+def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaitable[web.Response]:
+    """The ZIP of ``client``'s report for ``period`` (and ``date``): 400 for a bad period, 429
+    with Retry-After when the client's differential-privacy budget for the month is spent."""
+    from collector.reports.export import build_export
+    from collector.reports.privacy_budget import BudgetSpent
+
+    async def respond() -> web.Response:
+        period = query.get("period", "30d")
+        if period not in dict(PERIOD_CHOICES):
+            return field_error(400, "invalid query", "period", f"one of {', '.join(p for p, _ in PERIOD_CHOICES)}")
+        try:
+            body, name = await asyncio.get_running_loop().run_in_executor(
+                None, build_export, state.stats, state.ledger, client, period, query.get("date"))
+        except BudgetSpent as spent:
+            response = field_error(429, "privacy budget spent", "period", str(spent))
+            response.headers["Retry-After"] = str(int((datetime.combine(spent.renews, datetime.min.time(), UTC)
+                                                       - datetime.now(UTC)).total_seconds()) + 1)
+            return response
+        except QueryError as exc:
+            return field_error(400, "invalid query", exc.field, exc.problem)
+        state.metrics.stats_queries.labels("export").inc()
+        return web.Response(body=body, content_type="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})
+
+    return respond()
+
+
+async def export(request: web.Request) -> web.Response:
+    """GET /api/v1/stats/export?site_id=&period=: the report as a ZIP of CSV files."""
+    state = request.app[STATE]
+    try:
+        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+    except Denied as denied:
+        return denied.response
+    return await export_response(state, client, request.query)
+
+
 def add_routes(app: web.Application) -> None:
     for endpoint in ENDPOINTS:
         app.router.add_get(f"/api/v1/stats/{endpoint}", report_handler(endpoint))
+    app.router.add_get("/api/v1/stats/export", export)

@@ -2,6 +2,10 @@
 stats API's, JavaScript off still shows the numbers, a phone-width layout, and client A's token
 cannot open client B's dashboard."""
 
+import csv
+import io
+import zipfile
+
 import pytest
 
 from tests.e2e.harness import BROWSER_UA, Collector
@@ -68,6 +72,17 @@ def test_login_chart_period_and_numbers_match_the_api(browser, served, artifacts
         _, api7 = collector.get_json("/api/v1/stats/aggregate?period=7d&metrics=visitors", shop["token"])
         assert page.inner_text(".kpi [data-metric=visitors]") == str(api7["results"]["visitors"]["value"])
         page.screenshot(path=str(artifacts / "dashboard-7d.png"), full_page=True)
+
+        # the Export button: a ZIP of the panels, the same numbers as the API
+        with page.expect_download() as download_info:
+            page.click("#export")
+        download = download_info.value
+        assert download.suggested_filename.startswith("spii-shop-7d-") and download.suggested_filename.endswith(".zip")
+        archive = zipfile.ZipFile(download.path())
+        rows = list(csv.DictReader(io.StringIO(archive.read("top_pages.csv").decode())))
+        _, pages7 = collector.get_json("/api/v1/stats/breakdown?period=7d&property=event:page&metrics=visitors,pageviews&limit=10"
+                                       "&filters=event:kind%3D%3Dpageview", shop["token"])
+        assert [(r["page"], int(r["visitors"])) for r in rows if r["page"] != "(hidden)"] == [(r["page"], r["visitors"]) for r in pages7["results"]]
 
         page.click("#logout")
         page.wait_for_selector("#token")
