@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # page) so a spike is stored, while one runaway sender cannot take a whole node.
     client_rate: float = Field(5000.0, ge=0, description="Per-client sustained events/s per node (0: no limit).")
     client_burst: float = Field(100_000.0, gt=0, description="Per-client burst per node.")
+    serve_cpus: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="CPUs for the event loop (e.g. 0); every other thread (spool sync, embedded ClickHouse's inserts and "
+        "merges) runs on the process's other CPUs. Empty: no pinning.",
+    )
     max_open_visits: int = Field(
         1_000_000, ge=1000, description="Open visits kept in memory (~420 bytes each); past it the oldest end early."
     )
@@ -95,6 +100,13 @@ class Settings(BaseSettings):
 
     # --- privacy transforms
     us_zip3: bool = Field(False, description="Store US ZIPs as 3-digit ZIP3 (HIPAA) instead of ZIP5.")
+
+    @field_validator("serve_cpus", mode="before")
+    @classmethod
+    def _split_cpus(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -39,6 +39,8 @@ class Metrics:
         self.keys_destroyed = Counter("spii_keys_destroyed", "Epoch keys destroyed by the scheduled prune", registry=r)
         self._accepted: dict[str, Counter] = {}
         self._dropped: dict[str, Counter] = {}
+        self._pending_accepted: dict[str, int] = {}
+        self._pending_dropped: dict[str, int] = {}
         self.segments_quarantined = Counter("spii_segments_quarantined", "Segments with lines the store refused (bisected)", registry=r)
         self.rows_quarantined = Counter("spii_rows_quarantined", "Lines the store refused on their own, kept in spool/failed/", registry=r)
         self.protocol_errors = Counter("spii_http_protocol_errors", "Malformed HTTP requests refused by the server, by reason",
@@ -48,21 +50,32 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text format for /metrics: this process's registry, or all workers' files."""
+        self.flush()
         if not self.multiprocess_dir:
             return generate_latest(self.registry)
         merged = CollectorRegistry()
         MultiProcessCollector(merged, path=self.multiprocess_dir)
         return generate_latest(merged)
 
-    # labelled children cached: prometheus_client's .labels() costs a few µs per event
+    # Per-event counts are added up in plain dicts and handed to prometheus_client by flush()
+    # (each scrape, and every shipper tick): a locked .inc() per event cost about 1 µs.
     def accept(self, kind: str) -> None:
-        child = self._accepted.get(kind)
-        if child is None:
-            child = self._accepted[kind] = self.accepted.labels(kind)
-        child.inc()
+        pending = self._pending_accepted
+        pending[kind] = pending.get(kind, 0) + 1
 
     def drop(self, reason: str) -> None:
-        child = self._dropped.get(reason)
-        if child is None:
-            child = self._dropped[reason] = self.dropped.labels(reason)
-        child.inc()
+        pending = self._pending_dropped
+        pending[reason] = pending.get(reason, 0) + 1
+
+    def flush(self) -> None:
+        for pending, counter, children in ((self._pending_accepted, self.accepted, self._accepted),
+                                           (self._pending_dropped, self.dropped, self._dropped)):
+            if not pending:
+                continue
+            counts = dict(pending)  # (the event loop's thread only: no lock needed)
+            pending.clear()
+            for label, count in counts.items():
+                child = children.get(label)
+                if child is None:
+                    child = children[label] = counter.labels(label)
+                child.inc(count)

@@ -17,6 +17,7 @@ from aiohttp import web
 from collector.audit import AuditLog
 from collector.config import Settings
 from collector.http import beacon, dashboard, ops, stats, subjects, tracker
+from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
 from collector.http.state import STATE, State
@@ -41,6 +42,7 @@ from collector.tenants import LiveRegistry, RegistryStore
 
 log = logging.getLogger("spii.serve")
 GC_THRESHOLDS = (50_000, 20, 100)
+METRICS_FLUSH_SECONDS = 0.5  # per-event counts reach prometheus_client (and other workers' /metrics) this often
 
 
 def open_store(settings: Settings) -> Store:
@@ -129,7 +131,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     else:  # a ClickHouse server still down: accept into the spool, ship once it answers
         state.tasks.append(asyncio.create_task(_ship_when_store_answers(state), name="shipper"))
     state.tasks.append(asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags"))
+    state.tasks.append(asyncio.create_task(_on_the_loop(METRICS_FLUSH_SECONDS, state.metrics.flush), name="metrics"))
     state.tasks.append(asyncio.create_task(_every(state.settings.keys_check_seconds, state.keys.check), name="keys-check"))
+    if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
+        state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
         state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0),
                                                name="keys-prune"))
@@ -182,6 +187,13 @@ async def _every(seconds: float, job: Callable[[], object], first: float | None 
         await asyncio.sleep(seconds)
 
 
+async def _on_the_loop(seconds: float, job: Callable[[], object]) -> None:
+    """Run a quick ``job`` on the event loop's thread every ``seconds`` (for state it owns)."""
+    while True:
+        await asyncio.sleep(seconds)
+        job()
+
+
 def _prune_keys(state: State) -> None:
     """The daily key check: destroy keys whose rows have all expired (subjects/retention.py)."""
     destroyed = prune(state.keyring.store, state.registry.get(), state.settings.key_grace_days, state.subjects.audit, "spii-serve")
@@ -227,12 +239,24 @@ def serve(settings: Settings, worker: int | None = None) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     if worker in (None, 0):
         log.info("config", extra={"fields": {"settings": {**settings.redacted(), "clickhouse_url": redact_dsn(state.store.dsn)}}})
-    web.run_app(
-        build_app(state),
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=lambda *_: log.info("listening", extra={"fields": {"host": settings.host, "port": settings.port, "worker": worker}}),
-        shutdown_timeout=5,
-        reuse_port=settings.workers > 1,
-    )
+    asyncio.run(_serve_until_stopped(build_app(state), state, worker))
+
+
+async def _serve_until_stopped(app: web.Application, state: State, worker: int | None) -> None:
+    """What web.run_app does, with the beacon endpoints on the fast path (beacon.fast_path):
+    serve until SIGTERM or SIGINT, then close the listener and run the cleanup (the drain)."""
+    settings = state.settings
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, handle_signals=False)
+    await runner.setup()
+    try:
+        assert runner.server is not None
+        runner.server.request_handler = beacon.fast_path(state, runner.server.request_handler)
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1).start()
+        log.info("listening", extra={"fields": {"host": settings.host, "port": settings.port, "worker": worker}})
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopped.set)
+        await stopped.wait()
+    finally:
+        await runner.cleanup()

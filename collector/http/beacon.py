@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 from pydantic import ValidationError
 
 from collector.http.auth import bearer_token
-from collector.http.errors import error, field_error
+from collector.http.errors import error, field_error, internal_error
 from collector.http.state import STATE, State
 from collector.ingest.client_ip import client_ip
 from collector.ingest.payload import EventPayload, validation_details
@@ -148,14 +150,22 @@ def _count(state: State, outcome: Outcome) -> None:
         state.metrics.accept(outcome.kind)
 
 
-async def _guarded(request: web.Request, handler) -> web.StreamResponse:  # noqa: ANN001
-    state = request.app[STATE]
-    try:
-        return await handler(request, state)
-    except Reject as rej:
-        state.metrics.rejected.labels(rej.reason).inc()
-        rej.response.headers.update(cors_headers(request, state))
-        return rej.response
+BeaconHandler = Callable[[web.Request, State], Awaitable[web.Response]]
+
+
+def beacon_endpoint(handle: BeaconHandler) -> BeaconHandler:
+    """A beacon handler whose Reject becomes its answer (counted, with CORS headers)."""
+
+    async def endpoint(request: web.Request, state: State) -> web.Response:
+        try:
+            return await handle(request, state)
+        except Reject as rej:
+            state.metrics.rejected.labels(rej.reason).inc()
+            rej.response.headers.update(cors_headers(request, state))
+            return rej.response
+
+    endpoint.__name__ = handle.__name__
+    return endpoint
 
 
 async def with_current_key(state: State, run: Callable[[], T]) -> T:
@@ -197,7 +207,13 @@ async def _single(state: State, data: Any, request: web.Request) -> Outcome:
     return result
 
 
+# The answer to most events: accepted, no CORS (a beacon without Origin or from a sendBeacon).
+_ACCEPTED_HEADERS = CIMultiDict({"Content-Type": "application/json"})
+
+
 def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None, content_type: str = "application/json") -> web.Response:
+    if not headers and body is None and outcome.dropped is None:
+        return web.Response(body=OK_BODY, status=202, headers=_ACCEPTED_HEADERS)
     if outcome.dropped == "rate_limited":
         headers = {**headers, "X-SPII-Dropped": "rate_limited", "Retry-After": "1"}
         return web.json_response({"error": "rate limited", "details": [{"field": "d", "problem": "client over its event rate"}]}, status=429, headers=headers)
@@ -208,25 +224,21 @@ def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None
     return web.Response(body=payload, status=status, headers=headers, content_type=content_type)
 
 
-async def post_event(request: web.Request) -> web.StreamResponse:
-    async def handle(request: web.Request, state: State) -> web.Response:
-        data = parse_json(await read_body(request, MAX_EVENT_BYTES))
-        outcome = await _single(state, data, request)
-        return _answer(outcome, cors_headers(request, state))
-
-    return await _guarded(request, handle)
+@beacon_endpoint
+async def post_event(request: web.Request, state: State) -> web.Response:
+    data = parse_json(await read_body(request, MAX_EVENT_BYTES))
+    outcome = await _single(state, data, request)
+    return _answer(outcome, cors_headers(request, state))
 
 
-async def pixel(request: web.Request) -> web.StreamResponse:
-    async def handle(request: web.Request, state: State) -> web.Response:
-        data: dict[str, Any] = {"n": "pageview", **{k: v for k, v in request.query.items()}}
-        if "u" not in data and request.headers.get("Referer"):
-            data["u"] = request.headers["Referer"]
-        outcome = await _single(state, data, request)
-        headers = {"Cache-Control": "no-store, max-age=0"}
-        return _answer(outcome, headers, body=GIF, content_type="image/gif")
-
-    return await _guarded(request, handle)
+@beacon_endpoint
+async def pixel(request: web.Request, state: State) -> web.Response:
+    data: dict[str, Any] = {"n": "pageview", **{k: v for k, v in request.query.items()}}
+    if "u" not in data and request.headers.get("Referer"):
+        data["u"] = request.headers["Referer"]
+    outcome = await _single(state, data, request)
+    headers = {"Cache-Control": "no-store, max-age=0"}
+    return _answer(outcome, headers, body=GIF, content_type="image/gif")
 
 
 def split_batch(body: bytes) -> list[Any]:
@@ -247,46 +259,44 @@ def split_batch(body: bytes) -> list[Any]:
     return events
 
 
-async def post_events(request: web.Request) -> web.StreamResponse:
-    async def handle(request: web.Request, state: State) -> web.Response:
-        events = split_batch(await read_body(request, MAX_BATCH_BYTES))
-        if not events:
-            raise Reject(field_error(400, "empty batch", "body", "at least one event"), "invalid_event")
-        if len(events) > MAX_BATCH_EVENTS:
-            raise Reject(field_error(413, "batch too large", "body", f"at most {MAX_BATCH_EVENTS} events"), "too_large")
-        facts = facts_of(request, state)
-        now = datetime.now(UTC)
-        results, rows, outcomes = [], [], []
+@beacon_endpoint
+async def post_events(request: web.Request, state: State) -> web.Response:
+    events = split_batch(await read_body(request, MAX_BATCH_BYTES))
+    if not events:
+        raise Reject(field_error(400, "empty batch", "body", "at least one event"), "invalid_event")
+    if len(events) > MAX_BATCH_EVENTS:
+        raise Reject(field_error(413, "batch too large", "body", f"at most {MAX_BATCH_EVENTS} events"), "too_large")
+    facts = facts_of(request, state)
+    now = datetime.now(UTC)
+    results, rows, outcomes = [], [], []
 
-        def run_batch() -> None:
-            results.clear()
-            rows.clear()
-            outcomes.clear()
-            for index, data in enumerate(events):
-                result = process_one(state, data, facts, now)
-                if isinstance(result, list):
-                    results.append({"index": index, "status": "invalid", "details": result})
-                    continue
-                outcomes.append(result)
-                if result.row is not None:
-                    rows.append(result.row)
-                    results.append({"index": index, "status": "accepted"})
-                else:
-                    results.append({"index": index, "status": "dropped", "reason": result.dropped})
+    def run_batch() -> None:
+        results.clear()
+        rows.clear()
+        outcomes.clear()
+        for index, data in enumerate(events):
+            result = process_one(state, data, facts, now)
+            if isinstance(result, list):
+                results.append({"index": index, "status": "invalid", "details": result})
+                continue
+            outcomes.append(result)
+            if result.row is not None:
+                rows.append(result.row)
+                results.append({"index": index, "status": "accepted"})
+            else:
+                results.append({"index": index, "status": "dropped", "reason": result.dropped})
 
-        await with_current_key(state, run_batch)
-        store_rows(state, rows)  # all accepted rows of the batch in one write
-        for outcome in outcomes:
-            _count(state, outcome)
-        summary = {
-            "accepted": len(rows),
-            "dropped": sum(1 for r in results if r["status"] == "dropped"),
-            "invalid": sum(1 for r in results if r["status"] == "invalid"),
-            "results": results,
-        }
-        return web.json_response(summary, status=202, headers=cors_headers(request, state))
-
-    return await _guarded(request, handle)
+    await with_current_key(state, run_batch)
+    store_rows(state, rows)  # all accepted rows of the batch in one write
+    for outcome in outcomes:
+        _count(state, outcome)
+    summary = {
+        "accepted": len(rows),
+        "dropped": sum(1 for r in results if r["status"] == "dropped"),
+        "invalid": sum(1 for r in results if r["status"] == "invalid"),
+        "results": results,
+    }
+    return web.json_response(summary, status=202, headers=cors_headers(request, state))
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -302,9 +312,41 @@ async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
+# The beacon endpoints by (method, path): routed through the application, and by the fast path.
+ENDPOINTS: dict[tuple[str, str], BeaconHandler] = {("POST", "/api/event"): post_event, ("POST", "/api/events"): post_events,
+                                                   ("GET", "/px.gif"): pixel}
+
+
+def _routed(handler: BeaconHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def route(request: web.Request) -> web.Response:
+        return await handler(request, request.app[STATE])
+
+    return route
+
+
+def fast_path(state: State, app_handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+              ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The server's request handler: the beacon endpoints straight to their handler (no router,
+    no middleware: they carry most of the traffic, and both cost about as much as the pipeline's
+    privacy work), everything else through the application. Unexpected exceptions still get
+    the JSON 500 of the error middleware."""
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        handler = ENDPOINTS.get((request.method, request.raw_path.partition("?")[0]))
+        if handler is None:
+            return await app_handler(request)
+        try:
+            return await handler(request, state)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as json_errors does for routed requests
+            return internal_error(exc, state.metrics, route=f"{request.method} {request.raw_path.partition('?')[0]}")
+
+    return dispatch
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/event", post_event)
-    app.router.add_post("/api/events", post_events)
-    app.router.add_get("/px.gif", pixel)
+    for (method, path), handler in ENDPOINTS.items():
+        app.router.add_route(method, path, _routed(handler))
     app.router.add_route("OPTIONS", "/api/event", preflight)
     app.router.add_route("OPTIONS", "/api/events", preflight)

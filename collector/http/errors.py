@@ -60,11 +60,17 @@ def json_errors(metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a 500 in our shape
-            request_id = secrets.token_hex(8)
-            route = request.match_info.route.resource.canonical if request.match_info.route.resource else "(none)"
-            metrics.http_errors.labels("500").inc()
-            log.error("unhandled error", extra={"fields": {"request_id": request_id, "route": route, "error": type(exc).__name__}})
-            return error(500, "internal error", [{"field": "request", "problem": f"unexpected error; quote request id {request_id}"}],
-                         request_id=request_id)
+            resource = request.match_info.route.resource
+            return internal_error(exc, metrics, route=resource.canonical if resource else "(no route)")
 
     return middleware
+
+
+def internal_error(exc: Exception, metrics: Metrics, route: str) -> web.Response:
+    """A 500 in our shape, with a request id that is logged with the exception's type and the
+    route's pattern only (never the request's own path or values)."""
+    request_id = secrets.token_hex(8)
+    metrics.http_errors.labels("500").inc()
+    log.error("unhandled error", extra={"fields": {"request_id": request_id, "route": route, "error": type(exc).__name__}})
+    return error(500, "internal error", [{"field": "request", "problem": f"unexpected error; quote request id {request_id}"}],
+                 request_id=request_id)

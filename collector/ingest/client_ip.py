@@ -91,6 +91,11 @@ def client_ip(peer: str | None, headers: Mapping[str, str], trusted: TrustedProx
         return None
     if not trusted or peer not in trusted:
         return peer
+    if "Forwarded" not in headers:  # the common case, without the walk: one header, one IPv4 hop
+        values = _all_values(headers, "X-Forwarded-For")
+        if len(values) == 1 and "," not in values[0] and ":" not in values[0]:
+            hop = values[0].strip()
+            return hop if _is_address(hop) else peer  # (a trusted hop alone is the best we know, as below)
     candidate = peer
     for hop in reversed(_forwarded_chain(headers)):
         if not _is_address(hop):

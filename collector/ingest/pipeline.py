@@ -27,7 +27,7 @@ from collector.tenants import Client, Registry
 __all__ = ["RequestFacts", "Outcome", "Pipeline", "TokenBucket", "origin_host"]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (not frozen: a frozen dataclass costs ~1 µs more to build per request)
 class RequestFacts:
     """What the HTTP layer knows about the sender. Raw values: memory only, never stored."""
 

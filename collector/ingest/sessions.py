@@ -9,7 +9,8 @@ State lives in this process only (a restart or another worker starts a new visit
 
 from __future__ import annotations
 
-import secrets
+import os
+import random
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TypeVar
@@ -60,6 +61,9 @@ class SessionCache:
         self._visits: OrderedDict[tuple[str, int], Visit] = OrderedDict()
         # (key, the visit there before the step or None, its (last_seen, events, pageviews))
         self._shared_values: dict = {}
+        # Visit ids are random labels, not secrets (nothing is derived from them and they are
+        # never linked to an address): a generator seeded from the OS, without a syscall per visit.
+        self._ids = random.Random(os.urandom(32))
         self._journal: list[tuple[tuple[str, int], Visit | None, tuple[float, int, int]]] = []
 
     def _shared(self, value: T) -> T:
@@ -106,7 +110,7 @@ class SessionCache:
             visit.last_seen = at
             self._visits.move_to_end(key)
         elif visit is None or at >= visit.last_seen:  # (an older event, from a backfill, joins the open visit)
-            visit = Visit(secrets.randbits(63) + 1, at, self._shared(page), self._shared(source))
+            visit = Visit(self._ids.getrandbits(63) + 1, at, self._shared(page), self._shared(source))
             self._visits[key] = visit
             self._visits.move_to_end(key)
             self._expire(at)

@@ -72,10 +72,33 @@ def _host(netloc_host: str | None) -> str:
     return host[:MAX_HOST_CHARS]
 
 
+# The same pages are visited over and over: scrubbed results of URLs without a query string or
+# fragment are kept (raw URLs with a query may carry personal data and are never cache keys).
+# Bounded: cleared when full. Callers must not modify a returned ScrubbedUrl.
+CACHE_SIZE = 16_384
+_scrubbed: dict[tuple[str, frozenset[str], bool], ScrubbedUrl | None] = {}
+_referrers: dict[str, str] = {}
+
+
 def scrub_url(url: str, allow_params: frozenset[str] = frozenset(), hash_routing: bool = False) -> ScrubbedUrl | None:
     """Scrub a page URL; None when it is not an absolute http(s) URL."""
     if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
         return None
+    if "?" in url or "#" in url:
+        return _scrub_url(url, allow_params, hash_routing)
+    key = (url, allow_params, hash_routing)
+    found = _scrubbed.get(key, _MISSING)
+    if found is _MISSING:
+        if len(_scrubbed) >= CACHE_SIZE:
+            _scrubbed.clear()
+        found = _scrubbed[key] = _scrub_url(url, allow_params, hash_routing)
+    return found  # type: ignore[return-value]
+
+
+_MISSING = object()
+
+
+def _scrub_url(url: str, allow_params: frozenset[str], hash_routing: bool) -> ScrubbedUrl | None:
     try:
         parts = urlsplit(url.strip())
         hostname = parts.hostname  # drops user:password@ and the port
@@ -99,9 +122,20 @@ def scrub_url(url: str, allow_params: frozenset[str] = frozenset(), hash_routing
 
 
 def referrer_host(referrer: str | None) -> str:
-    """Host of a referrer URL, lowercase, without ``www.``; '' when absent or not http(s)."""
+    """Host of a referrer URL, lowercase, without ``www.``; '' when absent or not http(s).
+    Cached by the part before any query string (which is never a cache key)."""
     if not referrer or len(referrer) > MAX_URL_CHARS:
         return ""
+    base = referrer.split("?", 1)[0].split("#", 1)[0]
+    host = _referrers.get(base)
+    if host is None:
+        if len(_referrers) >= CACHE_SIZE:
+            _referrers.clear()
+        host = _referrers[base] = _referrer_host(base)
+    return host
+
+
+def _referrer_host(referrer: str) -> str:
     try:
         parts = urlsplit(referrer.strip())
         host = parts.hostname

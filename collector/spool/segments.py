@@ -44,6 +44,17 @@ class Segment:
     id: str
     path: Path
 
+    def sync_and_count(self) -> int:
+        """Make the sealed segment and its rename durable, and count its rows: for a worker
+        thread (the embedded store then reads the file itself)."""
+        rows = 0
+        with open(self.path, "rb") as handle:
+            os.fsync(handle.fileno())
+            while chunk := handle.read(1 << 20):
+                rows += chunk.count(b"\n")
+        fsync_dir(self.path.parent)
+        return rows
+
     def sync_and_read(self) -> bytes:
         """Make the sealed segment and its rename durable, then read it: for a worker thread."""
         with open(self.path, "rb") as handle:
@@ -162,10 +173,11 @@ class Spool:
         if self._fd is None:
             self._open_segment()
         assert self._fd is not None
-        view = memoryview(lines)
-        while view:
-            written = os.write(self._fd, view)  # a regular file: short writes only on disk full
-            view = view[written:]
+        written = os.write(self._fd, lines)
+        if written < len(lines):  # a regular file writes short only when the disk is full: finish or fail loudly
+            view = memoryview(lines)[written:]
+            while view:
+                view = view[os.write(self._fd, view):]
         self._current_bytes += len(lines)
         self._dirty = True
         self.rows_appended += lines.count(b"\n")

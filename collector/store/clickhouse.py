@@ -23,6 +23,7 @@ import clickhouse_connect
 log = logging.getLogger("spii.store")
 
 EVENTS_TABLE = "spii.events"
+_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_\-/.:]{1,128}")  # spool segment ids and their bisected parts
 
 
 def default_dsn(data_dir: Path) -> str:
@@ -126,6 +127,14 @@ class Store:
                 # rows leave out empty columns: they take their type's default
                 settings={"insert_deduplication_token": dedup_token, "input_format_defaults_for_omitted_fields": 1},
             )
+
+    def insert_file(self, path: Path, dedup_token: str, table: str = EVENTS_TABLE) -> None:
+        """The embedded store inserts a spool segment straight from its file (FROM INFILE): no
+        read into Python, no temporary copy. Same settings and dedup token as insert_segment."""
+        if not _SAFE_TOKEN.fullmatch(dedup_token) or "'" in str(path) or "\\" in str(path):
+            raise ValueError("unexpected characters in a spool segment's path or id")
+        self.command(f"INSERT INTO {table} FROM INFILE '{path}' SETTINGS insert_deduplication_token='{dedup_token}', "
+                     "input_format_defaults_for_omitted_fields=1 FORMAT JSONEachRow")
 
     def ping(self) -> bool:
         try:

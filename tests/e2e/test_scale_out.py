@@ -46,8 +46,9 @@ def test_workers_share_the_port_with_own_spools_and_a_single_process_adopts_them
         assert status == 202 and "x-spii-dropped" not in headers
     status, body = workers.get_json("/readyz")
     assert status == 503 and body["checks"]["store"] is False  # honest: the server is down
-    _, _, metrics = workers.request("GET", "/metrics")
-    assert 'spii_events_accepted_total{kind="pageview"} 60.0' in metrics.decode()  # summed over workers
+    # summed over workers; each worker hands its counts to the shared files every 0.5 s
+    _wait_for(lambda: 'spii_events_accepted_total{kind="pageview"} 60.0' in workers.request("GET", "/metrics")[2].decode(),
+              what="the workers' counts in /metrics")
 
     assert workers.stop() == 0
     per_worker = {d.name: _spooled_lines(d) for d in (data / "spool").glob("worker-*")}
