@@ -12,16 +12,12 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from collector.reports.charts import line_chart
+from collector.reports.catalogue import METRICS
 from collector.reports.periods import PERIOD_CHOICES, default_interval, parse_period
 
 __all__ = ["KPIS", "PANELS", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
 
-KPIS = [
-    ("visitors", "Unique visitors"), ("visits", "Visits"), ("pageviews", "Pageviews"), ("views_per_visit", "Views per visit"),
-    ("bounce_rate", "Bounce rate %"), ("visit_duration", "Visit duration (s)"), ("events", "Events"),
-    ("transactions", "Transactions"), ("revenue", "Revenue"), ("average_order_value", "Average order value"),
-    ("conversion_rate", "Conversion rate %"), ("fulfilments", "Fulfilments"), ("contacts", "Contacts"),
-]
+KPIS = [(name, metric.label) for name, metric in METRICS.items() if metric.kpi]
 PANELS = [
     ("Top pages", "event:page", "visitors,pageviews"),
     ("Entry pages", "visit:entry_page", "visitors,visits"),

@@ -29,13 +29,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PTable", "cell_position", "RECORD_KEY_SQL", "CELL_KEY_SQL", "PTABLE", "PERTURBED_COUNTS"]
+__all__ = ["PTable", "cell_position", "RECORD_KEY_SQL", "CELL_KEY_SQL", "PTABLE"]
 
 PTABLE_PATH = Path(__file__).resolve().parent / "ptable.csv"
-# Counts that are perturbed, each with the key of the cell it belongs to.
-PERTURBED_COUNTS = ("visitors", "visits", "pageviews", "events", "transactions", "fulfilments", "contacts",
-                    "visit_pageviews", "engaged_visits", "buyers")
-
 
 # A row's record key, in ClickHouse; {record_secret:UInt64} is bound per client.
 RECORD_KEY_SQL = "cityHash64(visitor_id, {record_secret:UInt64})"

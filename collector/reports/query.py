@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.field_error import FieldError
-from collector.reports.perturb import CELL_KEY_SQL
+from collector.reports.catalogue import COLUMNS, PEOPLE, columns_for
 from collector.reports.periods import Period
 
 __all__ = [
-    "PROPERTIES", "EVENT_METRICS", "VISIT_METRICS", "METRICS", "BUCKETS", "Filter", "QueryError",
+    "PROPERTIES", "BUCKETS", "Filter", "QueryError",
     "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
 ]
 
@@ -57,51 +57,6 @@ VISIT_ONLY = {"visit:exit_page"}
 EVENT_GROUPS = {expr for prop, expr in PROPERTIES.items() if prop.startswith("event:")}
 _PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
 
-# Metrics computed over events (one pass, grouped by the label). `uniq` is exact for small sets
-# (the ones suppression judges) and within ~1% on large ones, at a fraction of uniqExact's cost;
-# suppression's own distinct counts (distinct_visitors_query) stay exact.
-# The people behind a number, for suppression: identified visitors, plus, for events a shop's
-# server sent with no visitor (fulfilments, server-side transactions), their distinct orders.
-PEOPLE = "uniq{exact}If(visitor_id, visitor_id != 0{also}) + uniq{exact}If(order_id, visitor_id = 0 AND order_id != ''{also})"
-EVENT_METRICS: dict[str, str] = {
-    "visitors": "uniqIf(visitor_id, visitor_id != 0)",
-    "people": PEOPLE.format(exact="", also=""),
-    "visits": "countIf(visit_event = 1)",  # visits that started here (see EVENT_LEVEL_VISITS)
-    "pageviews": "countIf(kind = 'pageview')",
-    "events": "count()",  # every kind: pageviews, custom events, transactions, fulfilments, contacts
-    "transactions": "countIf(kind = 'transaction')",
-    "revenue": "sumIf(revenue, kind = 'transaction')",
-    "fulfilments": "countIf(kind = 'fulfilment')",
-    "contacts": "countIf(kind = 'contact')",
-    "buyers": "uniqIf(visitor_id, visitor_id != 0 AND kind = 'transaction')",
-    "visit_pageviews": "countIf(kind = 'pageview' AND session_id != 0)",
-    "engaged_visits": "countIf(visit_pageview = 2)",  # visits with a second pageview: not bounces
-    "visit_seconds": "sum(visit_seconds)",
-}
-# Grouped by an event property (a page, an event name), a visit counts in every row it touched.
-EVENT_LEVEL_VISITS = "uniqIf(session_id, session_id != 0)"
-# what each requested metric needs from the event pass (visitors always: suppression)
-NEEDS: dict[str, tuple[str, ...]] = {
-    "views_per_visit": ("visit_pageviews", "visits"),
-    "average_order_value": ("revenue", "transactions"),
-    "conversion_rate": ("buyers",),
-    "bounce_rate": ("visits", "engaged_visits"),
-    "visit_duration": ("visits", "visit_seconds"),
-}
-
-
-def event_columns(metrics: list[str], perturbed: bool = False) -> list[str]:
-    wanted = {"visitors", "people"}
-    for m in metrics:
-        wanted.update(NEEDS.get(m, (m,)))
-    return [name for name in EVENT_METRICS if name in wanted] + (["cell_key"] if perturbed else [])
-
-
-# Metrics that need each visit as a whole (a GROUP BY session_id first).
-VISIT_METRICS = ("bounce_rate", "visit_duration")
-DERIVED = ("views_per_visit", "average_order_value", "conversion_rate")
-METRICS = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "events",
-           "transactions", "revenue", "average_order_value", "conversion_rate", "fulfilments", "contacts")
 BUCKETS = {
     "hour": "toStartOfHour(ts)",
     "day": "toDate(ts)",
@@ -214,16 +169,14 @@ class Scope:
 def event_query(
     scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False, metrics: list[str] | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Event metrics (EVENT_METRICS) per ``group`` expression, or in total; ``labels`` keeps only
-    the rows with those labels, and ``combine`` totals them into one row (the (other) row)."""
+    """The catalogue's columns for ``metrics`` (reports/catalogue.py) per ``group`` expression,
+    or in total; ``labels`` keeps only the rows with those labels, and ``combine`` totals them
+    into one row (the (other) row)."""
     params: dict[str, Any] = {}
     where = scope.where(params)
-    perturbed = scope.record_secret is not None
-    columns = event_columns(metrics, perturbed) if metrics is not None else list(EVENT_METRICS) + (["cell_key"] if perturbed else [])
-    exprs = {**EVENT_METRICS, "cell_key": CELL_KEY_SQL}
-    if group is not None and group in EVENT_GROUPS:
-        exprs["visits"] = EVENT_LEVEL_VISITS
-    select = ", ".join(f"{exprs[name]} AS {name}" for name in columns)
+    by_event = group is not None and group in EVENT_GROUPS
+    columns = columns_for(metrics or [], scope.record_secret is not None)
+    select = ", ".join(f"{(COLUMNS[name].event_group_sql if by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
     if group is None:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
     if labels is not None:
@@ -244,15 +197,13 @@ def _visits_with_exit_page(scope: Scope, params: dict[str, Any]) -> str:
     )
 
 
-def exit_page_query(scope: Scope, labels: list[str] | None = None, combine: bool = False) -> tuple[str, dict[str, Any]]:
-    """Visit metrics per exit page (each visit reduced to one row first); ``labels`` and
-    ``combine`` as in event_query."""
+def exit_page_query(scope: Scope, metrics: list[str], labels: list[str] | None = None, combine: bool = False) -> tuple[str, dict[str, Any]]:
+    """The catalogue's columns for ``metrics`` per exit page, each visit reduced to one row
+    first (their ``visit_sql``); ``labels`` and ``combine`` as in event_query."""
     params: dict[str, Any] = {}
     visits = _visits_with_exit_page(scope, params)
-    outer = ("uniq(visitor_id) AS visitors, count() AS visits, sum(pv) AS visit_pageviews, "
-             "countIf(pv <= 1) AS bounces, sum(duration) AS total_duration")
-    if scope.record_secret is not None:
-        outer += f", {CELL_KEY_SQL} AS cell_key"
+    columns = columns_for(metrics, scope.record_secret is not None)
+    outer = ", ".join(f"{COLUMNS[name].visit_sql} AS {name}" for name in columns)
     only = ""
     if labels is not None:
         params["labels"] = labels

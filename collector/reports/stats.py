@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from collector.reports.periods import Period
-from collector.reports.perturb import PERTURBED_COUNTS, PTABLE, PTable, cell_position
+from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
+from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
-    BUCKETS, METRICS, VISIT_METRICS, VISIT_ONLY, Filter, QueryError, Scope,
+    BUCKETS, VISIT_ONLY, Filter, QueryError, Scope,
     complement_query, distinct_visitors_query, event_query, exit_page_query, label_key, property_expr,
 )
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
@@ -26,7 +27,7 @@ from collector.tenants import Client
 __all__ = ["Stats", "StatsRequest", "QueryError"]
 
 Row = dict[str, Any]
-_VISIT_ONLY_METRICS = {"visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"}
+PERTURBED_COUNTS = tuple(name for name, column in COLUMNS.items() if column.perturbed)
 
 
 @dataclass
@@ -52,16 +53,6 @@ def _number(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def _from_exit_pages(vis: Row) -> Row:
-    """An exit_page_query row under the event pass's names, so finish() reads both alike."""
-    out = {"visitors": vis["visitors"], "people": vis["visitors"], "visits": vis["visits"], "pageviews": vis["visit_pageviews"],
-           "visit_pageviews": vis["visit_pageviews"], "engaged_visits": vis["visits"] - vis["bounces"],
-           "visit_seconds": vis["total_duration"]}
-    if "cell_key" in vis:
-        out["cell_key"] = vis["cell_key"]
-    return out
-
-
 def perturbed(ev: Row, ptable: PTable = PTABLE) -> Row:
     """The row's counts moved by the p-table at its cell's position (reports/perturb.py), kept
     consistent: a visitor has at least one visit, engaged visits and buyers are subsets."""
@@ -80,31 +71,12 @@ def perturbed(ev: Row, ptable: PTable = PTABLE) -> Row:
 
 
 def finish(metrics: list[str], ev: Row) -> Row:
-    """Requested metrics (and people, for suppression) from one row of event metrics; counts
-    are perturbed first when the row carries its cell key."""
+    """Requested metrics (and visitors, and people for suppression) from one row of catalogue
+    columns; counts are perturbed first when the row carries its cell key."""
     people = ev.get("people", ev.get("visitors", 0))
     if "cell_key" in ev:
         ev = perturbed(ev)
-    visits = ev.get("visits", 0)
-    revenue = Decimal(ev.get("revenue", 0) or 0)
-    transactions = ev.get("transactions", 0)
-    visitors = ev.get("visitors", 0)
-    derived = {
-        "visitors": visitors,
-        "visits": visits,
-        "pageviews": ev.get("pageviews", 0),
-        "views_per_visit": round(ev.get("visit_pageviews", 0) / visits, 2) if visits else 0,
-        "bounce_rate": round((visits - ev.get("engaged_visits", 0)) * 100 / visits) if visits else 0,
-        "visit_duration": round(ev.get("visit_seconds", 0) / visits) if visits else 0,
-        "events": ev.get("events", 0),
-        "transactions": transactions,
-        "revenue": round(float(revenue), 2),
-        "average_order_value": round(float(revenue) / transactions, 2) if transactions else 0,
-        "conversion_rate": round(ev.get("buyers", 0) * 100 / visitors, 1) if visitors else 0,
-        "fulfilments": ev.get("fulfilments", 0),
-        "contacts": ev.get("contacts", 0),
-    }
-    return {"people": people, **{m: _number(derived[m]) for m in ["visitors", *metrics]}}
+    return {"people": people, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
 def _buckets(period: Period, interval: str) -> list[str]:
@@ -157,8 +129,8 @@ class Stats:
     ) -> dict[str, Row]:
         """label -> finished metrics ('' is the label of a total, grouped or not)."""
         if group == "exit_page":  # the only visit property not stored on each event
-            sql, params = exit_page_query(scope, labels, combine)
-            rows = {row.pop("label", ""): _from_exit_pages(row) for row in self.store.query_dicts(sql, params)}
+            sql, params = exit_page_query(scope, metrics, labels, combine)
+            rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
         else:
             sql, params = event_query(scope, group, labels, combine, metrics)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
@@ -251,11 +223,11 @@ class Stats:
         bound: dict[str, Any] = {}
         group = property_expr(req.prop, bound, "g")
         if req.prop in VISIT_ONLY:
-            bad = [m for m in req.metrics if m not in _VISIT_ONLY_METRICS]
+            bad = [m for m in req.metrics if not available_for_visits(m)]
             if bad:
                 raise QueryError("metrics", f"{bad[0]} is not available for {req.prop}")
-        elif req.prop.startswith("event:") and any(m in VISIT_METRICS for m in req.metrics):
-            raise QueryError("metrics", "bounce_rate and visit_duration need a visit:* property")
+        elif req.prop.startswith("event:") and any(METRICS[m].visit_level for m in req.metrics):
+            raise QueryError("metrics", f"{', '.join(m for m in METRICS if METRICS[m].visit_level)} need a visit:* property")
         scope = self.scope(client, req.period, req.filters, bound)
         if req.prop == "visit:entry_page":
             scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page

@@ -20,11 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.reports.catalogue import METRICS
+
 __all__ = ["Suppression", "suppress", "round_counts", "COUNT_METRICS", "OTHER"]
 
 OTHER = "(other)"
 # Integer counts (rounded when asked); rates, durations and money are derived, not rounded.
-COUNT_METRICS = frozenset({"visitors", "visits", "pageviews", "events", "transactions", "fulfilments", "contacts"})
+COUNT_METRICS = frozenset(name for name, metric in METRICS.items() if metric.count)
 
 Row = dict[str, Any]
 
