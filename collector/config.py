@@ -100,6 +100,10 @@ class Settings(BaseSettings):
 
     # --- privacy transforms
     us_zip3: bool = Field(False, description="Store US ZIPs as 3-digit ZIP3 (HIPAA) instead of ZIP5.")
+    geoip_db: Path | None = Field(
+        None, description="An operator's .mmdb (MaxMind GeoLite2/GeoIP2 or DB-IP lite) for countries and regions; default: iptocc "
+        "(registry countries, no regions)."
+    )
 
     @field_validator("serve_cpus", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from collector.ingest.pipeline import Pipeline, TokenBucket
 from collector.ingest.sessions import SessionCache
 from collector.logs import count_protocol_errors
 from collector.metrics import Metrics
+from collector.privacy.geoip import open_locator
 from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import LiveKeyring
 from collector.privacy.masterkey import MasterKey
@@ -105,7 +106,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         keyring=keyring,
         registry=LiveRegistry(RegistryStore(settings.clients_path)),
         pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3, flags=flags,
-                          sessions=SessionCache(max_entries=settings.max_open_visits)),
+                          sessions=SessionCache(max_entries=settings.max_open_visits), locate=open_locator(settings.geoip_db).locate),
         spool=spool,
         store=store,
         shipper=Shipper(spool, store, metrics, fsync_interval=settings.spool_fsync_seconds),

@@ -9,6 +9,7 @@ The result is one JSONEachRow line for spii.events, already pseudonymised, or a 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,9 +110,11 @@ def _ts(at: datetime) -> str:
 
 class Pipeline:
     def __init__(
-        self, rate_limiter: TokenBucket, us_zip3: bool = False, sessions: SessionCache | None = None, flags: SubjectFlags | None = None
+        self, rate_limiter: TokenBucket, us_zip3: bool = False, sessions: SessionCache | None = None, flags: SubjectFlags | None = None,
+        locate: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
         self.rate_limiter = rate_limiter
+        self.locate = locate  # the address's (country, region): privacy/geoip.py
         self.us_zip3 = us_zip3
         self.sessions = sessions or SessionCache()
         self.flags = flags
@@ -161,7 +164,7 @@ class Pipeline:
             server_sent=kind == "fulfilment",
             forwarded=facts.forwarded,
         )
-        row: dict = anonymise(raw, client.policy(self.us_zip3), keyring, now)  # type: ignore[assignment]
+        row: dict = anonymise(raw, client.policy(self.us_zip3), keyring, now, self.locate)  # type: ignore[assignment]
         flags = self.flags
         if flags is not None and flags.any_objection and flags.objected(client.client_id, row["key_id"], row["ip_token"], row["cookie_hash"]):
             return Outcome(dropped="objected")  # the subject objected or was erased: same IP, same epoch

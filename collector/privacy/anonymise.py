@@ -8,6 +8,7 @@ URL. Callers must drop the raw values after this call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
@@ -80,6 +81,7 @@ class AnonymousVisit(TypedDict):
     device: str
     postcode_area: str
     country: str
+    region: str
     key_id: str
     ip_token: str
     visitor_id: int
@@ -95,9 +97,11 @@ def _packed(ip: str | None) -> bytes | None:
         return None
 
 
-def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: datetime) -> AnonymousVisit:
+def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: datetime,
+              locate: Callable[[str], tuple[str, str]] | None = None) -> AnonymousVisit:
     """Raises :class:`InvalidUrl` for a bad page URL and ``NoCurrentKey`` when no epoch key
-    covers ``now`` (the caller answers 503: never a fallback to a weaker value)."""
+    covers ``now`` (the caller answers 503: never a fallback to a weaker value). ``locate``
+    gives the address's country and region (privacy/geoip.py), looked up before encryption."""
     url = scrub_url(raw.url, policy.allow_params, raw.hash_routing)
     if url is None:
         raise InvalidUrl("u must be an absolute http(s) URL")
@@ -105,11 +109,14 @@ def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: dateti
     ref_host = referrer_host(raw.referrer)
     if ref_host and (ref_host == url.host or "www." + ref_host == url.host):
         ref_host = ""  # internal navigation is not a source
-    country = (raw.country or "").strip().upper()[:2]
-    area = coarse_area(raw.postcode, country or "GB", zip3=policy.us_zip3) if raw.postcode else None
+    stated = (raw.country or "").strip().upper()[:2]  # the event's cc: picks the postcode's rules
+    area = coarse_area(raw.postcode, stated or "GB", zip3=policy.us_zip3) if raw.postcode else None
 
     key_id, token, visitor_id, cookie_hash = "", _ZERO_TOKEN, 0, 0
     from_server = raw.server_sent or (not raw.forwarded and not ua.browser and not ua.os)
+    # the address's country, else the stated one (a server's address says nothing of the visitor)
+    country, region = locate(raw.ip) if locate is not None and raw.ip and not from_server else ("", "")
+    country = country or (stated if stated.isalpha() and len(stated) == 2 else "")
     if not raw.refuses_tracking:
         packed = None if from_server else _packed(raw.ip)
         if packed is not None:
@@ -138,7 +145,8 @@ def anonymise(raw: RawVisit, policy: ClientPolicy, keyring: Keyring, now: dateti
         "os_version": ua.os_version,
         "device": ua.device,
         "postcode_area": area or "",
-        "country": country if country.isalpha() and len(country) == 2 else "",
+        "country": country,
+        "region": region,
         "key_id": key_id,
         "ip_token": token,
         "visitor_id": visitor_id,

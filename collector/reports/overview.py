@@ -29,6 +29,7 @@ PANELS = [
     ("UTM campaign", "visit:utm_campaign", "visitors"),
     ("Postcode areas", "visit:postcode_area", "visitors,transactions"),
     ("Countries", "visit:country", "visitors"),
+    ("Regions", "visit:region", "visitors"),
     ("Devices", "visit:device", "visitors"),
     ("Browsers", "visit:browser", "visitors"),
     ("Operating systems", "visit:os", "visitors"),

@@ -46,6 +46,7 @@ PROPERTIES: dict[str, str] = {
     "visit:utm_term": "utm_term",
     "visit:utm_content": "utm_content",
     "visit:country": "country",
+    "visit:region": "region",
     "visit:postcode_area": "postcode_area",
     "visit:device": "device",
     "visit:browser": "browser",
