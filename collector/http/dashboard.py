@@ -16,7 +16,7 @@ from collector.http.errors import field_error
 from collector.http.state import STATE, State
 from collector.reports.overview import PERIOD_CHOICES, build_overview, render_html, templates
 from collector.reports.query import QueryError
-from collector.http.stats import export_response, parse_request
+from collector.http.stats import export_response, parse_request, realtime_response
 from collector.tenants import Client
 
 __all__ = ["add_routes"]
@@ -98,7 +98,8 @@ async def dashboard(request: web.Request) -> web.Response:
         overview = await asyncio.get_running_loop().run_in_executor(None, build_overview, _fetch(state, client), summary, period)
     except QueryError as exc:
         return field_error(400, "invalid query", exc.field, exc.problem)
-    html = render_html(overview, interactive=True, logout_url=f"/dashboard/{client.name}/logout",
+    overview["realtime"] = await asyncio.get_running_loop().run_in_executor(None, state.stats.realtime, client)
+    html = render_html(overview, interactive=True, logout_url=f"/dashboard/{client.name}/logout", realtime_url=f"/dashboard/{client.name}/realtime",
                        export_url=f"/dashboard/{client.name}/export?period={period}")
     return _page(html)
 
@@ -141,8 +142,8 @@ async def script(request: web.Request) -> web.Response:
     return web.Response(body=SCRIPT, content_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
 
 
-async def export(request: web.Request) -> web.StreamResponse:
-    """The dashboard's Export button: the same ZIP as /api/v1/stats/export, opened by the session."""
+def _session_client(request: web.Request) -> Client | web.Response:
+    """The dashboard's client when a session cookie opens it, else the refusal to answer."""
     state = request.app[STATE]
     client = _client(state, request)
     if client is None:
@@ -150,15 +151,28 @@ async def export(request: web.Request) -> web.StreamResponse:
     for ticket in _cookie_tickets(request):
         try:
             state.auth.client_for_session(ticket, client.client_id, state.registry.get())
-            return await export_response(state, client, request.query)
+            return client
         except Denied:
             continue
     return field_error(401, "log in first", "cookie", "open the dashboard and log in with your token")
 
 
+async def export(request: web.Request) -> web.StreamResponse:
+    """The dashboard's Export button: the same ZIP as /api/v1/stats/export, opened by the session."""
+    client = _session_client(request)
+    return client if isinstance(client, web.Response) else await export_response(request.app[STATE], client, request.query)
+
+
+async def realtime(request: web.Request) -> web.StreamResponse:
+    """The dashboard's realtime line, refreshed every 30 s by dashboard.js."""
+    client = _session_client(request)
+    return client if isinstance(client, web.Response) else await realtime_response(request.app[STATE], client)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/dashboard/{client}", dashboard)
     app.router.add_get("/dashboard/{client}/export", export)
+    app.router.add_get("/dashboard/{client}/realtime", realtime)
     app.router.add_post("/dashboard/{client}/login", login)
     app.router.add_post("/dashboard/{client}/logout", logout)
     app.router.add_get("/dashboard.js", script)

@@ -163,6 +163,17 @@ class Stats:
 
     # -- endpoints ----------------------------------------------------------------------------
 
+    def realtime(self, client: Client, minutes: int = 5) -> int | None:
+        """Distinct visitors in the last ``minutes`` (Plausible's realtime count), perturbed like
+        every count; None when fewer than k people are behind it."""
+        now = datetime.now(UTC)
+        scope = self.scope(client, Period(now.date() - timedelta(days=1), now.date()), [])
+        sql, params = event_query(scope, None, metrics=["visitors"])
+        params["since_ms"] = int((now - timedelta(minutes=minutes)).timestamp() * 1000)
+        sql += " AND ts >= fromUnixTimestamp64Milli({since_ms:Int64})"
+        row = finish(["visitors"], self.store.query_dicts(sql, params)[0])
+        return None if row["people"] < client.k else round_counts(row, client.rounding)["visitors"]
+
     def receiving(self, client: Client, req: StatsRequest | None = None) -> dict[str, Any]:
         """Is data arriving? Counts of *events* (not visitors) in the last hour and today, rounded
         to the client's rounding: a new site sees its first events while every visitor figure is

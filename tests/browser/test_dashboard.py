@@ -64,6 +64,10 @@ def test_login_chart_period_and_numbers_match_the_api(browser, served, artifacts
         assert shown == [(r["page"], str(r["visitors"])) for r in pages["results"]]
         assert shown == [("/", "20"), ("(other)", "14")]  # /rare (3) hidden with /pricing (11): complementary
         assert "hidden" in page.inner_text('[data-panel="event:page"] .note')
+        _, _, now = collector.request("GET", "/api/v1/stats/realtime/visitors", headers={"Authorization": f"Bearer {shop['token']}"})
+        assert page.inner_text("#realtime") == now.decode() == "34"  # visitors of the last 5 minutes
+        refreshed = page.evaluate("fetch(document.getElementById('realtime').dataset.url).then(r => r.json())")
+        assert refreshed == 34  # what dashboard.js fetches every 30 s, through the session
         page.screenshot(path=str(artifacts / "dashboard-30d.png"), full_page=True)
 
         page.select_option("#period", "7d")

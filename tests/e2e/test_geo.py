@@ -62,3 +62,25 @@ def test_an_operators_city_database_adds_regions(tmp_path):
         assert countries["GB"] == 6 and countries["US"] == 5  # the others: not in this database, no country (cc: GB once)
     finally:
         collector.stop()
+
+
+def test_realtime_visitors_is_a_bare_integer_and_obeys_k(tmp_path):
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
+    (tmp_path / "data").mkdir()
+    shop = collector.add_client("shop", SITE, k="5", perturb="off")
+    collector.start()
+    try:
+        for n in range(3):
+            collector.send({"n": "pageview", "u": f"https://{SITE}/", "d": SITE}, {"X-Forwarded-For": f"198.51.100.{n + 1}"})
+        collector.wait_shipped(3, shop["token"], SITE)
+        status, headers, body = collector.request("GET", "/api/v1/stats/realtime/visitors?site_id=shop",
+                                                  headers={"Authorization": f"Bearer {shop['token']}"})
+        assert status == 200 and body == b"0" and headers["x-spii-suppressed"] == "true"  # 3 < k
+        for n in range(3, 9):
+            collector.send({"n": "pageview", "u": f"https://{SITE}/", "d": SITE}, {"X-Forwarded-For": f"198.51.100.{n + 1}"})
+        collector.wait_shipped(9, shop["token"], SITE)
+        status, headers, body = collector.request("GET", "/api/v1/stats/realtime/visitors?site_id=shop",
+                                                  headers={"Authorization": f"Bearer {shop['token']}"})
+        assert status == 200 and body == b"9" and "x-spii-suppressed" not in headers
+    finally:
+        collector.stop()
