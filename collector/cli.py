@@ -297,6 +297,49 @@ def _pydantic_message(exc: Any) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
 
 
+# --- spii goals / funnels ---------------------------------------------------------------------
+
+
+def cmd_goals(args: argparse.Namespace) -> int:
+    """Goals and funnels live in the client registry: these commands edit that file, and the
+    running collector rereads it within a second."""
+    from collector.tenants import RegistryError, RegistryStore
+
+    store = RegistryStore(load_settings(args).clients_path)
+    try:
+        if args.command == "goals" and args.goals_cmd == "add":
+            goal = store.add_goal(args.client, event=args.event, page=args.page, revenue=args.revenue)
+            emit(args, goal.model_dump(), f"added goal {goal.name!r} ({goal.goal_id})" + (f", revenue in {goal.revenue}" if goal.revenue else ""))
+        elif args.command == "goals" and args.goals_cmd == "remove":
+            goal = store.remove_goal(args.client, args.goal)
+            emit(args, goal.model_dump(), f"removed goal {goal.name!r} ({goal.goal_id})")
+        elif args.command == "goals":
+            client = _registered(store, args.client)
+            emit(args, [g.model_dump() | {"name": g.name} for g in client.goals],
+                 "\n".join(f"{g.goal_id}  {g.name}" + (f"  (revenue {g.revenue})" if g.revenue else "") for g in client.goals) or "no goals")
+        elif args.funnels_cmd == "add":
+            funnel = store.add_funnel(args.client, args.name, args.step)
+            emit(args, funnel.model_dump(), f"added funnel {funnel.name!r} of {len(funnel.steps)} steps")
+        elif args.funnels_cmd == "remove":
+            funnel = store.remove_funnel(args.client, args.name)
+            emit(args, funnel.model_dump(), f"removed funnel {funnel.name!r}")
+        else:
+            client = _registered(store, args.client)
+            names = {g.goal_id: g.name for g in client.goals}
+            emit(args, [f.model_dump() for f in client.funnels],
+                 "\n".join(f"{f.name}: " + " -> ".join(names.get(s, s) for s in f.steps) for f in client.funnels) or "no funnels")
+    except (RegistryError, ValueError) as exc:
+        raise CliError(str(exc).splitlines()[0] if not hasattr(exc, "errors") else _pydantic_message(exc)) from None
+    return 0
+
+
+def _registered(store: Any, name: str) -> Any:
+    client = store.load().find(name)
+    if client is None:
+        raise CliError(f"no client {name!r}")
+    return client
+
+
 # --- spii audit ------------------------------------------------------------------------------
 
 
@@ -414,6 +457,33 @@ def build_parser() -> argparse.ArgumentParser:
     destroy.add_argument("--purpose", choices=["ip", "cookie"], default="ip", help="key series (default ip)")
     keys_sub.add_parser("prune", parents=[common], help="destroy keys whose rows have all expired (longest retention + grace)")
     keys.set_defaults(func=cmd_keys)
+
+    goals = sub.add_parser("goals", help="conversion goals of a client: custom events or page patterns")
+    goals_sub = goals.add_subparsers(dest="goals_cmd", required=True)
+    goal_add = goals_sub.add_parser("add", parents=[common], help="add a goal")
+    goal_add.add_argument("client", help="client id or name")
+    which = goal_add.add_mutually_exclusive_group(required=True)
+    which.add_argument("--event", help="a custom event's name (or transaction, contact)")
+    which.add_argument("--page", help="a path pattern: /thanks, /blog/* (one segment), /docs/** (any)")
+    goal_add.add_argument("--revenue", help="a revenue goal: the event's revenue in this currency (e.g. GBP)")
+    goals_list = goals_sub.add_parser("list", parents=[common], help="list a client's goals")
+    goals_list.add_argument("client", help="client id or name")
+    goal_remove = goals_sub.add_parser("remove", parents=[common], help="remove a goal")
+    goal_remove.add_argument("client", help="client id or name")
+    goal_remove.add_argument("goal", help="the goal's id or name")
+    goals.set_defaults(func=cmd_goals)
+    funnels = sub.add_parser("funnels", help="funnels of 2-8 goals reached in order within one visit")
+    funnels_sub = funnels.add_subparsers(dest="funnels_cmd", required=True)
+    funnel_add = funnels_sub.add_parser("add", parents=[common], help="add a funnel")
+    funnel_add.add_argument("client", help="client id or name")
+    funnel_add.add_argument("name", help="the funnel's name")
+    funnel_add.add_argument("--step", action="append", required=True, help="a goal's id or name, in order (2-8 times)")
+    funnels_list = funnels_sub.add_parser("list", parents=[common], help="list a client's funnels")
+    funnels_list.add_argument("client", help="client id or name")
+    funnel_remove = funnels_sub.add_parser("remove", parents=[common], help="remove a funnel")
+    funnel_remove.add_argument("client", help="client id or name")
+    funnel_remove.add_argument("name", help="the funnel's name")
+    funnels.set_defaults(func=cmd_goals)
 
     audit = sub.add_parser("audit", help="check the audit log")
     audit_sub = audit.add_subparsers(dest="audit_cmd", required=True)

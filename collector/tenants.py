@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from collector.errors import UserError
 from collector.files import ReloadingFile, atomic_write, locked
@@ -51,6 +51,36 @@ class TokenRecord(BaseModel):
     created_at: str
 
 
+class Goal(BaseModel):
+    """A conversion: a custom event by name, or a pageview of a path pattern (* and ** as in
+    filters); with ``revenue``, the event's revenue in that currency is the goal's revenue."""
+
+    goal_id: str
+    event: str | None = Field(None, min_length=1, max_length=120)
+    page: str | None = Field(None, min_length=1, max_length=512)
+    revenue: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Goal:
+        if (self.event is None) == (self.page is None):
+            raise ValueError("a goal is an event name or a page pattern, not both")
+        if self.revenue and self.page:
+            raise ValueError("revenue goals are events (transactions carry revenue)")
+        return self
+
+    @property
+    def name(self) -> str:
+        """How reports name it (Plausible's style): the event name, or 'Visit <pattern>'."""
+        return self.event if self.event is not None else f"Visit {self.page}"
+
+
+class Funnel(BaseModel):
+    """2 to 8 goals, to be reached in this order within one visit."""
+
+    name: str = Field(min_length=1, max_length=120)
+    steps: list[str] = Field(min_length=2, max_length=8)  # goal ids
+
+
 class Client(BaseModel):
     client_id: str
     name: str
@@ -66,7 +96,15 @@ class Client(BaseModel):
     perturb: bool = Field(True, description="cell-key perturbation of every report count (reports/perturb.py)")
     dp_budget: float | None = Field(None, gt=0, le=100, description="differential privacy for exports: epsilon per month (None: off)")
     dp_export_epsilon: float = Field(1.0, gt=0, le=100, description="epsilon one export spends of dp_budget")
+    goals: list[Goal] = Field(default_factory=list)
+    funnels: list[Funnel] = Field(default_factory=list)
     tokens: list[TokenRecord] = Field(default_factory=list)
+
+    def goal(self, name_or_id: str) -> Goal | None:
+        return next((g for g in self.goals if name_or_id in (g.goal_id, g.name)), None)
+
+    def funnel(self, name: str) -> Funnel | None:
+        return next((f for f in self.funnels if f.name == name), None)
 
     @field_validator("domains")
     @classmethod
@@ -205,6 +243,57 @@ class RegistryStore:
             updated = Client.model_validate({**client.model_dump(), **changes, "client_id": client.client_id, "tokens": client.tokens})
             self._save(Registry([updated if c is client else c for c in registry.clients]))
         return updated
+
+    def add_goal(self, name_or_id: str, event: str | None = None, page: str | None = None, revenue: str | None = None) -> Goal:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            goal = Goal(goal_id="g_" + secrets.token_hex(4), event=event, page=page, revenue=revenue)
+            if client.goal(goal.name) is not None:
+                raise RegistryError(f"{client.name} has a goal {goal.name!r} already")
+            client.goals.append(goal)
+            self._save(registry)
+        return goal
+
+    def remove_goal(self, name_or_id: str, goal: str) -> Goal:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            found = client.goal(goal)
+            if found is None:
+                raise RegistryError(f"{client.name} has no goal {goal!r}")
+            used = [f.name for f in client.funnels if found.goal_id in f.steps]
+            if used:
+                raise RegistryError(f"goal {found.name!r} is a step of funnel(s) {', '.join(used)}: remove those first")
+            client.goals = [g for g in client.goals if g is not found]
+            self._save(registry)
+        return found
+
+    def add_funnel(self, name_or_id: str, name: str, steps: list[str]) -> Funnel:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            if client.funnel(name) is not None:
+                raise RegistryError(f"{client.name} has a funnel {name!r} already")
+            goals = [client.goal(step) for step in steps]
+            missing = [step for step, goal in zip(steps, goals) if goal is None]
+            if missing:
+                raise RegistryError(f"{client.name} has no goal {missing[0]!r} (spii goals list {client.name})")
+            funnel = Funnel(name=name, steps=[g.goal_id for g in goals if g is not None])
+            client.funnels.append(funnel)
+            self._save(registry)
+        return funnel
+
+    def remove_funnel(self, name_or_id: str, name: str) -> Funnel:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            found = client.funnel(name)
+            if found is None:
+                raise RegistryError(f"{client.name} has no funnel {name!r}")
+            client.funnels = [f for f in client.funnels if f is not found]
+            self._save(registry)
+        return found
 
     def remove(self, name_or_id: str) -> Client:
         with locked(self.path):

@@ -125,6 +125,24 @@ async def realtime(request: web.Request) -> web.Response:
     return await realtime_response(state, client)
 
 
+async def funnel(request: web.Request) -> web.Response:
+    """GET /api/v1/stats/funnel?site_id=&period=&funnel=NAME: each step's visitors, conversion
+    and drop-off."""
+    state = request.app[STATE]
+    try:
+        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+        name = request.query.get("funnel")
+        if not name:
+            raise QueryError("funnel", "the funnel's name: funnel=NAME (spii funnels list CLIENT)")
+        result = await asyncio.get_running_loop().run_in_executor(None, state.stats.funnel, client, parse_request(request.query), name)
+    except Denied as denied:
+        return denied.response
+    except QueryError as exc:
+        return field_error(400, "invalid query", exc.field, exc.problem)
+    state.metrics.stats_queries.labels("funnel").inc()
+    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+
+
 async def export(request: web.Request) -> web.Response:
     """GET /api/v1/stats/export?site_id=&period=: the report as a ZIP of CSV files."""
     state = request.app[STATE]
@@ -140,3 +158,4 @@ def add_routes(app: web.Application) -> None:
         app.router.add_get(f"/api/v1/stats/{endpoint}", report_handler(endpoint))
     app.router.add_get("/api/v1/stats/export", export)
     app.router.add_get("/api/v1/stats/realtime/visitors", realtime)
+    app.router.add_get("/api/v1/stats/funnel", funnel)

@@ -100,6 +100,9 @@ _METRICS = [
     Metric("conversion_rate", "Conversion rate %", ("buyers", "visitors"), _ratio("buyers", "visitors", scale=100, digits=1)),
     Metric("fulfilments", "Fulfilments", ("fulfilments",), _get("fulfilments"), count=True),
     Metric("contacts", "Contacts", ("contacts",), _get("contacts"), count=True),
+    # Plausible's names for a goal's money: the revenue of its conversions, per conversion
+    Metric("total_revenue", "Total revenue", ("revenue",), _money("revenue"), kpi=False),
+    Metric("average_revenue", "Average revenue", ("revenue", "transactions"), _ratio("revenue", "transactions"), kpi=False),
 ]
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
 

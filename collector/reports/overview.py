@@ -34,6 +34,7 @@ PANELS = [
     ("Browsers", "visit:browser", "visitors"),
     ("Operating systems", "visit:os", "visitors"),
     ("Events", "event:name", "visitors,events"),
+    ("Goals", "event:goal", "visitors,events,conversion_rate"),
     ("Fulfilment status", "event:fulfilment_status", "visitors,fulfilments"),
     ("Contact channels", "event:contact_channel", "visitors,contacts"),
 ]

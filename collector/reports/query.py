@@ -78,16 +78,58 @@ class Filter:
     values: tuple[str, ...]
 
 
-def property_expr(prop: str, params: dict[str, Any], tag: str) -> str:
+class GoalGroup(str):
+    """``event:goal`` as a group: each event counts once under every goal it meets
+    (``arrayJoin`` of ``names``, the array of the goals it meets)."""
+
+    names: str
+
+
+def goal_condition(goal: Any, params: dict[str, Any], tag: str) -> str:
+    """SQL true for the events that meet ``goal`` (tenants.Goal): a custom event (or a
+    transaction, contact...) by name, in the revenue currency when given; or a pageview of a
+    path pattern."""
+    if goal.event is not None:
+        params[f"{tag}_event"] = goal.event
+        condition = f"(kind != 'pageview' AND name = {{{tag}_event:String}}"
+        if goal.revenue:
+            params[f"{tag}_currency"] = goal.revenue
+            condition += f" AND currency = {{{tag}_currency:String}}"
+        return condition + ")"
+    params[f"{tag}_page"] = _like(goal.page)
+    return f"(kind = 'pageview' AND path LIKE {{{tag}_page:String}})"
+
+
+def goal_group(goals: list[Any], params: dict[str, Any], tag: str) -> GoalGroup:
+    items = []
+    for n, goal in enumerate(goals):
+        params[f"{tag}{n}_name"] = goal.name
+        items.append(f"if({goal_condition(goal, params, f'{tag}{n}')}, {{{tag}{n}_name:String}}, '')")
+    names = f"arrayFilter(x -> x != '', [{', '.join(items)}])" if items else "CAST([], 'Array(String)')"
+    group = GoalGroup(f"arrayJoin({names})")
+    group.names = names
+    return group
+
+
+def label_in(group: str, param: str) -> str:
+    """SQL true for the rows whose label of ``group`` is one of ``{param}``."""
+    if isinstance(group, GoalGroup):
+        return f"hasAny({group.names}, {{{param}:Array(String)}})"
+    return f"toString({group}) IN {{{param}:Array(String)}}"
+
+
+def property_expr(prop: str, params: dict[str, Any], tag: str, goals: list[Any] | None = None) -> str:
     if prop in PROPERTIES:
         return PROPERTIES[prop]
+    if prop == "event:goal":
+        return goal_group(goals or [], params, tag)
     if prop.startswith("event:props:"):
         name = prop[len("event:props:"):]
         if not _PROP_NAME.match(name):
             raise QueryError("property", "custom property names are 1-64 letters, digits or _.:- ")
         params[f"{tag}_prop"] = name
         return f"props[{{{tag}_prop:String}}]"
-    raise QueryError("property", f"unknown property {prop!r}; one of {', '.join(PROPERTIES)} or event:props:NAME")
+    raise QueryError("property", f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}, event:goal or event:props:NAME")
 
 
 def parse_filters(text: str | None) -> list[Filter]:
@@ -121,9 +163,26 @@ def _like(value: str) -> str:
     return escaped.replace("**", "%").replace("*", "%")
 
 
-def filter_sql(filters: list[Filter], params: dict[str, Any]) -> list[str]:
+def _goal_filter(f: Filter, goals: list[Any], params: dict[str, Any], tag: str) -> str:
+    """``event:goal`` filters: the events that meet the goals named (or, with ~, whose names
+    contain the text)."""
+    if f.op == "~":
+        wanted = [g for g in goals if any(v.lower() in g.name.lower() for v in f.values)]
+    else:
+        unknown = [v for v in f.values if not any(g.name == v for g in goals)]
+        if unknown:
+            raise QueryError("filters", f"no goal {unknown[0]!r}: one of {', '.join(g.name for g in goals) or '(none set)'}")
+        wanted = [g for g in goals if g.name in f.values]
+    condition = " OR ".join(goal_condition(g, params, f"{tag}_{n}") for n, g in enumerate(wanted)) or "0"
+    return f"NOT ({condition})" if f.op == "!=" else f"({condition})"
+
+
+def filter_sql(filters: list[Filter], params: dict[str, Any], goals: list[Any] | None = None) -> list[str]:
     clauses = []
     for n, f in enumerate(filters):
+        if f.prop == "event:goal":
+            clauses.append(_goal_filter(f, goals or [], params, f"fg{n}"))
+            continue
         expr = property_expr(f.prop, params, f"f{n}")
         name = f"f{n}_v"
         if f.op == "~":
@@ -153,6 +212,7 @@ class Scope:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     retention_days: int = 3650
     record_secret: int | None = None  # set: counts are perturbed by cell key (reports/perturb.py)
+    goals: list[Any] = field(default_factory=list)  # the client's goals (tenants.Goal), for event:goal
 
     def where(self, params: dict[str, Any]) -> str:
         not_before = self.now - timedelta(days=self.retention_days)
@@ -162,7 +222,7 @@ class Scope:
             params["record_secret"] = self.record_secret
         clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
                    "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
-        clauses += filter_sql(self.filters, params)
+        clauses += filter_sql(self.filters, params, self.goals)
         clauses += self.exclusions
         return " AND ".join(clauses)
 
@@ -182,7 +242,7 @@ def event_query(
         return f"SELECT {select} FROM spii.events WHERE {where}", params
     if labels is not None:
         params["labels"] = labels
-        where += f" AND toString({group}) IN {{labels:Array(String)}}"
+        where += f" AND {label_in(group, 'labels')}"
     if combine:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
     return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label", params
@@ -220,7 +280,7 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
     if group == "exit_page":
         return f"SELECT uniqExact(visitor_id) FROM ({_visits_with_exit_page(scope, params)}) WHERE label IN {{labels:Array(String)}}", params
     return (f"SELECT {PEOPLE.format(exact='Exact', also='')} FROM spii.events WHERE {scope.where(params)} "
-            f"AND toString({group}) IN {{labels:Array(String)}}"), params
+            f"AND {label_in(group, 'labels')}"), params
 
 
 def complement_query(scope: Scope, group: str | None, labels: list[str] | None = None,
@@ -230,14 +290,14 @@ def complement_query(scope: Scope, group: str | None, labels: list[str] | None =
     ``labels`` keeps only those rows, ``combine`` takes them together as one."""
     params: dict[str, Any] = {}
     unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
-                       retention_days=scope.retention_days)
+                       retention_days=scope.retention_days, goals=scope.goals)
     where = unfiltered.where(params)
-    matches = " AND ".join(filter_sql(scope.filters, params)) or "1"
+    matches = " AND ".join(filter_sql(scope.filters, params, scope.goals)) or "1"
     inside = PEOPLE.format(exact="Exact", also=f" AND ({matches})")
     everyone = PEOPLE.format(exact="Exact", also="")
     if group is not None and labels is not None:
         params["complement_labels"] = labels
-        where += f" AND toString({group}) IN {{complement_labels:Array(String)}}"
+        where += f" AND {label_in(group, 'complement_labels')}"
     label = "''" if group is None or combine else f"toString({group})"
     grouped = "" if group is None or combine else " GROUP BY label"
     return f"SELECT {label} AS label, {inside} AS inside, {everyone} AS everyone FROM spii.events WHERE {where}{grouped}", params

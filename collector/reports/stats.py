@@ -15,10 +15,10 @@ from typing import Any
 
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
-from collector.reports.perturb import PTABLE, PTable, cell_position
+from collector.reports.perturb import PTABLE, RECORD_KEY_SQL, PTable, cell_position
 from collector.reports.query import (
     BUCKETS, VISIT_ONLY, Filter, QueryError, Scope,
-    complement_query, distinct_visitors_query, event_query, exit_page_query, label_key, property_expr,
+    complement_query, distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
 )
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
 from collector.store.clickhouse import Store
@@ -110,7 +110,7 @@ class Stats:
     def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
         secret = self.record_secret(client.client_id) if self.record_secret is not None and client.perturb else None
         return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
-                     retention_days=client.retention_days, record_secret=secret)
+                     retention_days=client.retention_days, record_secret=secret, goals=list(client.goals))
 
     def _complement_small(self, scope: Scope, group: str | None, k: int, labels: list[str] | None = None,
                           combine: bool = False) -> set[str]:
@@ -163,6 +163,42 @@ class Stats:
 
     # -- endpoints ----------------------------------------------------------------------------
 
+    def funnel(self, client: Client, req: StatsRequest, name: str) -> dict[str, Any]:
+        """Visitors who reached each step of the funnel, in order, within one visit (ClickHouse's
+        windowFunnel per visit), with conversion and drop-off. A step is hidden when fewer than
+        k people reached it, or when fewer than k dropped off before it (the complement rule:
+        "step before minus this step" would single them out); every later step goes with it."""
+        funnel = client.funnel(name)
+        if funnel is None:
+            raise QueryError("funnel", f"no funnel {name!r}: one of {', '.join(f.name for f in client.funnels) or '(none set)'}")
+        goals = [client.goal(step) for step in funnel.steps]
+        scope = self.scope(client, req.period, req.filters)
+        params: dict[str, Any] = {}
+        where = scope.where(params)
+        conditions = ", ".join(goal_condition(goal, params, f"s{n}") for n, goal in enumerate(goals))
+        visits = (f"SELECT visitor AS visitor_id, level FROM (SELECT any(visitor_id) AS visitor, "
+                  # time in ms, then the event's place in its visit: two events of one millisecond keep their order
+                  f"windowFunnel({86_400_000 << 16})(bitShiftLeft(toUInt64(toUnixTimestamp64Milli(ts)), 16) + visit_event, {conditions}) AS level "
+                  f"FROM spii.events WHERE {where} AND session_id != 0 AND visitor_id != 0 GROUP BY session_id)")
+        perturbed = scope.record_secret is not None
+        steps = ", ".join(f"uniqExactIf(visitor_id, level >= {n + 1}) AS s{n}" + (f", maxIf({RECORD_KEY_SQL}, level >= {n + 1}) AS k{n}"
+                                                                                   if perturbed else "") for n in range(len(goals)))
+        row = self.store.query_dicts(f"SELECT {steps} FROM ({visits})", params)[0]
+        true_counts = [int(row[f"s{n}"]) for n in range(len(goals))]
+        shown: list[int | None] = []
+        for n, count in enumerate(true_counts):
+            hidden = count < client.k or (n > 0 and 0 < true_counts[n - 1] - count < client.k) or (shown and shown[-1] is None)
+            value = PTABLE.perturb(count, cell_position(int(row[f"k{n}"]), count)) if perturbed else count
+            shown.append(None if hidden else round_counts({"visitors": min(value, shown[-1]) if shown else value}, client.rounding)["visitors"])
+        first = shown[0]
+        out = []
+        for n, (goal, visitors) in enumerate(zip(goals, shown)):
+            before = shown[n - 1] if n else None
+            out.append({"step": n + 1, "goal": goal.name if goal else "", "visitors": visitors,
+                        "conversion_rate": _rate(visitors, first), "conversion_rate_step": _rate(visitors, before) if n else 100.0 if visitors else None,
+                        "dropoff": before - visitors if isinstance(before, int) and isinstance(visitors, int) else None})
+        return {"funnel": funnel.name, "steps": out, "hidden_steps": sum(v is None for v in shown), "k": client.k}
+
     def realtime(self, client: Client, minutes: int = 5) -> int | None:
         """Distinct visitors in the last ``minutes`` (Plausible's realtime count), perturbed like
         every count; None when fewer than k people are behind it."""
@@ -207,7 +243,22 @@ class Stats:
         row = self._rows(scope, None, req.metrics)[""]
         if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
             return None
-        return self._shown(row, req.metrics, client.rounding)
+        shown = self._shown(row, req.metrics, client.rounding)
+        if "conversion_rate" in req.metrics and any(f.prop == "event:goal" for f in req.filters):
+            shown["conversion_rate"] = _rate(shown["visitors"], self._period_visitors(client, req, period))
+        return shown
+
+    def _period_visitors(self, client: Client, req: StatsRequest, period: Period) -> int | None:
+        """The visitors of the period under every filter but the goal ones: a goal's conversion
+        rate is the share of them that converted (Plausible's definition)."""
+        others = [f for f in req.filters if f.prop != "event:goal"]
+        row = self._rows(self.scope(client, period, others), None, ["visitors"])[""]
+        return None if row["people"] < client.k else row["visitors"]
+
+    def _goal_conversion_rates(self, client: Client, req: StatsRequest, rows: list[Row]) -> None:
+        total = self._period_visitors(client, req, req.period)
+        for row in rows:
+            row["conversion_rate"] = _rate(row["visitors"], total)
 
     def timeseries(self, client: Client, req: StatsRequest) -> dict[str, Any]:
         scope = self.scope(client, req.period, req.filters)
@@ -232,7 +283,7 @@ class Stats:
         if not req.prop:
             raise QueryError("property", "a breakdown needs property=, e.g. event:page")
         bound: dict[str, Any] = {}
-        group = property_expr(req.prop, bound, "g")
+        group = property_expr(req.prop, bound, "g", client.goals)
         if req.prop in VISIT_ONLY:
             bad = [m for m in req.metrics if not available_for_visits(m)]
             if bad:
@@ -252,6 +303,8 @@ class Stats:
         if cut.other_shown(client.k) and not self._complement_small(scope, group, client.k, hidden, combine=True):
             other = self._rows(scope, group, req.metrics, hidden, combine=True)[""]
             out.append({key: OTHER, **self._shown(other, req.metrics, client.rounding), "other": True})
+        if req.prop == "event:goal" and "conversion_rate" in req.metrics:
+            self._goal_conversion_rates(client, req, out)
         start = (req.page - 1) * req.limit
         return {
             "results": out[start:start + req.limit],
@@ -260,6 +313,10 @@ class Stats:
             "page": req.page,
             "total_rows": len(out),
         }
+
+
+def _rate(part: Any, whole: Any) -> Any:
+    return round(part * 100 / whole, 1) if isinstance(part, int) and whole else None
 
 
 def _change(current: Any, previous: Any) -> Any:
