@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from collector.http.stats import parse_request  # noqa: E402
 from collector.reports.overview import overview_calls  # noqa: E402
 from collector.reports.stats import Stats  # noqa: E402
+from collector.reports.v2 import parse_v2  # noqa: E402
 from collector.store.clickhouse import Store  # noqa: E402
 from collector.tenants import Client  # noqa: E402
 
@@ -168,6 +169,19 @@ def main() -> None:
         print(f"{name:22} {p50:12.1f} {max(spii):9.1f} {p50e:10.1f} {p50 / p50e - 1:+6.0%} {p50h:12.1f} {p50 / p50h:6.2f}  "
               f"{'ok' if p50 < 300 else 'OVER'}")
         deviations += cell_deviations(getattr(stats, endpoint)(BIG, req), getattr(exact, endpoint)(BIG, req))
+    # Stats API v2 next to v1, the same numbers asked both ways
+    first, last = req0.period.first.isoformat(), req0.period.last.isoformat()
+    for name, v1_call, body in (
+            ("aggregate", lambda: stats.aggregate(BIG, parse_request({"period": "custom", "date": f"{first},{last}",
+                                                                     "metrics": "visitors,pageviews,bounce_rate"})),
+             {"metrics": ["visitors", "pageviews", "bounce_rate"], "date_range": [first, last]}),
+            ("breakdown by page", lambda: stats.breakdown(BIG, parse_request({"period": "custom", "date": f"{first},{last}", "property": "event:page",
+                                                                              "metrics": "visitors,pageviews", "limit": "10"})),
+             {"metrics": ["visitors", "pageviews"], "date_range": [first, last], "dimensions": ["event:page"], "pagination": {"limit": 10}})):
+        query = parse_v2(body)
+        v1_ms = statistics.median(timed(v1_call, args.runs))
+        v2_ms = statistics.median(timed(lambda: stats.query_v2(BIG, query), args.runs))
+        print(f"stats API v2 {name:18} p50 {v2_ms:7.1f} ms; v1 {v1_ms:7.1f} ms")
     full = timed(lambda: [getattr(stats, e)(BIG, parse_request(q)) for _, e, q in calls], max(1, args.runs // 2))
     print(f"slowest panel p50 {worst:.1f} ms; whole dashboard ({len(calls)} queries, sequential) p50 {statistics.median(full):.0f} ms; "
           f"perturbation costs {totals['spii'] / totals['exact'] - 1:+.1%} over the sum of panel p50s")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from collector.http.auth import Denied, bearer_token
@@ -143,6 +144,28 @@ async def funnel(request: web.Request) -> web.Response:
     return web.json_response(result, headers={"Cache-Control": "private, no-store"})
 
 
+async def query_v2(request: web.Request) -> web.Response:
+    """POST /api/v2/query: Plausible's Stats API v2 (reports/v2.py)."""
+    from collector.reports.v2 import parse_v2
+
+    state = request.app[STATE]
+    try:
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            raise QueryError("body", "expected a JSON object") from None
+        site = body.get("site_id") if isinstance(body, dict) else None
+        client = state.auth.client_for(bearer_token(request), site if isinstance(site, str) else None, state.registry.get())
+        query = parse_v2(body)
+        result = await asyncio.get_running_loop().run_in_executor(None, state.stats.query_v2, client, query)
+    except Denied as denied:
+        return denied.response
+    except QueryError as exc:
+        return field_error(400, "invalid query", exc.field, exc.problem)
+    state.metrics.stats_queries.labels("v2").inc()
+    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+
+
 async def export(request: web.Request) -> web.Response:
     """GET /api/v1/stats/export?site_id=&period=: the report as a ZIP of CSV files."""
     state = request.app[STATE]
@@ -159,3 +182,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/stats/export", export)
     app.router.add_get("/api/v1/stats/realtime/visitors", realtime)
     app.router.add_get("/api/v1/stats/funnel", funnel)
+    app.router.add_post("/api/v2/query", query_v2)

@@ -213,6 +213,7 @@ class Scope:
     retention_days: int = 3650
     record_secret: int | None = None  # set: counts are perturbed by cell key (reports/perturb.py)
     goals: list[Any] = field(default_factory=list)  # the client's goals (tenants.Goal), for event:goal
+    conditions: list[str] = field(default_factory=list)  # compiled Stats API v2 filters (their values in ``bound``)
 
     def where(self, params: dict[str, Any]) -> str:
         not_before = self.now - timedelta(days=self.retention_days)
@@ -223,6 +224,7 @@ class Scope:
         clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
                    "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
         clauses += filter_sql(self.filters, params, self.goals)
+        clauses += self.conditions
         clauses += self.exclusions
         return " AND ".join(clauses)
 
@@ -292,7 +294,7 @@ def complement_query(scope: Scope, group: str | None, labels: list[str] | None =
     unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
                        retention_days=scope.retention_days, goals=scope.goals)
     where = unfiltered.where(params)
-    matches = " AND ".join(filter_sql(scope.filters, params, scope.goals)) or "1"
+    matches = " AND ".join(filter_sql(scope.filters, params, scope.goals) + scope.conditions) or "1"
     inside = PEOPLE.format(exact="Exact", also=f" AND ({matches})")
     everyone = PEOPLE.format(exact="Exact", also="")
     if group is not None and labels is not None:

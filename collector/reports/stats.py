@@ -21,6 +21,7 @@ from collector.reports.query import (
     complement_query, distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
 )
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
+from collector.reports.v2 import SEPARATOR, V2Query, compile_filter, group_expr, period_of, time_interval
 from collector.store.clickhouse import Store
 from collector.tenants import Client
 
@@ -117,7 +118,7 @@ class Stats:
         """The complement rule: labels (or '' for a total, or for ``labels`` combined) whose
         filtered answer leaves fewer than k people outside it, so that "unfiltered minus
         filtered" would single them out."""
-        if not scope.filters or group == "exit_page" or labels == []:
+        if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
         sql, params = complement_query(scope, group, labels, combine)
         return {row["label"] for row in self.store.query_dicts(sql, params) if 0 < int(row["everyone"]) - int(row["inside"]) < k}
@@ -139,7 +140,7 @@ class Stats:
     def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int) -> tuple[list[Row], int]:
         """The shown rows minus those the complement rule withholds, checking only as many as the
         requested page needs (the check is an exact count per row). Returns (rows, withheld)."""
-        if not scope.filters:
+        if not (scope.filters or scope.conditions):
             return shown, 0
         withheld: set[str] = set()
         checked = 0
@@ -162,6 +163,45 @@ class Stats:
         return {m: row[m] for m in metrics}
 
     # -- endpoints ----------------------------------------------------------------------------
+
+    def query_v2(self, client: Client, query: V2Query) -> dict[str, Any]:
+        """Stats API v2 (reports/v2.py): Plausible's answer shape under this service's rules."""
+        period = period_of(query.date_range, datetime.now(UTC).date(), client.retention_days)
+        bound: dict[str, Any] = {}
+        conditions = [compile_filter(node, bound, client.goals, f"v{n}") for n, node in enumerate(query.filters)]
+        group = group_expr(query, period, bound, client.goals)
+        scope = self.scope(client, period, [], bound)
+        scope.conditions = conditions
+        if "visit:entry_page" in query.dimensions:
+            scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
+        meta: dict[str, Any] = {"k": client.k}
+        echo = {**query.model_dump(), "site_id": client.client_id, "date_range": [period.first.isoformat(), period.last.isoformat()]}
+        if group is None:
+            row = self._rows(scope, None, query.metrics)[""]
+            hidden = row["people"] < client.k or "" in self._complement_small(scope, None, client.k)
+            meta["suppressed"] = hidden
+            results = [] if hidden else [{"dimensions": [], "metrics": [self._shown(row, query.metrics, client.rounding)[m]
+                                                                          for m in query.metrics]}]
+            return {"results": results, "meta": meta, "query": echo}
+        rows = self._rows(scope, group, query.metrics)
+        cut = self._suppress(scope, group, [{"label": label, **row} for label, row in rows.items()], client.k)
+        ordered = sorted(cut.shown, key=lambda r: _v2_sort_key(query, r))
+        start, size = query.pagination.offset, query.pagination.limit
+        shown, withheld = self._complement_rows(scope, group, client.k, ordered, start + size)
+        out = [self._shown(r, query.metrics, client.rounding) | {"label": r["label"]} for r in shown]
+        if query.dimensions == ["event:goal"] and "conversion_rate" in query.metrics:
+            total = self._rows(scope, None, ["visitors"])[""]
+            for r in out:
+                r["conversion_rate"] = _rate(r["visitors"], total["visitors"] if total["people"] >= client.k else None)
+        results = [{"dimensions": r["label"].split(SEPARATOR) if len(query.dimensions) > 1 else [r["label"]],
+                    "metrics": [r[m] for m in query.metrics]} for r in out[start:start + size]]
+        meta["hidden_rows"] = len(cut.hidden) + withheld
+        if query.include.total_rows:
+            meta["total_rows"] = len(out)
+        interval = time_interval(query.dimensions, period)
+        if query.include.time_labels and interval:
+            meta["time_labels"] = _buckets(period, interval)
+        return {"results": results, "meta": meta, "query": echo}
 
     def funnel(self, client: Client, req: StatsRequest, name: str) -> dict[str, Any]:
         """Visitors who reached each step of the funnel, in order, within one visit (ClickHouse's
@@ -313,6 +353,34 @@ class Stats:
             "page": req.page,
             "total_rows": len(out),
         }
+
+
+def _v2_sort_key(query: V2Query, row: Row) -> list[Any]:
+    """Plausible's orders: as asked, else by time for a time dimension, else the first metric
+    descending (ties by label)."""
+    parts = row["label"].split(SEPARATOR)
+    if query.order_by:
+        keys = []
+        for name, direction in query.order_by:
+            value = parts[query.dimensions.index(name)] if name in query.dimensions else row.get(name) or 0
+            keys.append(_Reverse(value) if direction == "desc" else value)
+        return keys
+    if any(d == "time" or d.startswith("time:") for d in query.dimensions):
+        return [row["label"]]
+    return [_Reverse(row.get(query.metrics[0]) or 0), row["label"]]
+
+
+class _Reverse:
+    """Sorts its value descending inside an ascending sort."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reverse) -> bool:
+        return bool(self.value > other.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reverse) and self.value == other.value
 
 
 def _rate(part: Any, whole: Any) -> Any:

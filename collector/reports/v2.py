@@ -1,0 +1,201 @@
+"""Plausible's Stats API v2 (``POST /api/v2/query``) over the stats service. It takes the same
+request body and gives the same answer shape, under the same suppression, complement rule and
+perturbation as v1. Names come from the catalogue and the v1 property list, so v1 and v2 answer
+alike on the same data.
+
+A request: ``site_id``, ``metrics``, ``date_range`` (``day``, ``7d``, ``28d``, ``30d``,
+``month``, ``6mo``, ``12mo``, ``year``, ``all``, or ``[first, last]``), ``dimensions`` (up to
+3: properties, ``time``, ``time:hour|day|week|month``), ``filters`` (``[op, dimension,
+[values]]`` with is / is_not / contains / contains_not / matches / matches_not, combined with
+``["and", [...]]``, ``["or", [...]]`` and ``["not", f]``), ``order_by``, ``include``
+(``total_rows``, ``time_labels``) and ``pagination`` (``limit``, ``offset``). The answer is
+``{results: [{dimensions, metrics}], meta, query}``. A bad field is a 400 that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from collector.reports.catalogue import METRICS, available_for_visits
+from collector.reports.periods import Period, PeriodError, default_interval, parse_period
+from collector.reports.query import BUCKETS, VISIT_ONLY, GoalGroup, QueryError, goal_condition, property_expr
+
+__all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES"]
+
+DATE_RANGES = ("day", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
+SEPARATOR = "\x1f"  # between the parts of a multi-dimension label
+MAX_DIMENSIONS = 3
+_OPS = {"is", "is_not", "contains", "contains_not", "matches", "matches_not"}
+
+
+class Include(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    total_rows: bool = False
+    time_labels: bool = False
+    imports: bool = False  # Plausible's flag; spii has no imported data
+
+
+class Pagination(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(10_000, ge=1, le=10_000)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class V2Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_id: str | None = Field(None, max_length=253)
+    metrics: list[str] = Field(min_length=1, max_length=20)
+    date_range: str | list[str]
+    dimensions: list[str] = Field(default_factory=list, max_length=MAX_DIMENSIONS)
+    filters: list[Any] = Field(default_factory=list, max_length=30)
+    order_by: list[tuple[str, Literal["asc", "desc"]]] | None = Field(None, max_length=5)
+    include: Include = Field(default_factory=Include)
+    pagination: Pagination = Field(default_factory=Pagination)
+
+
+def parse_v2(body: Any) -> V2Query:
+    """The request, or QueryError naming the first bad field (never echoing its value)."""
+    try:
+        query = V2Query.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors(include_input=False, include_url=False)[0]
+        raise QueryError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from None
+    unknown = [m for m in query.metrics if m not in METRICS]
+    if unknown:
+        raise QueryError("metrics", f"unknown metric {unknown[0]!r}; one of {', '.join(METRICS)}")
+    return query
+
+
+def period_of(date_range: str | list[str], today: date, retention_days: int) -> Period:
+    if isinstance(date_range, list):
+        if len(date_range) != 2:
+            raise QueryError("date_range", "a name or [first, last] (ISO dates)")
+        try:
+            return parse_period("custom", ",".join(d[:10] for d in date_range), today)
+        except PeriodError as exc:
+            raise QueryError("date_range", exc.problem) from None
+    if date_range not in DATE_RANGES:
+        raise QueryError("date_range", f"one of {', '.join(DATE_RANGES)} or [first, last]")
+    if date_range == "28d":
+        return Period(today - timedelta(days=27), today)
+    if date_range == "year":
+        return Period(today.replace(month=1, day=1), today.replace(month=12, day=31), 12)
+    if date_range == "all":  # everything the client's retention keeps
+        return Period(today - timedelta(days=min(retention_days, 3 * 366 - 1)), today)
+    return parse_period(date_range, None, today)
+
+
+def dimension_expr(dimension: str, period: Period, params: dict[str, Any], tag: str, goals: list[Any]) -> str:
+    if dimension == "time":
+        return BUCKETS[default_interval(period)]
+    if dimension.startswith("time:"):
+        interval = dimension[5:]
+        if interval not in BUCKETS:
+            raise QueryError("dimensions", f"time:{interval} is not one of time:{', time:'.join(BUCKETS)}")
+        return BUCKETS[interval]
+    try:
+        return property_expr(dimension, params, tag, goals)
+    except QueryError as exc:
+        raise QueryError("dimensions", exc.problem) from None
+
+
+def time_interval(dimensions: list[str], period: Period) -> str | None:
+    for dimension in dimensions:
+        if dimension == "time":
+            return default_interval(period)
+        if dimension.startswith("time:"):
+            return dimension[5:]
+    return None
+
+
+def group_expr(query: V2Query, period: Period, params: dict[str, Any], goals: list[Any]) -> str | None:
+    """One group expression for the dimensions: the expression itself for one, their labels
+    joined by a separator for several."""
+    dims = query.dimensions
+    if not dims:
+        return None
+    if len(set(dims)) != len(dims):
+        raise QueryError("dimensions", "each dimension once")
+    if len(dims) > 1 and any(d == "event:goal" or d in VISIT_ONLY for d in dims):
+        raise QueryError("dimensions", "event:goal and visit:exit_page cannot be combined with other dimensions")
+    if any(d in VISIT_ONLY for d in dims):
+        bad = [m for m in query.metrics if not available_for_visits(m)]
+        if bad:
+            raise QueryError("metrics", f"{bad[0]} is not available for visit:exit_page")
+        return "exit_page"
+    if any(d.startswith("event:") for d in dims) and any(METRICS[m].visit_level for m in query.metrics):
+        raise QueryError("metrics", "bounce_rate and visit_duration need visit:* dimensions")
+    exprs = [dimension_expr(d, period, params, f"d{n}", goals) for n, d in enumerate(dims)]
+    if len(exprs) == 1:
+        return exprs[0]
+    return "concat(" + f", '{SEPARATOR}', ".join(f"toString({e})" for e in exprs) + ")"
+
+
+def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str, depth: int = 0) -> str:
+    """A v2 filter tree as one SQL condition (values bound into ``params``)."""
+    if depth > 5 or not isinstance(node, list) or not node or not isinstance(node[0], str):
+        raise QueryError("filters", "each filter is [operator, dimension, [values]], or [\"and\"|\"or\", [filters]], or [\"not\", filter]")
+    op = node[0]
+    if op in ("and", "or"):
+        if len(node) != 2 or not isinstance(node[1], list) or not node[1]:
+            raise QueryError("filters", f'["{op}", [filter, ...]] takes a non-empty list of filters')
+        parts = [compile_filter(child, params, goals, f"{tag}_{n}", depth + 1) for n, child in enumerate(node[1])]
+        return "(" + f" {op.upper()} ".join(parts) + ")"
+    if op == "not":
+        if len(node) != 2:
+            raise QueryError("filters", '["not", filter] takes one filter')
+        return f"NOT ({compile_filter(node[1], params, goals, tag + '_n', depth + 1)})"
+    if op not in _OPS:
+        raise QueryError("filters", f"unknown operator {op!r}; one of {', '.join(sorted(_OPS))}, and, or, not")
+    if len(node) < 3 or not isinstance(node[1], str) or not isinstance(node[2], list) or not node[2] \
+            or not all(isinstance(v, (str, int, float)) for v in node[2]) or len(node[2]) > 100:
+        raise QueryError("filters", f"[{op!r}, dimension, [1-100 values]]")
+    dimension, values = node[1], [str(v) for v in node[2]]
+    negate = op.endswith("_not")
+    base = op.removesuffix("_not")
+    if dimension == "event:goal":
+        wanted = [g for g in goals if (g.name in values if base == "is" else any(v.lower() in g.name.lower() for v in values)
+                                       if base == "contains" else any(_matches(v, g.name) for v in values))]
+        condition = " OR ".join(goal_condition(g, params, f"{tag}_{n}") for n, g in enumerate(wanted)) or "0"
+    else:
+        if dimension in VISIT_ONLY or dimension.startswith("time"):
+            raise QueryError("filters", f"{dimension} cannot be filtered on")
+        try:
+            expr = property_expr(dimension, params, tag, goals)
+        except QueryError as exc:
+            raise QueryError("filters", exc.problem) from None
+        name = f"{tag}_v"
+        if base == "is":
+            params[name] = values
+            condition = f"toString({expr}) IN {{{name}:Array(String)}}"
+        elif base == "contains":
+            params[name] = [v.lower() for v in values]
+            condition = f"arrayExists(v -> positionCaseInsensitive(toString({expr}), v) > 0, {{{name}:Array(String)}})"
+        else:
+            for v in values:
+                _check_regex(v)
+            params[name] = values
+            condition = f"arrayExists(v -> match(toString({expr}), v), {{{name}:Array(String)}})"
+    return f"NOT ({condition})" if negate else f"({condition})"
+
+
+def _check_regex(pattern: str) -> None:
+    if len(pattern) > 200:
+        raise QueryError("filters", "a pattern is at most 200 characters")
+    try:
+        re.compile(pattern)
+    except re.error:
+        raise QueryError("filters", "not a valid regular expression") from None
+
+
+def _matches(pattern: str, text: str) -> bool:
+    _check_regex(pattern)
+    return re.search(pattern, text) is not None
+
+
+def is_goal_group(group: str | None) -> bool:
+    return isinstance(group, GoalGroup)
