@@ -92,7 +92,7 @@ def hand_sql(name: str, query: dict[str, str], where: str) -> str:
         return HAND["timeseries"].format(where=where)
     prop = query["property"]
     col = {"event:page": "path", "visit:entry_page": "entry_page", "visit:source": "referrer_source", "visit:referrer": "referrer_host",
-           "event:name": "name"}.get(prop, prop.split(":")[-1])
+           "event:name": "name", "event:goal": "name"}.get(prop, prop.split(":")[-1])
     if prop == "visit:exit_page":
         return HAND["visit"].format(col="exit_page", inner="argMax(path, ts)", where=where)
     return HAND["breakdown"].format(col=col, where=where)

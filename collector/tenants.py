@@ -66,6 +66,8 @@ class Goal(BaseModel):
             raise ValueError("a goal is an event name or a page pattern, not both")
         if self.revenue and self.page:
             raise ValueError("revenue goals are events (transactions carry revenue)")
+        if self.event == "engagement":
+            raise ValueError("engagement pings are time on page and scroll depth, not conversions")
         return self
 
     @property

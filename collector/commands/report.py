@@ -60,17 +60,20 @@ def to_csv(overview: dict[str, Any]) -> str:
     for point in overview["timeseries"]["results"]:
         for metric in ("visitors", "pageviews"):
             writer.writerow(["timeseries", point["date"], metric, "" if point.get(metric) is None else point[metric]])
+    written = set()  # two panels of one property (pages, and their engagement) share their visitors
     for panel in overview["panels"]:
         for row in panel["results"]:
             for metric in panel["metrics"]:
-                writer.writerow([panel["property"], row[panel["key"]], metric, row[metric]])
+                if (cell := (panel["property"], row[panel["key"]], metric)) not in written:
+                    written.add(cell)
+                    writer.writerow([*cell, row[metric]])
     return out.getvalue()
 
 
 def to_table(overview: dict[str, Any], console: Console) -> None:
     from rich.table import Table
 
-    from collector.reports.overview import KPIS
+    from collector.reports.overview import KPIS, fmt
 
     console.print(f"[bold]{overview['client']['name']}[/] · {overview['period_label']} · {overview['first']} – {overview['last']} (UTC)"
                   f" · rows under {overview['k']} visitors hidden")
@@ -81,7 +84,7 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
     for metric, label in KPIS:
         entry = overview["aggregate"]["results"][metric]
         change = entry.get("change")
-        totals.add_row(label, "–" if entry["value"] is None else f"{entry['value']:,}", "" if change is None else f"{change:+d}%")
+        totals.add_row(label, fmt(entry["value"]), "" if change is None else f"{change:+d}%")
     console.print(totals)
     for panel in overview["panels"]:
         if not panel["results"]:
@@ -92,7 +95,7 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
             table.add_column(metric, justify="right")
         for row in panel["results"]:
             label = str(row[panel["key"]] or "(none)")
-            table.add_row(f"[italic]{label}[/]" if row.get("other") else label, *(f"{row[m]:,}" for m in panel["metrics"]))
+            table.add_row(f"[italic]{label}[/]" if row.get("other") else label, *(fmt(row[m]) for m in panel["metrics"]))
         if panel["hidden_rows"]:
             table.caption = f"{panel['hidden_rows']} rows hidden (fewer than {overview['k']} visitors)"
         console.print(table)

@@ -12,8 +12,9 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["EventPayload", "Revenue", "Item", "KINDS", "validation_details", "kind_of"]
 
-KINDS = ("pageview", "event", "transaction", "fulfilment", "contact")
-FIRST_CLASS = {"pageview": "pageview", "transaction": "transaction", "fulfilment": "fulfilment", "contact": "contact"}
+KINDS = ("pageview", "event", "transaction", "fulfilment", "contact", "engagement")
+FIRST_CLASS = {"pageview": "pageview", "transaction": "transaction", "fulfilment": "fulfilment", "contact": "contact", "engagement": "engagement"}
+MAX_ENGAGED_MS = 86_400_000  # one ping's engaged time is capped at a day (a tab left open is not a reader)
 MAX_PROPS = 30
 MAX_PROP_KEY = 64
 MAX_PROP_VALUE = 500
@@ -89,6 +90,9 @@ class EventPayload(BaseModel):
     channel: str | None = Field(None, max_length=64, description="Contact channel, e.g. email, phone, form")
     cid: str | None = Field(None, min_length=8, max_length=64, repr=False, description="Consented first-party cookie id (stored as a keyed hash)")
     g: bool | None = Field(None, description="The browser sent Global Privacy Control or Do Not Track: store no identifier")
+    # Plausible's engagement pings (n = "engagement"): sent when a page is hidden or left
+    sd: int | None = Field(None, description="Engagement: the page's maximum scroll depth so far, % (0-100)")
+    e: int | None = Field(None, description="Engagement: engaged time on the page since the previous ping, ms")
 
     @model_validator(mode="before")
     @classmethod
@@ -128,6 +132,26 @@ class EventPayload(BaseModel):
     @classmethod
     def _flag(cls, value: Any) -> Any:
         return bool(value) if isinstance(value, int) else value
+
+    @field_validator("sd", "e", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """Browsers compute these: a float or a slightly-off value is clamped, not refused."""
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value  # (pydantic names the field if it is not a number)
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        return int(value)
+
+    @field_validator("sd")
+    @classmethod
+    def _scroll_depth(cls, value: int | None) -> int | None:
+        return None if value is None else min(max(value, 0), 100)
+
+    @field_validator("e")
+    @classmethod
+    def _engaged_ms(cls, value: int | None) -> int | None:
+        return None if value is None else min(max(value, 0), MAX_ENGAGED_MS)
 
     @field_validator("status", "channel")
     @classmethod

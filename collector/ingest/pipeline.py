@@ -148,8 +148,6 @@ class Pipeline:
             return Outcome(dropped="rate_limited")
         if is_bot(facts.user_agent):
             return Outcome(dropped="bot")
-        if payload.n == "engagement":  # Plausible's tracker (>= 2.x) time-on-page pings: not events, not stored yet
-            return Outcome(dropped="engagement")
         kind = payload.kind
         raw = RawVisit(
             ip=facts.ip,
@@ -192,6 +190,8 @@ class Pipeline:
         if raw.refuses_tracking:
             row["tracking_refused"] = 1
         visitor_id = row["visitor_id"]
+        if kind == "engagement":
+            return self._engagement(payload, row, client.client_id, at)
         if visitor_id and kind != "fulfilment":  # a fulfilment is an order's later news, not part of a visit
             source = _visit_source(row)
             step = self.sessions.step(client.client_id, visitor_id, at.timestamp(), row["path"], source, kind == "pageview")
@@ -201,3 +201,17 @@ class Pipeline:
             if session.source != source:  # a later event of the visit: attribute it to the visit's source
                 row.update(zip(VISIT_SOURCE_COLUMNS, session.source))
         return Outcome(row=orjson.dumps(row) + b"\n", kind=kind)
+
+    def _engagement(self, payload: EventPayload, row: dict, client_id: str, at: datetime) -> Outcome:
+        """Plausible's engagement ping: the page's scroll depth and engaged time, stored on a row
+        of its own in the visit it belongs to (never a pageview or a custom event). Without an
+        open visit (a visitor who refuses tracking has none) there is no one to attach it to."""
+        joined = self.sessions.engage(client_id, row["visitor_id"], at.timestamp()) if row["visitor_id"] else None
+        if joined is None:
+            return Outcome(dropped="engagement_without_visit")
+        visit, seconds = joined
+        row["scroll_depth"], row["engaged_ms"] = payload.sd or 0, payload.e or 0
+        row["session_id"], row["entry_page"], row["visit_seconds"] = visit.session_id, visit.entry_page, seconds
+        row.update(zip(VISIT_SOURCE_COLUMNS, visit.source))
+        row.pop("props", None)  # (the pageview carried them)
+        return Outcome(row=orjson.dumps(row) + b"\n", kind="engagement")

@@ -118,6 +118,21 @@ class SessionCache:
         visit.pageviews += pageview
         return Step(visit, visit.events, visit.pageviews if pageview else 0, seconds)
 
+    def engage(self, client_id: str, visitor_id: int, at: float) -> tuple[Visit, int] | None:
+        """An engagement ping (time on page, scroll depth) joins the visitor's open visit and
+        extends it to ``at``, so visit duration counts time on the visit's last page; it is not
+        one of the visit's events. None when no visit is open (as Plausible, it opens none)."""
+        key = (client_id, visitor_id)
+        visit = self._visits.get(key)
+        if visit is None or at - visit.last_seen >= self.timeout:
+            return None
+        self._journal.append((key, visit, (visit.last_seen, visit.events, visit.pageviews)))
+        seconds = max(0, int(at - visit.last_seen))
+        if at > visit.last_seen:
+            visit.last_seen = at
+            self._visits.move_to_end(key)
+        return visit, seconds
+
     def _expire(self, now: float) -> None:
         visits = self._visits
         while visits:

@@ -15,11 +15,13 @@ from collector.reports.charts import line_chart
 from collector.reports.catalogue import METRICS
 from collector.reports.periods import PERIOD_CHOICES, default_interval, parse_period
 
-__all__ = ["KPIS", "PANELS", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
+__all__ = ["KPIS", "PANELS", "fmt", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
 
 KPIS = [(name, metric.label) for name, metric in METRICS.items() if metric.kpi]
 PANELS = [
     ("Top pages", "event:page", "visitors,pageviews"),
+    # scroll depth (%) and time on page (s) from engagement pings, averaged over the page's engaged visitors
+    ("Engagement", "event:page", "visitors,scroll_depth,time_on_page"),
     ("Entry pages", "visit:entry_page", "visitors,visits"),
     ("Exit pages", "visit:exit_page", "visitors,visits"),
     ("Sources", "visit:source", "visitors,visits"),
@@ -42,6 +44,12 @@ PANELS = [
 PANEL_FILTERS = {"event:page": "event:kind==pageview", "event:fulfilment_status": "event:kind==fulfilment",
                  "event:contact_channel": "event:kind==contact"}
 PANEL_ROWS = 10
+
+
+def _panel_id(title: str, prop: str) -> str:
+    """A panel's id on the page: its property, or its title for a property's second panel."""
+    first = next(t for t, p, _ in PANELS if p == prop)
+    return prop if first == title else title.lower().replace(" ", "-")
 
 
 def overview_calls(period: str, date: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
@@ -102,7 +110,8 @@ def build_overview(
         "previous": results["previous"],
         "receiving": results["receiving"],
         "panels": [
-            {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **results[title]}
+            {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **results[title],
+             "id": _panel_id(title, prop)}
             for title, prop, metrics in PANELS
         ],
     }
@@ -116,7 +125,8 @@ templates = Environment(
 )
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
+    """A number as the report shows it ('–' for a withheld one)."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -126,7 +136,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-templates.filters["fmt"] = _fmt
+templates.filters["fmt"] = fmt
 
 
 def render_html(overview: dict[str, Any], interactive: bool = False, **context: Any) -> str:

@@ -29,13 +29,14 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PTable", "cell_position", "RECORD_KEY_SQL", "CELL_KEY_SQL", "PTABLE"]
+__all__ = ["PTable", "cell_position", "RECORD_KEY_SQL", "CELL_KEY_SQL", "VISIT_CELL_KEY_SQL", "PTABLE"]
 
 PTABLE_PATH = Path(__file__).resolve().parent / "ptable.csv"
 
 # A row's record key, in ClickHouse; {record_secret:UInt64} is bound per client.
 RECORD_KEY_SQL = "cityHash64(visitor_id, {record_secret:UInt64})"
-CELL_KEY_SQL = f"maxIf({RECORD_KEY_SQL}, visitor_id != 0)"
+VISIT_CELL_KEY_SQL = f"maxIf({RECORD_KEY_SQL}, visitor_id != 0)"  # over one row per visit
+CELL_KEY_SQL = f"maxIf({RECORD_KEY_SQL}, visitor_id != 0 AND kind != 'engagement')"  # over events: the cell's visitors (catalogue.COUNTED)
 
 
 def cell_position(max_record_key: int, visitors: int) -> float:

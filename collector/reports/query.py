@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.field_error import FieldError
-from collector.reports.catalogue import COLUMNS, PEOPLE, columns_for
+from collector.reports.catalogue import COLUMNS, COUNTED, PEOPLE, columns_for, reads_engagement
 from collector.reports.periods import Period
 
 __all__ = [
@@ -215,7 +215,8 @@ class Scope:
     goals: list[Any] = field(default_factory=list)  # the client's goals (tenants.Goal), for event:goal
     conditions: list[str] = field(default_factory=list)  # compiled Stats API v2 filters (their values in ``bound``)
 
-    def where(self, params: dict[str, Any]) -> str:
+    def where(self, params: dict[str, Any], engagement: bool = False) -> str:
+        """The scope's conditions; the rows of engagement pings only with ``engagement``."""
         not_before = self.now - timedelta(days=self.retention_days)
         params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last,
                       now=self.now.strftime("%Y-%m-%d %H:%M:%S"), not_before_ms=int(not_before.timestamp() * 1000))
@@ -223,6 +224,8 @@ class Scope:
             params["record_secret"] = self.record_secret
         clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
                    "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
+        if not engagement:
+            clauses.append(COUNTED)
         clauses += filter_sql(self.filters, params, self.goals)
         clauses += self.conditions
         clauses += self.exclusions
@@ -236,9 +239,10 @@ def event_query(
     or in total; ``labels`` keeps only the rows with those labels, and ``combine`` totals them
     into one row (the (other) row)."""
     params: dict[str, Any] = {}
-    where = scope.where(params)
-    by_event = group is not None and group in EVENT_GROUPS
     columns = columns_for(metrics or [], scope.record_secret is not None)
+    engagement = reads_engagement(columns)
+    where = scope.where(params, engagement)
+    by_event = group is not None and group in EVENT_GROUPS
     select = ", ".join(f"{(COLUMNS[name].event_group_sql if by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
     if group is None:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
@@ -247,16 +251,20 @@ def event_query(
         where += f" AND {label_in(group, 'labels')}"
     if combine:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
-    return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label", params
+    # (with engagement rows read, a label only they have is no row of the report)
+    having = f" HAVING countIf({COUNTED}) > 0" if engagement else ""
+    return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{having}", params
 
 
 def _visits_with_exit_page(scope: Scope, params: dict[str, Any]) -> str:
-    """One row per visit: its visitor, pageviews, duration and exit page (its last pageview),
-    the one visit property that cannot be stored on each event as it arrives."""
+    """One row per visit: its visitor, pageviews, duration (to its last engagement ping: time on
+    the last page) and exit page (its last pageview), the one visit property that cannot be stored
+    on each event as it arrives."""
     return (
         "SELECT session_id, any(visitor_id) AS visitor_id, countIf(kind = 'pageview') AS pv, "
         "dateDiff('second', min(ts), max(ts)) AS duration, argMaxIf(path, ts, kind = 'pageview') AS label "
-        f"FROM spii.events WHERE {scope.where(params)} AND session_id != 0 GROUP BY session_id"
+        f"FROM spii.events WHERE {scope.where(params, engagement=True)} AND session_id != 0 GROUP BY session_id "
+        f"HAVING countIf({COUNTED}) > 0"
     )
 
 

@@ -75,9 +75,10 @@ def finish(metrics: list[str], ev: Row) -> Row:
     """Requested metrics (and visitors, and people for suppression) from one row of catalogue
     columns; counts are perturbed first when the row carries its cell key."""
     people = ev.get("people", ev.get("visitors", 0))
+    support = {c: int(ev.get(c) or 0) for m in metrics if (c := METRICS[m].support)}  # true counts: they judge, never shown
     if "cell_key" in ev:
         ev = perturbed(ev)
-    return {"people": people, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
+    return {"people": people, **support, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
 def _buckets(period: Period, interval: str) -> list[str]:
@@ -158,9 +159,11 @@ class Stats:
 
         return suppress(rows, k, distinct_visitors, visitors_key="people")
 
-    def _shown(self, row: Row, metrics: list[str], rounding: int) -> Row:
-        row = round_counts(row, rounding)
-        return {m: row[m] for m in metrics}
+    def _shown(self, row: Row, metrics: list[str], client: Client) -> Row:
+        """The metrics as shown: counts rounded; an average of fewer than k people's values
+        (scroll depth, time on page) withheld as null."""
+        row = round_counts(row, client.rounding)
+        return {m: None if (support := METRICS[m].support) and row.get(support, 0) < client.k else row[m] for m in metrics}
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class Stats:
             row = self._rows(scope, None, query.metrics)[""]
             hidden = row["people"] < client.k or "" in self._complement_small(scope, None, client.k)
             meta["suppressed"] = hidden
-            results = [] if hidden else [{"dimensions": [], "metrics": [self._shown(row, query.metrics, client.rounding)[m]
+            results = [] if hidden else [{"dimensions": [], "metrics": [self._shown(row, query.metrics, client)[m]
                                                                           for m in query.metrics]}]
             return {"results": results, "meta": meta, "query": echo}
         rows = self._rows(scope, group, query.metrics)
@@ -188,7 +191,7 @@ class Stats:
         ordered = sorted(cut.shown, key=lambda r: _v2_sort_key(query, r))
         start, size = query.pagination.offset, query.pagination.limit
         shown, withheld = self._complement_rows(scope, group, client.k, ordered, start + size)
-        out = [self._shown(r, query.metrics, client.rounding) | {"label": r["label"]} for r in shown]
+        out = [self._shown(r, query.metrics, client) | {"label": r["label"]} for r in shown]
         if query.dimensions == ["event:goal"] and "conversion_rate" in query.metrics:
             total = self._rows(scope, None, ["visitors"])[""]
             for r in out:
@@ -283,7 +286,7 @@ class Stats:
         row = self._rows(scope, None, req.metrics)[""]
         if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
             return None
-        shown = self._shown(row, req.metrics, client.rounding)
+        shown = self._shown(row, req.metrics, client)
         if "conversion_rate" in req.metrics and any(f.prop == "event:goal" for f in req.filters):
             shown["conversion_rate"] = _rate(shown["visitors"], self._period_visitors(client, req, period))
         return shown
@@ -312,7 +315,7 @@ class Stats:
         results = []
         for label in _buckets(req.period, req.interval):
             if label in shown:
-                results.append({"date": label, **self._shown(shown[label], req.metrics, client.rounding)})
+                results.append({"date": label, **self._shown(shown[label], req.metrics, client)})
             elif label in hidden:
                 results.append({"date": label, **{m: None for m in req.metrics}, "suppressed": True})
             else:
@@ -338,11 +341,11 @@ class Stats:
         cut = self._suppress(scope, group, listed, client.k)
         shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit)
         key = label_key(req.prop)
-        out = [{key: r["label"], **self._shown(r, req.metrics, client.rounding)} for r in shown]
+        out = [{key: r["label"], **self._shown(r, req.metrics, client)} for r in shown]
         hidden = [r["label"] for r in cut.hidden]
         if cut.other_shown(client.k) and not self._complement_small(scope, group, client.k, hidden, combine=True):
             other = self._rows(scope, group, req.metrics, hidden, combine=True)[""]
-            out.append({key: OTHER, **self._shown(other, req.metrics, client.rounding), "other": True})
+            out.append({key: OTHER, **self._shown(other, req.metrics, client), "other": True})
         if req.prop == "event:goal" and "conversion_rate" in req.metrics:
             self._goal_conversion_rates(client, req, out)
         start = (req.page - 1) * req.limit

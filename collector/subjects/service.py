@@ -30,7 +30,7 @@ EXPORT_COLUMNS = (
     "ts", "kind", "name", "host", "path", "query", "entry_page", "referrer_host", "referrer_source",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "browser", "browser_version",
     "os", "os_version", "device", "country", "postcode_area", "props", "order_id", "revenue", "currency",
-    "items", "fulfilment_status", "contact_channel", "tracking_refused", "session_id", "key_id", "ip_token",
+    "items", "fulfilment_status", "contact_channel", "scroll_depth", "engaged_ms", "tracking_refused", "session_id", "key_id", "ip_token",
     "retention_days",
 )
 MAX_EXPORT_ROWS = 1_000_000

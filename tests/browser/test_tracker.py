@@ -17,6 +17,7 @@ from tests.e2e.harness import BROWSER_UA, Collector, free_port
 pytestmark = pytest.mark.browser
 VENDOR = Path(__file__).resolve().parent / "vendor" / "plausible-tracker"
 SITE = "shop.example"
+TALL = "<div style='height:4000px'>a long read</div>"  # scroll depth = (scrollY + viewport) / 4000 px
 QUEUE_STUB = "<script>window.spii=window.spii||function(){(spii.q=spii.q||[]).push(arguments)}</script>"
 
 
@@ -42,7 +43,8 @@ PAGES = {
                        "import {{ init, track }} from '/plausible.js';"
                        f"init({{ domain: '{SITE}', endpoint: '{{collector}}/api/event' }});"
                        "track('Purchase', {{ props: {{ plan: 'gold' }}, revenue: {{ amount: 15.99, currency: 'USD' }} }});"
-                       "</script></head><body>plausible</body></html>").replace("{{", "{").replace("}}", "}"),
+                       f"</script></head><body style='margin:0'>{TALL}</body></html>").replace("{{", "{").replace("}}", "}"),
+    "long.html": page(TALL),
     "excluded-area.html": page("<h1>excluded</h1>", 'data-local data-exclude="/excluded-*,/never"'),
     "form.html": page('<form id=newsletter action="/form.html"><button id=go>go</button></form>', 'data-local data-auto="forms"'),
     "auto.html": page('<a id=out href="https://elsewhere.example/x?secret=1">out</a> <a id=dl href="/files/report.pdf">pdf</a>',
@@ -70,9 +72,11 @@ def landed(tmp_path_factory, browser):
     site = http.server.ThreadingHTTPServer(("127.0.0.1", site_port), handler)
     threading.Thread(target=site.serve_forever, daemon=True).start()
     base = f"http://{SITE}:{site_port}"
-    # a browser of its own: shop.example resolves to loopback inside this Chromium only
+    # a browser of its own: shop.example resolves to loopback inside this Chromium only; its
+    # UA is a normal browser's everywhere, also for the beacons a page sends as it unloads
+    # (the context's UA override no longer applies to those: they would say HeadlessChrome)
     own = browser.browser_type.launch(executable_path=CHROMIUM, headless=True,
-                                      args=[*ARGS, f"--host-resolver-rules=MAP {SITE} 127.0.0.1"])
+                                      args=[*ARGS, f"--host-resolver-rules=MAP {SITE} 127.0.0.1", f"--user-agent={BROWSER_UA}"])
     log: dict[str, object] = {}
     try:
         for scenario in SCENARIOS:
@@ -96,8 +100,10 @@ def landed(tmp_path_factory, browser):
     (ARTIFACTS / "tracker" / "console.json").write_text(json.dumps(log, indent=1, default=str))
     rows = collector.query("SELECT path, kind, name, props, revenue, currency, postcode_area, country, order_id, "
                            "fulfilment_status, contact_channel, cookie_hash, visitor_id, toString(ip_token) AS ip, "
-                           "tracking_refused, client_id FROM spii.events ORDER BY ts")
-    return {"rows": rows, "client": client, "log": log}
+                           "tracking_refused, client_id, scroll_depth, engaged_ms, session_id FROM spii.events ORDER BY ts")
+    # engagement pings (time on page, scroll depth) apart: the other tests count events
+    return {"rows": [r for r in rows if r["kind"] != "engagement"], "engagement": [r for r in rows if r["kind"] == "engagement"],
+            "client": client, "log": log}
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -183,10 +189,28 @@ def auto_events(tab, base):
     tab.click("#dl")
 
 
+def scroll_to(tab, fraction):
+    """Scroll so that the bottom of the viewport is at ``fraction`` of the page."""
+    tab.evaluate(f"window.scrollTo(0, document.documentElement.scrollHeight * {fraction} - innerHeight)")
+    tab.wait_for_timeout(200)  # scroll events are delivered on the next frame
+
+
 def plausible_npm(tab, base):
     tab.add_init_script("window.__plausible = true")  # Plausible's own switch for automated browsers
     tab.goto(f"{base}/plausible.html")
+    tab.wait_for_timeout(1200)  # visible and focused: engaged time
+    scroll_to(tab, 0.5)
+    tab.goto("about:blank")  # leaving the page hides it: the tracker sends its engagement ping
+
+
+def engagement(tab, base):
+    opened(tab, f"{base}/long.html")
+    tab.wait_for_timeout(1200)
+    scroll_to(tab, 0.5)
+    tab.evaluate("history.pushState({}, '', '/long/next')")  # SPA navigation: the ping of the page left
+    scroll_to(tab, 1)
     tab.wait_for_timeout(500)
+    tab.goto("about:blank")
 
 
 def excluded(tab, base):
@@ -200,7 +224,7 @@ def form(tab, base):
     tab.click("#go")
 
 
-SCENARIOS = [excluded, form, plausible_npm, load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
+SCENARIOS = [excluded, form, plausible_npm, engagement, load, spa, hash_routing, calls, consent, gpc, optout, queued, noscript, webdriver, auto_events]
 
 
 def rows_at(landed, path):
@@ -273,7 +297,6 @@ def test_outbound_and_download_auto_events_without_query_strings(landed):
 
 def test_plausible_npm_tracker_posts_to_spii(landed):
     rows = rows_at(landed, "/plausible.html")
-    # Plausible's "engagement" pings (time on page) are answered and dropped, not stored as events
     assert [r["kind"] for r in rows] == ["pageview", "event"]
     purchase = rows[1]
     assert (purchase["name"], purchase["props"], purchase["revenue"], purchase["currency"]) == ("Purchase", {"plan": "gold"}, "15.9900", "USD")
@@ -292,3 +315,24 @@ def test_form_submission_auto_event(landed):
 def test_no_errors_in_the_page_console(landed):
     errors = [m for lines in landed["log"].values() if isinstance(lines, list) for m in lines if "rror" in m]
     assert errors == []
+
+
+def _pings(landed, path):
+    return [r for r in landed["engagement"] if r["path"] == path]
+
+
+def test_plausible_npm_tracker_engagement_gives_scroll_depth_and_time_on_page(landed):
+    (pageview,) = [r for r in rows_at(landed, "/plausible.html") if r["kind"] == "pageview"]
+    pings = _pings(landed, "/plausible.html")
+    assert pings, "Plausible's tracker sent no engagement ping that was stored"
+    assert 40 <= max(r["scroll_depth"] for r in pings) <= 60
+    assert sum(int(r["engaged_ms"]) for r in pings) >= 1000
+    assert {r["session_id"] for r in pings} == {pageview["session_id"]} and pageview["session_id"] != "0"
+
+
+def test_spii_tracker_engagement_on_spa_navigation_and_leaving(landed):
+    (first,) = _pings(landed, "/long.html")  # sent when the SPA navigated away
+    assert 40 <= first["scroll_depth"] <= 60 and int(first["engaged_ms"]) >= 1000
+    (last,) = _pings(landed, "/long/next")  # sent when the page was left
+    assert last["scroll_depth"] == 100 and int(last["engaged_ms"]) >= 400
+    assert first["session_id"] == last["session_id"] == rows_at(landed, "/long.html")[0]["session_id"]

@@ -3,13 +3,14 @@
 import gzip
 
 from collector.http.tracker import TRACKER
+from tests.tracker.test_size import LIMIT
 
 
 def test_tracker_is_served_compressed_cached_and_revalidated(collector):
     collector.start()
     status, headers, body = collector.request("GET", "/js/spii.js", headers={"Accept-Encoding": "gzip, br"})
     assert status == 200 and headers["content-encoding"] == "gzip" and gzip.decompress(body) == TRACKER
-    assert len(body) <= 1024
+    assert len(body) <= LIMIT
     assert headers["content-type"].startswith("text/javascript") and "max-age" in headers["cache-control"]
     etag = headers["etag"]
     status, headers, body = collector.request("GET", "/js/spii.js", headers={"Accept-Encoding": "identity"})

@@ -10,7 +10,9 @@ from collector.reports.suppression import COUNT_METRICS
 def test_every_metric_is_computed_from_declared_columns():
     for metric in METRICS.values():
         assert set(metric.needs) <= set(COLUMNS), metric.name
-        assert metric.compute({name: 0 for name in COLUMNS}) in (0, 0.0), metric.name  # no division by zero
+        # no division by zero; an average of no one's values is no value
+        assert metric.compute({name: 0 for name in COLUMNS}) in ((None,) if metric.support else (0, 0.0)), metric.name
+        assert metric.support is None or metric.support in metric.needs
 
 
 def test_the_rest_of_the_code_reads_the_catalogue():

@@ -5,10 +5,10 @@ import hashlib
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parents[2] / "collector" / "http" / "static"
-LIMIT = 1024  # bytes gzipped; Plausible's official tracker package is 2,696
+LIMIT = 1280  # bytes gzipped (with engagement: time on page, scroll depth); Plausible's official tracker package is 2,696
 
 
-def test_served_tracker_is_at_most_1024_bytes_gzipped():
+def test_served_tracker_is_at_most_1280_bytes_gzipped():
     minified = (STATIC / "spii.min.js").read_bytes()
     size = len(gzip.compress(minified, 9, mtime=0))
     print(f"spii.min.js: {len(minified)} bytes, {size} gzipped (limit {LIMIT})")

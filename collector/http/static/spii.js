@@ -10,7 +10,7 @@
   const auto = attr("auto");  // "outbound,downloads,forms" (any of them)
   // data-exclude="/admin/*,/preview": * matches anything
   const skip = (attr("exclude") || "").split(",").map((p) => RegExp("^" + p.replace(/\*/g, ".*") + "$"));
-  let last;
+  let last, page, depth, sent, engaged, since;  // the page's URL, scroll depth (%, sent so far), engaged ms, visible since
 
   const cookieId = () => d.cookie.match(/\b_spii=(\w+)/)?.[1];
   // opted out; or a developer's machine or an automated browser, unless data-local is set
@@ -30,9 +30,26 @@
     } catch (e) {}
   };
 
+  // Engagement (Plausible's): how far the page was scrolled and how long it was visible and
+  // focused, sent when it is hidden or left, or on SPA navigation, if the depth grew or 3 s built up
+  const visible = () => d.visibilityState == "visible" && d.hasFocus();
+  const clock = () => engaged + (since && Date.now() - since);
+  // (the server caps it at 100 %)
+  const scrolled = () => { depth = Math.max(depth, Math.round((w.scrollY + w.innerHeight) / d.documentElement.scrollHeight * 100)); };
+  const engage = () => {
+    const e = clock();
+    if (last && (depth > sent || e >= 3e3)) { sent = depth; engaged = 0; since &&= Date.now(); send("engagement", { u: page, sd: depth, e }); }
+  };
+  const stop = () => { engaged = clock(); since = 0; engage(); };
+  const tick = () => visible() ? (since ||= Date.now()) : stop();
+
   const pageview = () => {
     const url = l.pathname + l.search + (hash ? l.hash : "");
-    if (url != last) { last = url; send("pageview"); }
+    if (url != last) {
+      engage();  // the page being left
+      last = url; page = l.href; depth = sent = engaged = 0; since = visible() && Date.now();
+      send("pageview"); scrolled();
+    }
   };
 
   // 128 random bits (four 32-bit words, in decimal), first-party, at most 395 days from consent
@@ -58,6 +75,10 @@
   });
   w.addEventListener("popstate", pageview);
   w.addEventListener("hashchange", pageview);  // a no-op without data-hash: the URL it compares has no hash
+  w.addEventListener("scroll", scrolled);  // (scroll events cannot be cancelled: no need to say passive)
+  ["focus", "blur"].map((e) => w.addEventListener(e, tick));
+  d.addEventListener("visibilitychange", tick);
+  w.addEventListener("pagehide", stop);
   if (auto) {
     d.addEventListener("click", (ev) => {
       const a = ev.target.closest?.("a[href]"), p = { p: { url: a?.origin + a?.pathname } };  // never the query string
