@@ -248,12 +248,56 @@ def cmd_clients(args: argparse.Namespace) -> int:
                 raise CliError("nothing to change: give at least one option (see spii clients update --help)")
             client = store.update(args.name, **changes)
             emit(args, _client_json(client), f"updated {client.name}: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        elif args.clients_cmd in ("share", "unshare", "shares"):
+            _shares(args, settings, store)
         elif args.clients_cmd == "remove":
             client = store.remove(args.name)
             emit(args, {"removed": client.client_id}, f"removed {client.name} ({client.client_id})")
     except (RegistryError, ValueError) as exc:
         raise CliError(str(exc).splitlines()[0] if not hasattr(exc, "errors") else _pydantic_message(exc)) from None
     return 0
+
+
+def _shares(args: argparse.Namespace, settings: Settings, store: Any) -> None:
+    """spii clients share | shares | unshare: read-only dashboard links (http/share.py)."""
+    if args.clients_cmd == "share":
+        password = _read_password() if args.password else None
+        client, share, token = store.share(args.name, args.expires, password)
+        url = f"{(args.server or settings.collector_url).rstrip('/')}/share/{token}"
+        emit(args, {"client_id": client.client_id, "share_id": share.share_id, "url": url, "expires": share.expires,
+                    "password": share.password is not None},
+             f"read-only dashboard of {client.name} (link {share.share_id}"
+             f"{', until ' + str(share.expires) if share.expires else ''}{', password needed' if share.password else ''}; shown once):\n{url}\n"
+             f"revoke with: spii clients unshare {client.name} {share.share_id}")
+    elif args.clients_cmd == "shares":
+        client = store.load().find(args.name)
+        if client is None:
+            raise CliError(f"no client named {args.name!r}")
+        rows = [{"share_id": s.share_id, "created_at": s.created_at, "expires": s.expires, "password": s.password is not None,
+                 "expired": s.expired()} for s in client.shares]
+        emit(args, rows, "\n".join(f"{r['share_id']}  created {r['created_at']}  expires {r['expires'] or 'never'}"
+                                   f"{'  (expired)' if r['expired'] else ''}{'  password' if r['password'] else ''}" for r in rows)
+             or f"{client.name} has no shared links")
+    else:
+        if not args.all and not args.share_id:
+            raise CliError("name the link to revoke (spii clients shares NAME lists them), or --all")
+        removed = store.unshare(args.name, None if args.all else args.share_id)
+        emit(args, {"revoked": removed}, f"revoked {removed} shared link(s)")
+
+
+def _read_password() -> str:
+    """The link's password: from a terminal twice (not echoed), else one line of stdin."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password for the link: ")
+        if getpass.getpass("again: ") != password:
+            raise CliError("the passwords differ")
+    if len(password) < 8:
+        raise CliError("the password needs at least 8 characters")
+    return password
 
 
 def _print_added(args: argparse.Namespace, settings: Settings, client: Any, token: str | None) -> None:
@@ -442,6 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument("name", help="client name or id")
     access.add_argument("--user", help="ClickHouse user name (default spii_analyst_<client name>)")
     access.add_argument("--cluster", help="add ON CLUSTER (default SPII_CLICKHOUSE_CLUSTER)")
+    share = clients_sub.add_parser("share", parents=[common], help="print a read-only dashboard link (no token needed to open it)")
+    share.add_argument("name", help="client name or id")
+    share.add_argument("--expires", type=date.fromisoformat, help="last day the link opens (YYYY-MM-DD, UTC; default: until revoked)")
+    share.add_argument("--password", action="store_true", help="the link also needs a password (asked for; or one line on stdin)")
+    share.add_argument("--server", help="the collector's public URL for the link (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
+    shares = clients_sub.add_parser("shares", parents=[common], help="list a client's shared links")
+    shares.add_argument("name", help="client name or id")
+    unshare = clients_sub.add_parser("unshare", parents=[common], help="revoke a shared link (or --all)")
+    unshare.add_argument("name", help="client name or id")
+    unshare.add_argument("share_id", nargs="?", help="the link's id (spii clients shares NAME)")
+    unshare.add_argument("--all", action="store_true", help="revoke every shared link of the client")
     remove = clients_sub.add_parser("remove", parents=[common], help="remove a client")
     remove.add_argument("name", help="client name or id")
     clients.set_defaults(func=cmd_clients)

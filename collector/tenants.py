@@ -15,7 +15,7 @@ import json
 import os
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -49,6 +49,35 @@ class TokenRecord(BaseModel):
     prefix: str  # first characters of the token: lets an operator name it for revocation
     sha256: str
     created_at: str
+
+
+class ShareRecord(BaseModel):
+    """A read-only link to the client's dashboard (http/share.py): its token hashed, an optional
+    last day (UTC) and an optional password (scrypt)."""
+
+    share_id: str  # names the link for `spii clients unshare`
+    sha256: str
+    created_at: str
+    expires: date | None = None  # the last day the link opens
+    password: str | None = None  # hash_password()
+
+    def expired(self, today: date | None = None) -> bool:
+        return self.expires is not None and (today or datetime.now(UTC).date()) > self.expires
+
+
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MB and tens of ms per try: slow to guess offline
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT, dklen=32)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    _, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **SCRYPT, dklen=32)
+    return hmac.compare_digest(candidate.hex(), digest)
 
 
 class Goal(BaseModel):
@@ -101,6 +130,7 @@ class Client(BaseModel):
     goals: list[Goal] = Field(default_factory=list)
     funnels: list[Funnel] = Field(default_factory=list)
     tokens: list[TokenRecord] = Field(default_factory=list)
+    shares: list[ShareRecord] = Field(default_factory=list)
 
     def goal(self, name_or_id: str) -> Goal | None:
         return next((g for g in self.goals if name_or_id in (g.goal_id, g.name)), None)
@@ -155,6 +185,7 @@ class Registry:
         self.by_name = {c.name: c for c in clients}
         self._by_domain = {d: c for c in clients for d in c.domains}
         self._host_cache: dict[str, Client | None] = {}
+        self._shares = {s.sha256: (c, s) for c in clients for s in c.shares}
 
     def find(self, name_or_id: str) -> Client | None:
         return self.by_id.get(name_or_id) or self.by_name.get(name_or_id)
@@ -174,6 +205,10 @@ class Registry:
             self._host_cache.clear()
         self._host_cache[host] = found
         return found
+
+    def for_share(self, token: str) -> tuple[Client, ShareRecord] | None:
+        """The client and share a shared link's token opens (looked up by its hash)."""
+        return self._shares.get(hash_token(token))
 
     def for_token(self, token: str) -> Client | None:
         for client in self.clients:
@@ -196,7 +231,7 @@ class RegistryStore:
         return Registry([Client.model_validate(c) for c in data.get("clients", [])])
 
     def _save(self, registry: Registry) -> None:
-        data = {"format": FORMAT, "clients": [c.model_dump() for c in registry.clients]}
+        data = {"format": FORMAT, "clients": [c.model_dump(mode="json") for c in registry.clients]}
         atomic_write(self.path, json.dumps(data, indent=1).encode() + b"\n")
 
     def add(self, name: str, domains: list[str], **options: object) -> tuple[Client, str | None]:
@@ -242,9 +277,37 @@ class RegistryStore:
         with locked(self.path):
             registry = self.load()
             client = self._require(registry, name_or_id)
-            updated = Client.model_validate({**client.model_dump(), **changes, "client_id": client.client_id, "tokens": client.tokens})
+            updated = Client.model_validate({**client.model_dump(), **changes, "client_id": client.client_id, "tokens": client.tokens,
+                                             "shares": client.shares})
             self._save(Registry([updated if c is client else c for c in registry.clients]))
         return updated
+
+    def share(self, name_or_id: str, expires: date | None = None, password: str | None = None) -> tuple[Client, ShareRecord, str]:
+        """A new read-only link: the client, its record and the link's token (shown once)."""
+        if expires is not None and expires < datetime.now(UTC).date():
+            raise RegistryError(f"--expires {expires} is in the past")
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+            share = ShareRecord(share_id="s_" + secrets.token_hex(4), sha256=hash_token(token), expires=expires,
+                                created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                password=hash_password(password) if password else None)
+            client.shares.append(share)
+            self._save(registry)
+        return client, share, token
+
+    def unshare(self, name_or_id: str, share_id: str | None = None) -> int:
+        """Revoke one shared link, or every link of the client (``share_id`` None)."""
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            before = len(client.shares)
+            client.shares = [s for s in client.shares if share_id is not None and s.share_id != share_id]
+            if share_id is not None and len(client.shares) == before:
+                raise RegistryError(f"{client.name} has no shared link {share_id!r} (spii clients unshare {client.name} --list)")
+            self._save(registry)
+        return before - len(client.shares)
 
     def add_goal(self, name_or_id: str, event: str | None = None, page: str | None = None, revenue: str | None = None) -> Goal:
         with locked(self.path):

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from collector.audit import AuditLog
 from collector.config import Settings
-from collector.http import beacon, dashboard, goals, ops, stats, subjects, tracker
+from collector.http import beacon, dashboard, goals, ops, share, stats, subjects, tracker
 from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
@@ -216,6 +216,7 @@ def build_app(state: State) -> web.Application:
     ops.add_routes(app)
     stats.add_routes(app)
     dashboard.add_routes(app)
+    share.add_routes(app)
     tracker.add_routes(app)
     subjects.add_routes(app)
     goals.add_routes(app)

@@ -83,6 +83,17 @@ class Auth:
         self.throttle(ticket)
         return client
 
+    # --- sessions of a password-protected shared link (http/share.py): share id, expiry, MAC
+    def new_share_session(self, share_id: str, seconds: int) -> str:
+        body = f"share.{share_id}.{int(time.time()) + seconds}.{base64.urlsafe_b64encode(os.urandom(12)).decode()}"
+        return f"{body}.{self._ticket_mac(body)}"
+
+    def share_session_valid(self, ticket: str, share_id: str) -> bool:
+        body, _, mac = ticket.rpartition(".")
+        parts = body.split(".")
+        return (len(parts) == 4 and hmac.compare_digest(self._ticket_mac(body), mac) and parts[:2] == ["share", share_id]
+                and parts[2].isdigit() and int(parts[2]) >= time.time())
+
     def end_session(self, ticket: str) -> None:
         if len(self._ended) > 100_000:
             self._ended.clear()  # tickets expire on their own within hours

@@ -14,7 +14,7 @@ from aiohttp import web
 from collector.http.auth import Denied
 from collector.http.errors import field_error
 from collector.http.state import STATE, State
-from collector.reports.overview import PERIOD_CHOICES, build_overview, render_html, templates
+from collector.reports.overview import PERIOD_CHOICES, Filters, build_overview, render_html, templates
 from collector.reports.query import QueryError
 from collector.http.stats import export_response, parse_request, realtime_response
 from collector.tenants import Client
@@ -90,18 +90,27 @@ async def dashboard(request: web.Request) -> web.Response:
             refusal = denied.response.status
     else:
         return _refused(client.name, request, refusal or 401, "Please log in again.")
+    base = f"/dashboard/{client.name}"
+    return await render_dashboard(request, client, logout_url=f"{base}/logout", realtime_url=f"{base}/realtime", export_url=f"{base}/export")
+
+
+async def render_dashboard(request: web.Request, client: Client, **urls: str) -> web.Response:
+    """The dashboard page of ``client`` for the request's period and filters (``?filters=``)."""
+    state = request.app[STATE]
     period = request.query.get("period", "30d")
     if period not in dict(PERIOD_CHOICES):
         period = "30d"
     summary = {"name": client.name, "client_id": client.client_id}
+    loop = asyncio.get_running_loop()
     try:
-        overview = await asyncio.get_running_loop().run_in_executor(None, build_overview, _fetch(state, client), summary, period)
+        filters = Filters(request.query.get("filters"), period)
+        overview = await loop.run_in_executor(None, lambda: build_overview(_fetch(state, client), summary, period, filters=filters.text))
     except QueryError as exc:
         return field_error(400, "invalid query", exc.field, exc.problem)
-    overview["realtime"] = await asyncio.get_running_loop().run_in_executor(None, state.stats.realtime, client)
-    html = render_html(overview, interactive=True, logout_url=f"/dashboard/{client.name}/logout", realtime_url=f"/dashboard/{client.name}/realtime",
-                       export_url=f"/dashboard/{client.name}/export?period={period}")
-    return _page(html)
+    overview["realtime"] = await loop.run_in_executor(None, state.stats.realtime, client)
+    if "export_url" in urls:
+        urls["export_url"] += filters.url(filters.active)
+    return _page(render_html(overview, interactive=True, filters=filters, **urls))
 
 
 async def login(request: web.Request) -> web.Response:

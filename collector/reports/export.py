@@ -79,7 +79,7 @@ def export_name(overview: dict[str, Any]) -> str:
     return f"spii-{_slug(overview['client']['name'])}-{overview['period']}-{overview['last'] or 'empty'}.zip"
 
 
-def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | None = None) -> tuple[bytes, str]:
+def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | None = None, filters: str = "") -> tuple[bytes, str]:
     """The ZIP of one client's report, and its file name. With the client's differential privacy
     on, the export first spends its epsilon (BudgetSpent when the month's budget is gone,
     nothing spent), then releases exact visitor counts through OpenDP (reports/privacy_budget.py)."""
@@ -95,7 +95,7 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
     def fetch(endpoint: str, query: dict[str, str]) -> dict[str, Any]:
         return getattr(stats, endpoint)(client, parse_request(query))
 
-    overview = build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date)
+    overview = build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, filters=filters)
     if private:
         overview = dp_release(overview, client.dp_export_epsilon)
     elif client.perturb:

@@ -5,17 +5,20 @@ HTTP) fetch exactly the same numbers."""
 from __future__ import annotations
 
 from collections.abc import Callable
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from collector.reports.charts import line_chart
 from collector.reports.catalogue import METRICS
 from collector.reports.periods import PERIOD_CHOICES, default_interval, parse_period
+from collector.reports.query import VISIT_ONLY, Filter, parse_filters
 
-__all__ = ["KPIS", "PANELS", "fmt", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
+__all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
 
 KPIS = [(name, metric.label) for name, metric in METRICS.items() if metric.kpi]
 PANELS = [
@@ -44,6 +47,45 @@ PANELS = [
 PANEL_FILTERS = {"event:page": "event:kind==pageview", "event:fulfilment_status": "event:kind==fulfilment",
                  "event:contact_channel": "event:kind==contact"}
 PANEL_ROWS = 10
+_UNLINKABLE = re.compile(r"[|;*]")  # a label with these cannot be written as a v1 filter value
+
+
+def filter_text(filters: list[Filter]) -> str:
+    """Filters back in the stats API's v1 syntax (what ``parse_filters`` reads)."""
+    return ";".join(f"{f.prop}{f.op}{'|'.join(f.values)}" for f in filters)
+
+
+def _joined(*parts: str) -> str:
+    return ";".join(p for p in parts if p)
+
+
+class Filters:
+    """The dashboard's active filters (``?filters=``, v1 syntax): the chips that remove one, and
+    the link of a breakdown row that filters the whole page by its label (replacing a filter on
+    the same property). Plain links: the URL is the state, so sharing and the back button work
+    and nothing needs JavaScript."""
+
+    def __init__(self, text: str | None, period: str) -> None:
+        self.active = parse_filters(text)
+        self.period = period
+
+    @property
+    def text(self) -> str:
+        return filter_text(self.active)
+
+    def url(self, filters: list[Filter]) -> str:
+        query = {"period": self.period, **({"filters": filter_text(filters)} if filters else {})}
+        return "?" + urlencode(query)
+
+    def href(self, prop: str, label: object) -> str | None:
+        """The page filtered by ``prop == label`` too; None when that cannot be a filter."""
+        if prop in VISIT_ONLY or not isinstance(label, str) or not label.strip() or _UNLINKABLE.search(label):
+            return None
+        return self.url([f for f in self.active if f.prop != prop] + [Filter(prop, "==", (label,))])
+
+    def chips(self) -> list[dict[str, str]]:
+        return [{"label": f"{f.prop.split(':', 1)[-1].replace('_', ' ')} {'is not' if f.op == '!=' else 'contains' if f.op == '~' else 'is'} "
+                          f"{' or '.join(f.values)}", "remove": self.url([g for g in self.active if g is not f])} for f in self.active]
 
 
 def _panel_id(title: str, prop: str) -> str:
@@ -52,27 +94,29 @@ def _panel_id(title: str, prop: str) -> str:
     return prop if first == title else title.lower().replace(" ", "-")
 
 
-def overview_calls(period: str, date: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
-    """(name, endpoint, query) for every number on the page (plus previous_call)."""
+def overview_calls(period: str, date: str | None = None, filters: str = "") -> list[tuple[str, str, dict[str, str]]]:
+    """(name, endpoint, query) for every number on the page (plus previous_call), each under
+    the page's ``filters`` (v1 syntax)."""
     base = {"period": period, **({"date": date} if date else {})}
+    with_filters = {"filters": filters} if filters else {}
     calls = [
-        ("aggregate", "aggregate", {**base, "metrics": ",".join(m for m, _ in KPIS), "compare": "previous_period"}),
-        ("timeseries", "timeseries", {**base, "metrics": "visitors,pageviews"}),
+        ("aggregate", "aggregate", {**base, **with_filters, "metrics": ",".join(m for m, _ in KPIS), "compare": "previous_period"}),
+        ("timeseries", "timeseries", {**base, **with_filters, "metrics": "visitors,pageviews"}),
     ]
     for title, prop, metrics in PANELS:
         query = {**base, "property": prop, "metrics": metrics, "limit": str(PANEL_ROWS)}
-        if prop in PANEL_FILTERS:
-            query["filters"] = PANEL_FILTERS[prop]
+        if joined := _joined(filters, PANEL_FILTERS.get(prop, "")):
+            query["filters"] = joined
         calls.append((title, "breakdown", query))
     return calls
 
 
-def previous_call(period: str, date: str | None) -> dict[str, str]:
-    """The timeseries of the period before, for the comparison line."""
+def previous_call(period: str, date: str | None, filters: str = "") -> dict[str, str]:
+    """The timeseries of the period before, under the same filters, for the comparison line."""
     current = parse_period(period, date, datetime.now(UTC).date())
     before = current.previous()
     return {"period": "custom", "date": f"{before.first},{before.last}", "metrics": "visitors,pageviews",
-            "interval": default_interval(current)}
+            "interval": default_interval(current), **({"filters": filters} if filters else {})}
 
 
 def build_overview(
@@ -81,15 +125,16 @@ def build_overview(
     period: str,
     date: str | None = None,
     progress: Callable[[str], None] | None = None,
+    filters: str = "",
 ) -> dict[str, Any]:
     """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document."""
     results: dict[str, Any] = {}
-    calls = overview_calls(period, date)
+    calls = overview_calls(period, date, filters)
     for name, endpoint, query in calls:
         results[name] = fetch(endpoint, query)
         if progress:
             progress(name)
-    results["previous"] = fetch("timeseries", previous_call(period, date))
+    results["previous"] = fetch("timeseries", previous_call(period, date, filters))
     if progress:
         progress("previous period")
     results["receiving"] = fetch("receiving", {})
@@ -100,6 +145,7 @@ def build_overview(
     return {
         "client": client,
         "period": period,
+        "filters": filters,
         "period_label": dict(PERIOD_CHOICES).get(period, period),
         "first": series[0]["date"][:10] if series else "",
         "last": series[-1]["date"][:10] if series else "",
