@@ -244,6 +244,9 @@ async def pixel(request: web.Request, state: State) -> web.Response:
 def split_batch(body: bytes) -> list[Any]:
     """A JSON array, or NDJSON (one object per line)."""
     stripped = body.lstrip()
+    if not stripped.startswith((b"[", b"{")):
+        raise Reject(field_error(400, "batch must be a JSON array or NDJSON", "body", "expected an array of events, or one event object per line"),
+                     "invalid_json")
     if stripped.startswith(b"["):
         data = parse_json(body)
         if not isinstance(data, list):

@@ -8,7 +8,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from collector.http.state import STATE
-from collector.ingest.payload import EventPayload
 
 
 INDEX = """<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -57,56 +56,9 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _error_schema() -> dict:
-    return {
-        "type": "object",
-        "properties": {
-            "error": {"type": "string"},
-            "details": {
-                "type": "array",
-                "items": {"type": "object", "properties": {"field": {"type": "string"}, "problem": {"type": "string"}}},
-            },
-        },
-        "required": ["error", "details"],
-    }
-
-
-def openapi_spec() -> dict:
-    """Generated from the pydantic payload model, so clients and fuzzers see the real contract."""
-    event_schema = EventPayload.model_json_schema(ref_template="#/components/schemas/{model}")
-    defs = event_schema.pop("$defs", {})
-    error_response = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    dropped = {"X-SPII-Dropped": {"schema": {"type": "string"}, "description": "why the event was dropped on purpose"}}
-    event_responses = {
-        "202": {"description": "accepted (or dropped on purpose: see X-SPII-Dropped)", "headers": dropped},
-        "400": {"description": "malformed or invalid event", **error_response},
-        "413": {"description": "body too large", **error_response},
-        "429": {"description": "client rate limited", **error_response},
-        "503": {"description": "cannot store now (Retry-After)", **error_response},
-    }
-    body = {"required": True, "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/EventPayload"}},
-        "text/plain": {"schema": {"$ref": "#/components/schemas/EventPayload"}},
-    }}
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "spii collector", "version": "1", "description": "Privacy-preserving analytics beacon API"},
-        "paths": {
-            "/api/event": {"post": {"operationId": "postEvent", "requestBody": body, "responses": event_responses}},
-            "/api/events": {"post": {
-                "operationId": "postEvents",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/EventPayload"}}}}},
-                "responses": {**event_responses, "202": {"description": "per-event results"}},
-            }},
-            "/healthz": {"get": {"operationId": "healthz", "responses": {"200": {"description": "process up"}}}},
-            "/readyz": {"get": {"operationId": "readyz", "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
-        },
-        "components": {"schemas": {"EventPayload": event_schema, **defs, "Error": _error_schema()}},
-    }
-
-
 async def openapi(request: web.Request) -> web.Response:
+    from collector.http.openapi import openapi_spec  # (imports every API's models: built on first use)
+
     return web.json_response(openapi_spec())
 
 

@@ -51,13 +51,19 @@ def _password_form(request: web.Request, message: str = "", status: int = 200) -
     return _page(html, status)
 
 
-async def shared_dashboard(request: web.Request) -> web.Response:
+def _opened(request: web.Request, locked_status: int) -> Client | web.Response:
+    """The link's client when the link opens it (and its password was given), else the answer."""
     found = _shared(request)
     if isinstance(found, web.Response):
         return found
     client, share = found
-    if not _unlocked(request, share):
-        return _password_form(request)
+    return client if _unlocked(request, share) else _password_form(request, status=locked_status)
+
+
+async def shared_dashboard(request: web.Request) -> web.Response:
+    client = _opened(request, 200)
+    if isinstance(client, web.Response):
+        return client
     return await render_dashboard(request, client, realtime_url=f"/share/{request.match_info['token']}/realtime")
 
 
@@ -78,13 +84,8 @@ async def unlock(request: web.Request) -> web.Response:
 
 
 async def shared_realtime(request: web.Request) -> web.StreamResponse:
-    found = _shared(request)
-    if isinstance(found, web.Response):
-        return found
-    client, share = found
-    if not _unlocked(request, share):
-        return _password_form(request, status=401)
-    return await realtime_response(request.app[STATE], client)
+    client = _opened(request, 401)
+    return client if isinstance(client, web.Response) else await realtime_response(request.app[STATE], client)
 
 
 def add_routes(app: web.Application) -> None:

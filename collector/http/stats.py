@@ -60,22 +60,36 @@ def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -
     )
 
 
+async def _answered(state: Any, endpoint: str, compute: Callable[[], Awaitable[Any]]) -> web.Response:
+    """A report as JSON (counted by endpoint), or the refusal: a denied token, a bad parameter
+    named (400), or the answer ``compute`` chose itself."""
+    try:
+        result = await compute()
+    except Denied as denied:
+        return denied.response
+    except QueryError as exc:
+        return field_error(400, "invalid query", exc.field, exc.problem)
+    if isinstance(result, web.Response):
+        return result
+    state.metrics.stats_queries.labels(endpoint).inc()
+    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    return asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
 def report_handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of one endpoint: auth, parameters, then Stats.<endpoint> in a worker thread."""
 
     async def handler(request: web.Request) -> web.Response:
         state = request.app[STATE]
-        try:
+
+        async def compute() -> Any:
             client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
-            stats_request = parse_request(request.query)
-            report = getattr(state.stats, endpoint)
-            result = await asyncio.get_running_loop().run_in_executor(None, report, client, stats_request)
-        except Denied as denied:
-            return denied.response
-        except QueryError as exc:
-            return field_error(400, "invalid query", exc.field, exc.problem)
-        state.metrics.stats_queries.labels(endpoint).inc()
-        return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+            return await _in_thread(getattr(state.stats, endpoint), client, parse_request(request.query))
+
+        return await _answered(state, endpoint, compute)
 
     return handler
 
@@ -130,18 +144,15 @@ async def funnel(request: web.Request) -> web.Response:
     """GET /api/v1/stats/funnel?site_id=&period=&funnel=NAME: each step's visitors, conversion
     and drop-off."""
     state = request.app[STATE]
-    try:
+
+    async def compute() -> Any:
         client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
         name = request.query.get("funnel")
         if not name:
             raise QueryError("funnel", "the funnel's name: funnel=NAME (spii funnels list CLIENT)")
-        result = await asyncio.get_running_loop().run_in_executor(None, state.stats.funnel, client, parse_request(request.query), name)
-    except Denied as denied:
-        return denied.response
-    except QueryError as exc:
-        return field_error(400, "invalid query", exc.field, exc.problem)
-    state.metrics.stats_queries.labels("funnel").inc()
-    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+        return await _in_thread(state.stats.funnel, client, parse_request(request.query), name)
+
+    return await _answered(state, "funnel", compute)
 
 
 async def query_v2(request: web.Request) -> web.Response:
@@ -149,21 +160,17 @@ async def query_v2(request: web.Request) -> web.Response:
     from collector.reports.v2 import parse_v2
 
     state = request.app[STATE]
-    try:
+
+    async def compute() -> Any:
         try:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             raise QueryError("body", "expected a JSON object") from None
         site = body.get("site_id") if isinstance(body, dict) else None
         client = state.auth.client_for(bearer_token(request), site if isinstance(site, str) else None, state.registry.get())
-        query = parse_v2(body)
-        result = await asyncio.get_running_loop().run_in_executor(None, state.stats.query_v2, client, query)
-    except Denied as denied:
-        return denied.response
-    except QueryError as exc:
-        return field_error(400, "invalid query", exc.field, exc.problem)
-    state.metrics.stats_queries.labels("v2").inc()
-    return web.json_response(result, headers={"Cache-Control": "private, no-store"})
+        return await _in_thread(state.stats.query_v2, client, parse_v2(body))
+
+    return await _answered(state, "v2", compute)
 
 
 async def export(request: web.Request) -> web.Response:

@@ -20,6 +20,13 @@ MAX_PROP_KEY = 64
 MAX_PROP_VALUE = 500
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _LABEL = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
+# What the validators below accept, stated in /openapi.json (pydantic's own schema says less)
+_MONEY = {"anyOf": [{"type": "number", "exclusiveMinimum": -1e14, "exclusiveMaximum": 1e14},
+                    {"type": "string", "pattern": r"^-?[0-9]{1,13}(\.[0-9]{1,8})?$"}]}
+_FLAG = {"anyOf": [{"type": "boolean"}, {"type": "integer"}, {"type": "null"}]}
+_NUMBER = {"anyOf": [{"type": "number"}, {"type": "null"}]}
+_PROPS = {"anyOf": [{"type": "object", "maxProperties": MAX_PROPS, "propertyNames": {"minLength": 1, "maxLength": MAX_PROP_KEY},
+                     "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}, {"type": "null"}]}
 
 
 def kind_of(name: str) -> str:
@@ -40,8 +47,8 @@ def _amount(value: Any) -> Decimal:
 
 class Revenue(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    amount: Decimal = Field(description="Amount in the currency's main unit, e.g. 12.50")
-    currency: str = Field(description="ISO 4217 code, e.g. GBP")
+    amount: Decimal = Field(description="Amount in the currency's main unit, e.g. 12.50", json_schema_extra=_MONEY)
+    currency: str = Field(description="ISO 4217 code, e.g. GBP", json_schema_extra={"pattern": r"^\s*[A-Za-z]{3}\s*$"})
 
     _check_amount = field_validator("amount", mode="before")(classmethod(lambda cls, v: _amount(v)))
 
@@ -58,7 +65,7 @@ class Item(BaseModel):
     model_config = ConfigDict(extra="ignore")
     sku: str = Field(max_length=64)
     quantity: int = Field(1, ge=1, le=100000)
-    price: Decimal = Decimal("0")
+    price: Decimal = Field(Decimal("0"), json_schema_extra=_MONEY)
 
     _check_price = field_validator("price", mode="before")(classmethod(lambda cls, v: _amount(v)))
 
@@ -70,29 +77,34 @@ class EventPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     n: str = Field(min_length=1, max_length=120, description="Event name: pageview, transaction, fulfilment, contact, or any custom name")
-    u: str = Field(min_length=1, max_length=4096, repr=False, description="Page URL (absolute http(s))")
+    u: str = Field(min_length=1, max_length=4096, repr=False, description="Page URL (absolute http(s))",
+                   pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]")
     d: str = Field(min_length=1, max_length=253, description="Site domain as registered for the client")
     r: str | None = Field(None, max_length=4096, repr=False, description="Referrer URL")
     p: dict[str, str] | None = Field(
-        None, repr=False, description="Custom properties (object or JSON string; 'props' accepted too)", validation_alias=AliasChoices("p", "props")
+        None, repr=False, description="Custom properties (object or JSON string; 'props' accepted too)", validation_alias=AliasChoices("p", "props"),
+        json_schema_extra=_PROPS,
     )
     # Plausible's tracker sends revenue under "$"; its Events API documents "revenue"
     revenue: Revenue | None = Field(None, validation_alias=AliasChoices("revenue", "$"))
-    i: bool | None = Field(None, description="Interactive event (Plausible)")
-    h: bool | None = Field(None, description="Hash-based routing: keep the #/route")
+    i: bool | None = Field(None, description="Interactive event (Plausible)", json_schema_extra=_FLAG)
+    h: bool | None = Field(None, description="Hash-based routing: keep the #/route", json_schema_extra=_FLAG)
     pc: str | None = Field(None, max_length=32, repr=False, description="Postcode ('postcode' accepted too); only its outward code / area is stored",
                            validation_alias=AliasChoices("pc", "postcode"))
-    cc: str | None = Field(None, max_length=2, description="ISO 3166-1 alpha-2 country of the postcode ('country' accepted too)",
+    cc: str | None = Field(None, max_length=2, pattern=r"^[A-Za-z]{2}$",
+                           description="ISO 3166-1 alpha-2 country of the postcode ('country' accepted too)",
                            validation_alias=AliasChoices("cc", "country"))
     order: str | None = Field(None, max_length=128, repr=False, description="Order id (stored as a keyed hash)")
     items: list[Item] | None = Field(None, max_length=100)
-    status: str | None = Field(None, max_length=64, description="Fulfilment status, e.g. shipped")
-    channel: str | None = Field(None, max_length=64, description="Contact channel, e.g. email, phone, form")
+    status: str | None = Field(None, max_length=64, pattern=_LABEL.pattern, description="Fulfilment status, e.g. shipped")
+    channel: str | None = Field(None, max_length=64, pattern=_LABEL.pattern, description="Contact channel, e.g. email, phone, form")
     cid: str | None = Field(None, min_length=8, max_length=64, repr=False, description="Consented first-party cookie id (stored as a keyed hash)")
-    g: bool | None = Field(None, description="The browser sent Global Privacy Control or Do Not Track: store no identifier")
+    g: bool | None = Field(None, description="The browser sent Global Privacy Control or Do Not Track: store no identifier",
+                           json_schema_extra=_FLAG)
     # Plausible's engagement pings (n = "engagement"): sent when a page is hidden or left
-    sd: int | None = Field(None, description="Engagement: the page's maximum scroll depth so far, % (0-100)")
-    e: int | None = Field(None, description="Engagement: engaged time on the page since the previous ping, ms")
+    sd: int | None = Field(None, description="Engagement: the page's maximum scroll depth so far, % (0-100; clamped)", json_schema_extra=_NUMBER)
+    e: int | None = Field(None, description="Engagement: engaged time on the page since the previous ping, ms (clamped to a day)",
+                          json_schema_extra=_NUMBER)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,14 +143,18 @@ class EventPayload(BaseModel):
     @field_validator("i", "h", "g", mode="before")
     @classmethod
     def _flag(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("must be a boolean or 0/1")
         return bool(value) if isinstance(value, int) else value
 
     @field_validator("sd", "e", mode="before")
     @classmethod
     def _whole_number(cls, value: Any) -> Any:
         """Browsers compute these: a float or a slightly-off value is clamped, not refused."""
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            return value  # (pydantic names the field if it is not a number)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError("must be a number")
+        if value is None:
+            return value
         if value != value or value in (float("inf"), float("-inf")):
             return None
         return int(value)

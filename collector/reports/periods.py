@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -53,11 +54,17 @@ def _month_start(d: date, back: int) -> date:
     return date(d.year + month // 12, month % 12 + 1, 1)
 
 
+_ISO_DATE = re.compile(r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$")  # this century: every period around it stays a real date
+
+
 def _parse_date(text: str) -> date:
+    text = text.strip()
     try:
-        return date.fromisoformat(text.strip())
+        if not _ISO_DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
     except ValueError:
-        raise PeriodError("date", "expected YYYY-MM-DD") from None
+        raise PeriodError("date", "expected YYYY-MM-DD, from 2000 to 2099") from None
 
 
 def parse_period(period: str, date_param: str | None, today: date) -> Period:

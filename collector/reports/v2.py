@@ -22,36 +22,56 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector.reports.catalogue import METRICS, available_for_visits
 from collector.reports.periods import Period, PeriodError, default_interval, parse_period
-from collector.reports.query import BUCKETS, VISIT_ONLY, GoalGroup, QueryError, goal_condition, property_expr
+from collector.reports.query import BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, goal_condition, property_expr
 
 __all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES"]
 
 DATE_RANGES = ("day", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
 SEPARATOR = "\x1f"  # between the parts of a multi-dimension label
 MAX_DIMENSIONS = 3
+MAX_VALUE = 500  # characters of one filter value
 _OPS = {"is", "is_not", "contains", "contains_not", "matches", "matches_not"}
 
 
 class Include(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     total_rows: bool = False
     time_labels: bool = False
     imports: bool = False  # Plausible's flag; spii has no imported data
 
 
 class Pagination(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     limit: int = Field(10_000, ge=1, le=10_000)
     offset: int = Field(0, ge=0, le=1_000_000)
+
+
+_DAY = {"type": "string", "pattern": r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
+_DIMENSIONS = ["time", *(f"time:{b}" for b in BUCKETS), *(p for p in PROPERTIES if p not in VISIT_ONLY), "event:goal"]
+# one filter: [operator, dimension, [values]] (a regex for matches), or and/or of filters, or not
+_LEAF = {"type": "array", "minItems": 3, "maxItems": 3, "prefixItems": [
+    {"enum": sorted(_OPS - {"matches", "matches_not"})}, {"enum": [p for p in PROPERTIES if p not in VISIT_ONLY]},
+    {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": [{"type": "string", "maxLength": MAX_VALUE}, {"type": "number"}]}}]}
+MAX_CHILDREN = 10
+_SELF = {"$ref": "#/components/schemas/V2Filter"}  # (/openapi.json defines it: FILTER_SCHEMA)
+FILTER_SCHEMA = {"anyOf": [
+    _LEAF,
+    {"type": "array", "minItems": 2, "maxItems": 2,
+     "prefixItems": [{"enum": ["and", "or"]}, {"type": "array", "minItems": 1, "maxItems": MAX_CHILDREN, "items": _SELF}]},
+    {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [{"const": "not"}, _SELF]}]}
 
 
 class V2Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
     site_id: str | None = Field(None, max_length=253)
-    metrics: list[str] = Field(min_length=1, max_length=20)
-    date_range: str | list[str]
-    dimensions: list[str] = Field(default_factory=list, max_length=MAX_DIMENSIONS)
-    filters: list[Any] = Field(default_factory=list, max_length=30)
+    metrics: list[str] = Field(min_length=1, max_length=20, json_schema_extra={"items": {"enum": list(METRICS)}, "uniqueItems": True})
+    date_range: str | list[str] = Field(json_schema_extra={"anyOf": [{"enum": list(DATE_RANGES)},
+                                                                     {"type": "array", "minItems": 2, "maxItems": 2, "items": _DAY}]})
+    dimensions: list[str] = Field(default_factory=list, max_length=MAX_DIMENSIONS,
+                                  json_schema_extra={"items": {"enum": _DIMENSIONS}, "uniqueItems": True})
+    filters: list[Any] = Field(default_factory=list, max_length=30, json_schema_extra={
+                               "description": "[op, dimension, [values]] (is, is_not, contains, contains_not, matches, matches_not), "
+                                              "[\"and\"|\"or\", [filters]], [\"not\", filter]"})
     order_by: list[tuple[str, Literal["asc", "desc"]]] | None = Field(None, max_length=5)
     include: Include = Field(default_factory=Include)
     pagination: Pagination = Field(default_factory=Pagination)
@@ -64,6 +84,8 @@ def parse_v2(body: Any) -> V2Query:
     except ValidationError as exc:
         err = exc.errors(include_input=False, include_url=False)[0]
         raise QueryError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from None
+    if len(set(query.metrics)) != len(query.metrics):
+        raise QueryError("metrics", "each metric once")
     unknown = [m for m in query.metrics if m not in METRICS]
     if unknown:
         raise QueryError("metrics", f"unknown metric {unknown[0]!r}; one of {', '.join(METRICS)}")
@@ -141,8 +163,8 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
         raise QueryError("filters", "each filter is [operator, dimension, [values]], or [\"and\"|\"or\", [filters]], or [\"not\", filter]")
     op = node[0]
     if op in ("and", "or"):
-        if len(node) != 2 or not isinstance(node[1], list) or not node[1]:
-            raise QueryError("filters", f'["{op}", [filter, ...]] takes a non-empty list of filters')
+        if len(node) != 2 or not isinstance(node[1], list) or not 0 < len(node[1]) <= MAX_CHILDREN:
+            raise QueryError("filters", f'["{op}", [filter, ...]] takes 1-{MAX_CHILDREN} filters')
         parts = [compile_filter(child, params, goals, f"{tag}_{n}", depth + 1) for n, child in enumerate(node[1])]
         return "(" + f" {op.upper()} ".join(parts) + ")"
     if op == "not":
@@ -151,9 +173,10 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
         return f"NOT ({compile_filter(node[1], params, goals, tag + '_n', depth + 1)})"
     if op not in _OPS:
         raise QueryError("filters", f"unknown operator {op!r}; one of {', '.join(sorted(_OPS))}, and, or, not")
-    if len(node) < 3 or not isinstance(node[1], str) or not isinstance(node[2], list) or not node[2] \
-            or not all(isinstance(v, (str, int, float)) for v in node[2]) or len(node[2]) > 100:
-        raise QueryError("filters", f"[{op!r}, dimension, [1-100 values]]")
+    if len(node) != 3 or not isinstance(node[1], str) or not isinstance(node[2], list) or not node[2] \
+            or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and len(str(v)) <= MAX_VALUE for v in node[2]) \
+            or len(node[2]) > 100:
+        raise QueryError("filters", f"[{op!r}, dimension, [1-100 values of at most {MAX_VALUE} characters]]")
     dimension, values = node[1], [str(v) for v in node[2]]
     negate = op.endswith("_not")
     base = op.removesuffix("_not")
@@ -183,9 +206,14 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
     return f"NOT ({condition})" if negate else f"({condition})"
 
 
+_NOT_RE2 = re.compile(r"\(\?[=!<]|\\[1-9]")  # lookarounds and backreferences: Python has them, ClickHouse's RE2 does not
+
+
 def _check_regex(pattern: str) -> None:
     if len(pattern) > 200:
         raise QueryError("filters", "a pattern is at most 200 characters")
+    if _NOT_RE2.search(pattern):
+        raise QueryError("filters", "lookarounds and backreferences are not supported (RE2 syntax)")
     try:
         re.compile(pattern)
     except re.error:
