@@ -197,8 +197,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _client_json(client: Any) -> dict[str, Any]:
-    data = client.model_dump(exclude={"tokens"})
+    data = client.model_dump(exclude={"tokens", "shares"})  # (never a hash of a token or a link's password)
     data["tokens"] = [t.prefix for t in client.tokens]
+    data["shares"] = [s.share_id for s in client.shares]
     return data
 
 

@@ -145,6 +145,8 @@ def test_shared_links_open_read_only_and_stop_when_revoked_or_expired(browser, s
         # a password-protected link
         locked = _share(collector, "--password", stdin="correct horse battery\n")
         assert locked["password"] is True
+        shown = json.dumps(collector.cli("clients", "list", "--json"))  # ids only: no token hash, no password hash
+        assert locked["share_id"] in shown and "scrypt$" not in shown and "sha256" not in shown
         _open(page, locked["url"])
         assert page.locator("#password").count() == 1 and page.locator(".kpi").count() == 0
         page.fill("#password", "wrong password")
