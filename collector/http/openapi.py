@@ -33,10 +33,15 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _error(description: str) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/json": {"schema": _ref("Error")}}
-    if description.startswith(("a bad", "malformed", "invalid")):  # (a request line or header over aiohttp's limits is answered by it, in plain text)
-        content["text/plain"] = {"schema": {"type": "string"}}
-    return {"description": description, "content": content}
+    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+
+
+def _bad_request(description: str) -> dict[str, Any]:
+    """A 400: JSON naming the field, or, for a request line or header over aiohttp's limits,
+    aiohttp's own plain-text answer (on any route)."""
+    answer = _error(description)
+    answer["content"]["text/plain"] = {"schema": {"type": "string"}}
+    return answer
 
 
 def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -60,9 +65,9 @@ FILTERS = _param("filters", {"type": "string", "maxLength": 2000, "pattern": f"^
                  "property==a|b, property!=a, property~text, joined by ; (* and ** wildcards); also event:goal==GOAL")
 V1_COMMON = [SITE_ID, PERIOD, DATE, FILTERS]
 V1_ANSWERS = {"200": _json("the report (Plausible's v1 shape; suppressed numbers are null)"),
-              "400": _error("a bad parameter, named in details"), "401": _error("missing or invalid token"),
+              "400": _bad_request("a bad parameter, named in details"), "401": _error("missing or invalid token"),
               "403": _error("the token cannot read that site"), "429": _error("over the token's request rate (Retry-After)")}
-ADMIN_ANSWERS = {"400": _error("a bad field, named in details"), "401": _error("missing or invalid admin token"),
+ADMIN_ANSWERS = {"400": _bad_request("a bad field, named in details"), "401": _error("missing or invalid admin token"),
                  "404": _error("unknown client"), "429": _error("over the token's request rate")}
 
 
@@ -102,10 +107,10 @@ def _stats_paths() -> dict[str, Any]:
             "operationId": "statsFunnel", "security": ANALYST, "summary": "visitors reaching each step of a funnel, in order, within a visit",
             "parameters": [SITE_ID, PERIOD, DATE, _param("funnel", {"type": "string", "minLength": 1, "maxLength": 120}, "the funnel's name",
                                                         required=True)],
-            "responses": {**V1_ANSWERS, "400": _error("a bad parameter, or a funnel the client does not have")}}},
+            "responses": {**V1_ANSWERS, "400": _bad_request("a bad parameter, or a funnel the client does not have")}}},
         "/api/v1/stats/export": {"get": {
             "operationId": "statsExport", "security": ANALYST, "summary": "the dashboard as a ZIP of CSV files, suppression applied",
-            "parameters": [SITE_ID, _param("period", {"type": "string", "enum": [p for p in PERIODS if p != "custom"]}, "the period"), DATE],
+            "parameters": [SITE_ID, PERIOD, DATE],
             "responses": {**V1_ANSWERS, "200": {"description": "application/zip", "content": {"application/zip": {
                 "schema": {"type": "string", "format": "binary"}}}},
                 "429": _error("over the request rate, or the month's differential-privacy budget is spent (Retry-After)")}}},
@@ -156,7 +161,7 @@ def _beacon_paths() -> dict[str, Any]:
     dropped = {"X-SPII-Dropped": {"schema": {"type": "string"}, "description": "why the event was dropped on purpose"}}
     answers = {
         "202": {"description": "accepted (or dropped on purpose: see X-SPII-Dropped)", "headers": dropped},
-        "400": _error("malformed or invalid event, the field named in details"),
+        "400": _bad_request("malformed or invalid event, the field named in details"),
         "413": _error(f"body over {MAX_BODY} bytes"),
         "429": _error("client over its rate (X-SPII-Dropped: rate_limited)"),
         "503": _error("cannot store now (Retry-After)"),
@@ -181,7 +186,7 @@ def _beacon_paths() -> dict[str, Any]:
                                   required=True)],
             "responses": {"200": {"description": "a 1x1 GIF (the event accepted, or dropped on purpose: see X-SPII-Dropped)", "headers": dropped,
                                   "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}},
-                          "400": _error("invalid event"), "429": _error("rate limited"), "503": _error("cannot store now")}}},
+                          "400": _bad_request("invalid event"), "429": _error("rate limited"), "503": _error("cannot store now")}}},
     }
 
 

@@ -60,6 +60,12 @@ def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -
     )
 
 
+def _site_client(request: web.Request, state: Any) -> Any:
+    """The client of ``site_id`` (default: the token's own) if the request's token may read it;
+    Denied otherwise."""
+    return state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+
+
 async def _answered(state: Any, endpoint: str, compute: Callable[[], Awaitable[Any]]) -> web.Response:
     """A report as JSON (counted by endpoint), or the refusal: a denied token, a bad parameter
     named (400), or the answer ``compute`` chose itself."""
@@ -86,7 +92,7 @@ def report_handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Respo
         state = request.app[STATE]
 
         async def compute() -> Any:
-            client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+            client = _site_client(request, state)
             return await _in_thread(getattr(state.stats, endpoint), client, parse_request(request.query))
 
         return await _answered(state, endpoint, compute)
@@ -134,7 +140,7 @@ async def realtime(request: web.Request) -> web.Response:
     """GET /api/v1/stats/realtime/visitors?site_id="""
     state = request.app[STATE]
     try:
-        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+        client = _site_client(request, state)
     except Denied as denied:
         return denied.response
     return await realtime_response(state, client)
@@ -146,7 +152,7 @@ async def funnel(request: web.Request) -> web.Response:
     state = request.app[STATE]
 
     async def compute() -> Any:
-        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+        client = _site_client(request, state)
         name = request.query.get("funnel")
         if not name:
             raise QueryError("funnel", "the funnel's name: funnel=NAME (spii funnels list CLIENT)")
@@ -177,7 +183,7 @@ async def export(request: web.Request) -> web.Response:
     """GET /api/v1/stats/export?site_id=&period=: the report as a ZIP of CSV files."""
     state = request.app[STATE]
     try:
-        client = state.auth.client_for(bearer_token(request), request.query.get("site_id"), state.registry.get())
+        client = _site_client(request, state)
     except Denied as denied:
         return denied.response
     return await export_response(state, client, request.query)
