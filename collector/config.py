@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     spool_fsync_seconds: float = Field(0.2, ge=0.01, description="fsync cadence of the open segment.")
     spool_budget_bytes: int = Field(1 << 30, ge=1 << 16, description="Spool disk budget; over it, 503.")
     shutdown_seconds: float = Field(10.0, ge=0, description="Time to ship the spool on SIGTERM.")
+    keepalive_seconds: float = Field(
+        75.0, gt=0, le=3600, description="An idle keep-alive connection is closed after this long (keep it above a load balancer's idle timeout)."
+    )
     stats_rate: float = Field(10.0, gt=0, description="Per-token stats API requests/s (dashboard included).")
     stats_burst: float = Field(60.0, gt=0, description="Per-token stats API burst.")
     subject_flags_seconds: float = Field(

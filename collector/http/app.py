@@ -16,7 +16,7 @@ from aiohttp import web
 
 from collector.audit import AuditLog
 from collector.config import Settings
-from collector.http import beacon, dashboard, goals, ops, share, stats, subjects, tracker
+from collector.http import beacon, dashboard, goals, inline, ops, share, stats, subjects, tracker
 from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
@@ -246,14 +246,17 @@ def serve(settings: Settings, worker: int | None = None) -> None:
 
 
 async def _serve_until_stopped(app: web.Application, state: State, worker: int | None) -> None:
-    """What web.run_app does, with the beacon endpoints on the fast path (beacon.fast_path):
+    """What web.run_app does, with the beacon endpoints on the fast path (beacon.fast_path, and
+    most events answered in the protocol: http/inline.py):
     serve until SIGTERM or SIGINT, then close the listener and run the cleanup (the drain)."""
     settings = state.settings
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, handle_signals=False, keepalive_timeout=settings.keepalive_seconds)
     await runner.setup()
     try:
         assert runner.server is not None
         runner.server.request_handler = beacon.fast_path(state, runner.server.request_handler)
+        if not inline.install(runner.server, state):
+            log.warning("this aiohttp's protocol differs: beacon events take aiohttp's request path")
         await web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1).start()
         log.info("listening", extra={"fields": {"host": settings.host, "port": settings.port, "worker": worker}})
         stopped = asyncio.Event()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime, timedelta
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -46,10 +46,10 @@ class Reject(Exception):
         self.reason = reason
 
 
-def facts_of(request: web.Request, state: State) -> RequestFacts:
-    headers = request.headers
-    peer = request.remote
-    ip = client_ip(peer, headers, state.trusted)
+def facts_of(headers: Mapping[str, str], peer: str | None, state: State, peer_trusted: bool | None = None) -> RequestFacts:
+    """What the request says of its sender: ``peer`` is the socket's address (``peer_trusted``:
+    whether it is a trusted proxy, when the caller knows)."""
+    ip = client_ip(peer, headers, state.trusted, peer_trusted)
     return RequestFacts(
         ip=ip,
         user_agent=headers.get("User-Agent", ""),
@@ -61,15 +61,19 @@ def facts_of(request: web.Request, state: State) -> RequestFacts:
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
+        raise too_large(limit)
     # StreamReader.read(n) returns what has arrived so far; a body split across TCP segments
     # needs the loop (and a chunked body without Content-Length is capped the same way).
     body = await request.content.read(limit + 1)
     while not request.content.at_eof() and len(body) <= limit:
         body += await request.content.read(limit + 1 - len(body))
     if len(body) > limit:
-        raise Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
+        raise too_large(limit)
     return body
+
+
+def too_large(limit: int) -> Reject:
+    return Reject(field_error(413, "request body too large", "body", f"at most {limit} bytes"), "too_large")
 
 
 def parse_json(body: bytes) -> Any:
@@ -79,10 +83,9 @@ def parse_json(body: bytes) -> Any:
         raise Reject(field_error(400, "body is not valid JSON", "body", "expected a JSON object"), "invalid_json") from None
 
 
-def cors_headers(request: web.Request, state: State) -> dict[str, str]:
+def cors_headers(origin: str | None, state: State) -> dict[str, str]:
     """Echo the caller's Origin when it belongs to a registered client (credentials are never
     needed: the beacon carries no cookies)."""
-    origin = request.headers.get("Origin")
     if not origin:
         return {}
     host = origin_host(origin)
@@ -150,6 +153,13 @@ def _count(state: State, outcome: Outcome) -> None:
         state.metrics.accept(outcome.kind)
 
 
+def rejected(rej: Reject, origin: str | None, state: State) -> web.Response:
+    """A Reject's answer, counted, with CORS headers."""
+    state.metrics.rejected.labels(rej.reason).inc()
+    rej.response.headers.update(cors_headers(origin, state))
+    return rej.response
+
+
 BeaconHandler = Callable[[web.Request, State], Awaitable[web.Response]]
 
 
@@ -160,9 +170,7 @@ def beacon_endpoint(handle: BeaconHandler) -> BeaconHandler:
         try:
             return await handle(request, state)
         except Reject as rej:
-            state.metrics.rejected.labels(rej.reason).inc()
-            rej.response.headers.update(cors_headers(request, state))
-            return rej.response
+            return rejected(rej, request.headers.get("Origin"), state)
 
     endpoint.__name__ = handle.__name__
     return endpoint
@@ -186,19 +194,10 @@ async def with_current_key(state: State, run: Callable[[], T]) -> T:
         raise _unavailable("no_key") from None
 
 
-async def _single(state: State, data: Any, request: web.Request) -> Outcome:
-    facts = facts_of(request, state)
-    now = datetime.now(UTC)
-    event_time = backfill_time(request, state, data, now)
-    if isinstance(event_time, list):
-        raise Reject(error(400, "invalid event", event_time), "invalid_event")
-    if event_time is not None:
-        try:
-            result = process_one(state, data, facts, event_time, event_time)
-        except NoCurrentKey:
-            raise Reject(field_error(400, "invalid event", "ts", "no live key for that time (destroyed or never created)"), "invalid_event") from None
-    else:
-        result = await with_current_key(state, lambda: process_one(state, data, facts, now))
+def accept_event(state: State, data: Any, facts: RequestFacts, now: datetime, event_time: datetime | None = None) -> Outcome:
+    """One event run, stored and counted; raises Reject (its answer), or NoCurrentKey before
+    anything was stored (the caller rolls the visits back)."""
+    result = process_one(state, data, facts, now, event_time)
     if isinstance(result, list):
         raise Reject(error(400, "invalid event", result), "invalid_event")
     if result.row is not None:
@@ -207,11 +206,25 @@ async def _single(state: State, data: Any, request: web.Request) -> Outcome:
     return result
 
 
+async def _single(state: State, data: Any, request: web.Request) -> Outcome:
+    facts = facts_of(request.headers, request.remote, state)
+    now = datetime.now(UTC)
+    event_time = backfill_time(request, state, data, now)
+    if isinstance(event_time, list):
+        raise Reject(error(400, "invalid event", event_time), "invalid_event")
+    if event_time is None:
+        return await with_current_key(state, lambda: accept_event(state, data, facts, now))
+    try:
+        return accept_event(state, data, facts, event_time, event_time)
+    except NoCurrentKey:
+        raise Reject(field_error(400, "invalid event", "ts", "no live key for that time (destroyed or never created)"), "invalid_event") from None
+
+
 # The answer to most events: accepted, no CORS (a beacon without Origin or from a sendBeacon).
 _ACCEPTED_HEADERS = CIMultiDict({"Content-Type": "application/json"})
 
 
-def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None, content_type: str = "application/json") -> web.Response:
+def event_answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None, content_type: str = "application/json") -> web.Response:
     if not headers and body is None and outcome.dropped is None:
         return web.Response(body=OK_BODY, status=202, headers=_ACCEPTED_HEADERS)
     if outcome.dropped == "rate_limited":
@@ -228,7 +241,7 @@ def _answer(outcome: Outcome, headers: dict[str, str], body: bytes | None = None
 async def post_event(request: web.Request, state: State) -> web.Response:
     data = parse_json(await read_body(request, MAX_EVENT_BYTES))
     outcome = await _single(state, data, request)
-    return _answer(outcome, cors_headers(request, state))
+    return event_answer(outcome, cors_headers(request.headers.get("Origin"), state))
 
 
 @beacon_endpoint
@@ -238,7 +251,7 @@ async def pixel(request: web.Request, state: State) -> web.Response:
         data["u"] = request.headers["Referer"]
     outcome = await _single(state, data, request)
     headers = {"Cache-Control": "no-store, max-age=0"}
-    return _answer(outcome, headers, body=GIF, content_type="image/gif")
+    return event_answer(outcome, headers, body=GIF, content_type="image/gif")
 
 
 def split_batch(body: bytes) -> list[Any]:
@@ -269,7 +282,7 @@ async def post_events(request: web.Request, state: State) -> web.Response:
         raise Reject(field_error(400, "empty batch", "body", "at least one event"), "invalid_event")
     if len(events) > MAX_BATCH_EVENTS:
         raise Reject(field_error(413, "batch too large", "body", f"at most {MAX_BATCH_EVENTS} events"), "too_large")
-    facts = facts_of(request, state)
+    facts = facts_of(request.headers, request.remote, state)
     now = datetime.now(UTC)
     results, rows, outcomes = [], [], []
 
@@ -299,12 +312,12 @@ async def post_events(request: web.Request, state: State) -> web.Response:
         "invalid": sum(1 for r in results if r["status"] == "invalid"),
         "results": results,
     }
-    return web.json_response(summary, status=202, headers=cors_headers(request, state))
+    return web.json_response(summary, status=202, headers=cors_headers(request.headers.get("Origin"), state))
 
 
 async def preflight(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    headers = cors_headers(request, state)
+    headers = cors_headers(request.headers.get("Origin"), state)
     headers.update(
         {
             "Access-Control-Allow-Methods": "POST, GET, OPTIONS",

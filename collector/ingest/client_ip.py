@@ -85,11 +85,12 @@ def _all_values(headers: Mapping[str, str], name: str) -> list[str]:
     return [value] if value else []
 
 
-def client_ip(peer: str | None, headers: Mapping[str, str], trusted: TrustedProxies) -> str | None:
-    """The visitor's address as text, or None when there is none worth keeping."""
+def client_ip(peer: str | None, headers: Mapping[str, str], trusted: TrustedProxies, peer_trusted: bool | None = None) -> str | None:
+    """The visitor's address as text, or None when there is none worth keeping. ``peer_trusted``
+    is ``peer in trusted`` when the caller knows it already (it holds for a whole connection)."""
     if not peer:
         return None
-    if not trusted or peer not in trusted:
+    if not trusted or not (peer in trusted if peer_trusted is None else peer_trusted):
         return peer
     if "Forwarded" not in headers:  # the common case, without the walk: one header, one IPv4 hop
         values = _all_values(headers, "X-Forwarded-For")
