@@ -1,13 +1,13 @@
 """Cell-key perturbation of report counts (the method of the ABS TableBuilder and of the ONS for
 the 2021 Census), so that differencing answers does not rebuild a hidden small count.
 
-* Every visitor pseudonym has a **record key**: its visitor id hashed under a per-client secret
-  derived from the master key (``record_secret``). Analysts can compute neither. The visitor id
-  is itself a keyed hash under the day's epoch key, so record keys rotate with it. Once that key
-  is destroyed, no address can be linked to a record key again.
-* A cell's key comes from the distinct visitors in it, computed in ClickHouse: the largest
-  record key ``m`` of the cell and the number ``n`` of its visitors, hashed together into a
-  position in [0, 1). The position depends only on *which* visitors are in the cell. The same
+* A cell's key comes from the distinct visitors in it: the largest visitor id ``m`` of the cell
+  (computed in ClickHouse, and kept in the per-day rollups as a plain maximum) and the number
+  ``n`` of its visitors, hashed together under a per-client secret derived from the master key
+  (``record_secret``) into a position in [0, 1). Analysts cannot compute it. The visitor id is
+  itself a keyed hash under the day's epoch key, so it rotates with it. Once that key is
+  destroyed, no address can be linked to a visitor id again. The position depends only on
+  *which* visitors are in the cell. The same
   cell asked through other filters, another phrasing of the period, or a repeated query gets
   the same position and so the same noise, and averaging repeated questions gains nothing. A
   nested cell (the same visitors and a few more) has another ``n``, so its position is
@@ -29,21 +29,21 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PTable", "cell_position", "RECORD_KEY_SQL", "CELL_KEY_SQL", "VISIT_CELL_KEY_SQL", "PTABLE"]
+__all__ = ["PTable", "cell_position", "CELL_KEY_SQL", "VISIT_CELL_KEY_SQL", "PTABLE"]
 
 PTABLE_PATH = Path(__file__).resolve().parent / "ptable.csv"
 
-# A row's record key, in ClickHouse; {record_secret:UInt64} is bound per client.
-RECORD_KEY_SQL = "cityHash64(visitor_id, {record_secret:UInt64})"
-VISIT_CELL_KEY_SQL = f"maxIf({RECORD_KEY_SQL}, visitor_id != 0)"  # over one row per visit
-CELL_KEY_SQL = f"maxIf({RECORD_KEY_SQL}, visitor_id != 0 AND kind != 'engagement')"  # over events: the cell's visitors (catalogue.COUNTED)
+# A cell's largest visitor id, in ClickHouse (the secret is applied in cell_position).
+VISIT_CELL_KEY_SQL = "maxIf(visitor_id, visitor_id != 0)"  # over one row per visit
+CELL_KEY_SQL = "maxIf(visitor_id, visitor_id != 0 AND kind != 'engagement')"  # over events: the cell's visitors (catalogue.COUNTED)
 
 
-def cell_position(max_record_key: int, visitors: int) -> float:
-    """The cell key in [0, 1) from the cell's largest record key and its number of visitors."""
+def cell_position(max_visitor: int, visitors: int, secret: int = 0) -> float:
+    """The cell key in [0, 1) from the cell's largest visitor id and its number of visitors,
+    under the client's record secret."""
     if visitors <= 0:
         return 0.0
-    digest = hashlib.blake2b(f"{max_record_key}:{visitors}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{max_visitor}:{visitors}".encode(), key=secret.to_bytes(8, "big"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
 
 

@@ -220,8 +220,6 @@ class Scope:
         not_before = self.now - timedelta(days=self.retention_days)
         params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last,
                       now=self.now.strftime("%Y-%m-%d %H:%M:%S"), not_before_ms=int(not_before.timestamp() * 1000))
-        if self.record_secret is not None:
-            params["record_secret"] = self.record_secret
         clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
                    "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
         if not engagement:

@@ -15,7 +15,7 @@ from typing import Any
 
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
-from collector.reports.perturb import PTABLE, RECORD_KEY_SQL, PTable, cell_position
+from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
     BUCKETS, VISIT_ONLY, Filter, QueryError, Scope,
     complement_query, distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
@@ -54,10 +54,10 @@ def _number(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def perturbed(ev: Row, ptable: PTable = PTABLE) -> Row:
+def perturbed(ev: Row, secret: int, ptable: PTable = PTABLE) -> Row:
     """The row's counts moved by the p-table at its cell's position (reports/perturb.py), kept
     consistent: a visitor has at least one visit, engaged visits and buyers are subsets."""
-    position = cell_position(int(ev.get("cell_key") or 0), int(ev.get("visitors") or 0))
+    position = cell_position(int(ev.get("cell_key") or 0), int(ev.get("visitors") or 0), secret)
     out = dict(ev)
     for name in PERTURBED_COUNTS:
         if name in out:
@@ -71,13 +71,14 @@ def perturbed(ev: Row, ptable: PTable = PTABLE) -> Row:
     return out
 
 
-def finish(metrics: list[str], ev: Row) -> Row:
+def finish(metrics: list[str], ev: Row, secret: int | None = None) -> Row:
     """Requested metrics (and visitors, and people for suppression) from one row of catalogue
-    columns; counts are perturbed first when the row carries its cell key."""
+    columns; counts are perturbed first (under the client's record ``secret``) when the row
+    carries its cell key."""
     people = ev.get("people", ev.get("visitors", 0))
     support = {c: int(ev.get(c) or 0) for m in metrics if (c := METRICS[m].support)}  # true counts: they judge, never shown
-    if "cell_key" in ev:
-        ev = perturbed(ev)
+    if "cell_key" in ev and secret is not None:
+        ev = perturbed(ev, secret)
     return {"people": people, **support, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
@@ -136,7 +137,7 @@ class Stats:
         else:
             sql, params = event_query(scope, group, labels, combine, metrics)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
-        return {label: finish(metrics, row) for label, row in rows.items()}
+        return {label: finish(metrics, row, scope.record_secret) for label, row in rows.items()}
 
     def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int) -> tuple[list[Row], int]:
         """The shown rows minus those the complement rule withholds, checking only as many as the
@@ -224,14 +225,14 @@ class Stats:
                   f"windowFunnel({86_400_000 << 16})(bitShiftLeft(toUInt64(toUnixTimestamp64Milli(ts)), 16) + visit_event, {conditions}) AS level "
                   f"FROM spii.events WHERE {where} AND session_id != 0 AND visitor_id != 0 GROUP BY session_id)")
         perturbed = scope.record_secret is not None
-        steps = ", ".join(f"uniqExactIf(visitor_id, level >= {n + 1}) AS s{n}" + (f", maxIf({RECORD_KEY_SQL}, level >= {n + 1}) AS k{n}"
+        steps = ", ".join(f"uniqExactIf(visitor_id, level >= {n + 1}) AS s{n}" + (f", maxIf(visitor_id, level >= {n + 1}) AS k{n}"
                                                                                    if perturbed else "") for n in range(len(goals)))
         row = self.store.query_dicts(f"SELECT {steps} FROM ({visits})", params)[0]
         true_counts = [int(row[f"s{n}"]) for n in range(len(goals))]
         shown: list[int | None] = []
         for n, count in enumerate(true_counts):
             hidden = count < client.k or (n > 0 and 0 < true_counts[n - 1] - count < client.k) or (shown and shown[-1] is None)
-            value = PTABLE.perturb(count, cell_position(int(row[f"k{n}"]), count)) if perturbed else count
+            value = PTABLE.perturb(count, cell_position(int(row[f"k{n}"]), count, scope.record_secret or 0)) if perturbed else count
             shown.append(None if hidden else round_counts({"visitors": min(value, shown[-1]) if shown else value}, client.rounding)["visitors"])
         first = shown[0]
         out = []
@@ -250,7 +251,7 @@ class Stats:
         sql, params = event_query(scope, None, metrics=["visitors"])
         params["since_ms"] = int((now - timedelta(minutes=minutes)).timestamp() * 1000)
         sql += " AND ts >= fromUnixTimestamp64Milli({since_ms:Int64})"
-        row = finish(["visitors"], self.store.query_dicts(sql, params)[0])
+        row = finish(["visitors"], self.store.query_dicts(sql, params)[0], scope.record_secret)
         return None if row["people"] < client.k else round_counts(row, client.rounding)["visitors"]
 
     def receiving(self, client: Client, req: StatsRequest | None = None) -> dict[str, Any]:
