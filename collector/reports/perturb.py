@@ -2,9 +2,10 @@
 the 2021 Census), so that differencing answers does not rebuild a hidden small count.
 
 * A cell's key comes from the distinct visitors in it: the largest visitor id ``m`` of the cell
-  (computed in ClickHouse, and kept in the per-day rollups as a plain maximum) and the number
-  ``n`` of its visitors, hashed together under a per-client secret derived from the master key
-  (``record_secret``) into a position in [0, 1). Analysts cannot compute it. The visitor id is
+  (a plain maximum, computed in ClickHouse) and the number ``n`` of its visitors, hashed
+  together under a per-client secret derived from the master key (``record_secret``) into a
+  position in [0, 1). Analysts cannot compute it, and the secret never reaches ClickHouse (nor
+  its query log). The visitor id is
   itself a keyed hash under the day's epoch key, so it rotates with it. Once that key is
   destroyed, no address can be linked to a visitor id again. The position depends only on
   *which* visitors are in the cell. The same
