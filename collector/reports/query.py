@@ -231,17 +231,21 @@ class Scope:
 
 
 def event_query(
-    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False, metrics: list[str] | None = None
+    scope: Scope, group: str | None, labels: list[str] | None = None, combine: bool = False, metrics: list[str] | None = None,
+    exact_people: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     """The catalogue's columns for ``metrics`` (reports/catalogue.py) per ``group`` expression,
     or in total; ``labels`` keeps only the rows with those labels, and ``combine`` totals them
-    into one row (the (other) row)."""
+    into one row (the (other) row). ``exact_people`` adds the rows' exact distinct people
+    (what distinct_visitors_query counts) in the same pass."""
     params: dict[str, Any] = {}
     columns = columns_for(metrics or [], scope.record_secret is not None)
     engagement = reads_engagement(columns)
     where = scope.where(params, engagement)
     by_event = group is not None and group in EVENT_GROUPS
     select = ", ".join(f"{(COLUMNS[name].event_group_sql if by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
+    if exact_people:
+        select += f", {PEOPLE.format(exact='Exact', also='')} AS exact_people"
     if group is None:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
     if labels is not None:

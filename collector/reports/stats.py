@@ -152,13 +152,26 @@ class Stats:
             checked += len(batch)
         return [r for r in shown if r["label"] not in withheld], len(withheld)
 
-    def _suppress(self, scope: Scope, group: str, rows: list[Row], k: int) -> Suppression:
-        """Small-count suppression, measuring hidden rows in exact distinct visitors."""
-        def distinct_visitors(hidden: list[Row]) -> int:
-            sql, params = distinct_visitors_query(scope, group, [r["label"] for r in hidden])
-            return int(self.store.query(sql, params)[0][0])
+    def _suppress(self, scope: Scope, group: str, rows: list[Row], k: int, metrics: list[str] | None = None) -> Suppression:
+        """Small-count suppression, measuring hidden rows in exact distinct visitors. With
+        ``metrics``, each measuring pass also totals the hidden rows' metrics, so the (other)
+        row of the final hidden set needs no pass of its own (``Suppression.other``)."""
+        totals: dict[tuple[str, ...], Row] = {}
 
-        return suppress(rows, k, distinct_visitors, visitors_key="people")
+        def distinct_visitors(hidden: list[Row]) -> int:
+            labels = [r["label"] for r in hidden]
+            if metrics is None or group == "exit_page":
+                sql, params = distinct_visitors_query(scope, group, labels)
+                return int(self.store.query(sql, params)[0][0])
+            sql, params = event_query(scope, group, labels, combine=True, metrics=metrics, exact_people=True)
+            row = self.store.query_dicts(sql, params)[0]
+            people = int(row.pop("exact_people"))
+            totals[tuple(labels)] = finish(metrics, row, scope.record_secret)
+            return people
+
+        cut = suppress(rows, k, distinct_visitors, visitors_key="people")
+        cut.other = totals.get(tuple(r["label"] for r in cut.hidden))
+        return cut
 
     def _shown(self, row: Row, metrics: list[str], client: Client) -> Row:
         """The metrics as shown: counts rounded; an average of fewer than k people's values
@@ -339,13 +352,13 @@ class Stats:
             scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
         rows = self._rows(scope, group, req.metrics)
         listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
-        cut = self._suppress(scope, group, listed, client.k)
+        cut = self._suppress(scope, group, listed, client.k, req.metrics)
         shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit)
         key = label_key(req.prop)
         out = [{key: r["label"], **self._shown(r, req.metrics, client)} for r in shown]
         hidden = [r["label"] for r in cut.hidden]
         if cut.other_shown(client.k) and not self._complement_small(scope, group, client.k, hidden, combine=True):
-            other = self._rows(scope, group, req.metrics, hidden, combine=True)[""]
+            other = cut.other or self._rows(scope, group, req.metrics, hidden, combine=True)[""]
             out.append({key: OTHER, **self._shown(other, req.metrics, client), "other": True})
         if req.prop == "event:goal" and "conversion_rate" in req.metrics:
             self._goal_conversion_rates(client, req, out)

@@ -36,6 +36,7 @@ class Suppression:
     shown: list[Row]
     hidden: list[Row] = field(default_factory=list)
     other_visitors: int = 0  # distinct visitors across the hidden rows
+    other: Row | None = None  # the hidden rows' metrics totalled, when measuring them gave it (reports/stats.py)
 
     def other_shown(self, k: int) -> bool:
         """The hidden rows may appear as one (other) row: they hold at least k visitors."""
