@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from collector.reports.closed import ClosedPeriods
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
 from collector.reports.perturb import PTABLE, PTable, cell_position
@@ -28,6 +29,7 @@ from collector.tenants import Client
 __all__ = ["Stats", "StatsRequest", "QueryError"]
 
 Row = dict[str, Any]
+T = TypeVar("T")
 PERTURBED_COUNTS = tuple(name for name, column in COLUMNS.items() if column.perturbed)
 
 
@@ -103,12 +105,21 @@ def _buckets(period: Period, interval: str) -> list[str]:
 
 class Stats:
     def __init__(self, store: Store, exclusions: Callable[[str], list[str]] | None = None,
-                 record_secret: Callable[[str], int] | None = None) -> None:
+                 record_secret: Callable[[str], int] | None = None, keep_closed: bool = True) -> None:
         """``record_secret(client_id)``: the client's record-key secret; without it (tests of
-        exact numbers) no count is perturbed."""
+        exact numbers) no count is perturbed. ``keep_closed``: answers for periods of closed
+        days are kept while their rows are unchanged (reports/closed.py)."""
         self.store = store
         self.exclusions = exclusions or (lambda client_id: [])
         self.record_secret = record_secret
+        self.closed = ClosedPeriods(store) if keep_closed else None
+
+    def _kept(self, endpoint: str, client: Client, req: StatsRequest, period: Period, compute: Callable[[], T]) -> T:
+        """``compute()``, or its kept answer when ``period`` is closed and its rows unchanged."""
+        if self.closed is None:
+            return compute()
+        key = (endpoint, client.model_dump_json(), repr(req), period)
+        return self.closed.answer(self.scope(client, period, req.filters), key, compute)
 
     def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
         secret = self.record_secret(client.client_id) if self.record_secret is not None and client.perturb else None
@@ -296,6 +307,9 @@ class Stats:
         return {"results": results, "suppressed": current is None, "k": client.k}
 
     def _total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
+        return self._kept("total", client, req, period, lambda: self._compute_total(client, req, period))
+
+    def _compute_total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
         scope = self.scope(client, period, req.filters)
         row = self._rows(scope, None, req.metrics)[""]
         if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
@@ -318,6 +332,9 @@ class Stats:
             row["conversion_rate"] = _rate(row["visitors"], total)
 
     def timeseries(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+        return self._kept("timeseries", client, req, req.period, lambda: self._timeseries(client, req))
+
+    def _timeseries(self, client: Client, req: StatsRequest) -> dict[str, Any]:
         scope = self.scope(client, req.period, req.filters)
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics)
@@ -337,6 +354,9 @@ class Stats:
         return {"results": results, "suppressed_buckets": len(hidden), "k": client.k}
 
     def breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+        return self._kept("breakdown", client, req, req.period, lambda: self._breakdown(client, req))
+
+    def _breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
         if not req.prop:
             raise QueryError("property", "a breakdown needs property=, e.g. event:page")
         bound: dict[str, Any] = {}
