@@ -354,11 +354,12 @@ class Stats:
         return {"results": results, "suppressed_buckets": len(hidden), "k": client.k}
 
     def breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+        if not req.prop:
+            raise QueryError("property", "a breakdown needs property=, e.g. event:page")
         return self._kept("breakdown", client, req, req.period, lambda: self._breakdown(client, req))
 
     def _breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
-        if not req.prop:
-            raise QueryError("property", "a breakdown needs property=, e.g. event:page")
+        assert req.prop is not None
         bound: dict[str, Any] = {}
         group = property_expr(req.prop, bound, "g", client.goals)
         if req.prop in VISIT_ONLY:

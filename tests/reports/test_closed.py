@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+import time_machine
 
 from collector.reports import closed
 from collector.reports.periods import Period
@@ -118,3 +119,16 @@ def test_a_dashboards_questions_of_one_scope_share_one_count(store):
     assert store.counts - counts == 1  # three questions, asked within a second: one count
     answers, selects = _asked(stats, store, lambda: [stats.breakdown(C, req) for req in questions])
     assert selects == 0 and stats.closed is not None and stats.closed.hits == 3
+
+
+def test_a_period_is_kept_only_once_the_clock_has_closed_it(store):
+    req = StatsRequest(period=PAST, metrics=["visitors"], prop="visit:source")
+    with time_machine.travel(datetime.combine(PAST.last + timedelta(days=1), datetime.min.time(), UTC), tick=False):
+        stats = Stats(store)
+        stats.breakdown(C, req)
+        stats.breakdown(C, req)
+        assert stats.closed is not None and stats.closed.hits == 0  # the day after its last day: still open
+    with time_machine.travel(datetime.combine(PAST.last + timedelta(days=2), datetime.min.time(), UTC), tick=False):
+        stats.breakdown(C, req)
+        assert stats.breakdown(C, req) == Stats(store, keep_closed=False).breakdown(C, req)
+        assert stats.closed.hits == 1
