@@ -174,3 +174,36 @@ def test_an_event_with_no_current_key_goes_to_the_key_keeper_with_its_body(tmp_p
     rows = collector.query(f"SELECT path, key_id FROM spii.events WHERE host = '{SITE}' ORDER BY path")
     assert [r["path"] for r in rows] == ["/inline/100", "/inline/101", "/inline/102"]
     assert rows[0]["key_id"] != rows[1]["key_id"] == rows[2]["key_id"]
+
+
+def test_planted_raw_values_reach_no_log_spool_or_row(tmp_path: Path):
+    """The inline path keeps the privacy rules: a visitor address (through a trusted proxy), a
+    full postcode, a User-Agent and a cookie id, planted in good and bad events, are found in no
+    log line, no spool file and no stored row."""
+    address, postcode, agent, cookie = "203.0.113.77", "SW1A 1AA", f"{BROWSER_UA} Planted/77", "cookie-PLANTED-42"
+    collector = Collector(tmp_path, SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_SPOOL_SEGMENT_SECONDS="30")
+    collector.add_client("inline", SITE, perturb="off")
+    collector.start()
+    try:
+        conn = Connection(collector.port)
+        try:
+            planted = f"User-Agent: {agent}\r\nX-Forwarded-For: {address}\r\n"
+            good = {"n": "transaction", "u": f"https://{SITE}/buy", "d": SITE, "pc": postcode, "cc": "GB", "cid": cookie,
+                    "revenue": {"amount": "1.00", "currency": "GBP"}}
+            bad = {"n": "pageview", "u": f"ftp://{address}/{postcode}", "d": SITE, "cid": cookie}
+            for event, status in ((good, "202 Accepted"), (bad, "400 Bad Request"), ({**good, "revenue": address}, "400 Bad Request")):
+                conn.sock.sendall(event_request(json.dumps(event).encode(), extra=planted).replace(f"User-Agent: {BROWSER_UA}\r\n".encode(), b""))
+                answer_status, _, body = conn.answer()
+                assert answer_status.endswith(status), body
+                assert address.encode() not in body and cookie.encode() not in body
+        finally:
+            conn.close()
+        spooled = b"".join(p.read_bytes() for p in (tmp_path / "spool").rglob("*") if p.is_file())
+        assert b"SW1A" in spooled  # (the outward code is stored: the spool was read)
+    finally:
+        collector.stop()
+    logs = collector.logs()
+    rows = str(collector.query("SELECT * FROM spii.events"))
+    for raw in (address, postcode, agent, cookie):
+        assert raw not in logs and raw.encode() not in spooled and raw not in rows, raw
+    assert "SW1A" in rows and "Planted" not in rows
