@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     )
     stats_rate: float = Field(10.0, gt=0, description="Per-token stats API requests/s (dashboard included).")
     stats_burst: float = Field(60.0, gt=0, description="Per-token stats API burst.")
+    report_fresh_seconds: float = Field(
+        60.0, ge=0, le=3600, description="A big client's report answers for periods that include today are kept this long (0: always computed)."
+    )
+    report_fresh_rows: int = Field(1_000_000, ge=1, description="A client is big (its open answers are kept) from this many events in the period.")
+    report_warm_seconds: float = Field(
+        600.0, ge=0, description="Kept answers asked again within this long are recomputed before they go stale (0: never)."
+    )
     subject_flags_seconds: float = Field(
         5.0, gt=0, description="How often each collector reloads restriction/objection flags set through other nodes."
     )

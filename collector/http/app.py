@@ -32,6 +32,7 @@ from collector.privacy.keyring import LiveKeyring
 from collector.privacy.masterkey import MasterKey
 from collector.privacy.setup import keyring_store, load_master_key
 from collector.reports.privacy_budget import PrivacyLedger
+from collector.reports.kept import REFRESH_SHARE, KeptAnswers
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
@@ -101,6 +102,10 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         spool.adopt(orphan)
     store = store or open_store(settings)
     flags = SubjectFlags(store)
+    stats = Stats(store, exclusions=flags.exclusions, record_secret=record_secrets(master),
+                  kept=KeptAnswers(store, fresh_seconds=settings.report_fresh_seconds, fresh_rows=settings.report_fresh_rows,
+                                   warm_seconds=settings.report_warm_seconds))
+    flags.on_change.append(stats.forget)
     return State(
         settings=settings,
         keyring=keyring,
@@ -113,7 +118,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         metrics=metrics,
         trusted=TrustedProxies(settings.trusted_proxies),
         auth=Auth(admin_token(settings), settings.stats_rate, settings.stats_burst, master.derive(b"dashboard-session", 32)),
-        stats=Stats(store, exclusions=flags.exclusions, record_secret=record_secrets(master)),
+        stats=stats,
         flags=flags,
         subjects=SubjectService(store, flags, audit),
         keys=keys,
@@ -134,6 +139,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state.tasks.append(asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags"))
     state.tasks.append(asyncio.create_task(_on_the_loop(METRICS_FLUSH_SECONDS, state.metrics.flush), name="metrics"))
     state.tasks.append(asyncio.create_task(_every(state.settings.keys_check_seconds, state.keys.check), name="keys-check"))
+    kept = state.stats.kept
+    if kept is not None and kept.fresh_seconds > 0 and kept.warm_seconds > 0:
+        state.tasks.append(asyncio.create_task(_refresh_kept(kept), name="refresh-kept"))
     if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
         state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
@@ -186,6 +194,21 @@ async def _every(seconds: float, job: Callable[[], object], first: float | None 
         except Exception as exc:  # noqa: BLE001 - a background duty must not kill the collector
             log.warning("background job failed", extra={"fields": {"job": getattr(job, "__name__", str(job)), "error": type(exc).__name__}})
         await asyncio.sleep(seconds)
+
+
+async def _refresh_kept(kept: KeptAnswers, poll: float = 1.0) -> None:
+    """Recompute the open answers analysts are watching before they go stale (reports/kept.py),
+    resting after each for three times what it took: at most a quarter of one core."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(poll)
+        for full in kept.due():
+            try:
+                cost = await loop.run_in_executor(None, kept.refresh, full)
+            except Exception as exc:  # noqa: BLE001 - the next ask computes it instead
+                log.warning("refreshing a kept report answer failed", extra={"fields": {"error": type(exc).__name__}})
+                cost = poll
+            await asyncio.sleep(cost * (1 / REFRESH_SHARE - 1))
 
 
 async def _on_the_loop(seconds: float, job: Callable[[], object]) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from collector.reports.closed import ClosedPeriods
+from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
 from collector.reports.perturb import PTABLE, PTable, cell_position
@@ -105,21 +105,26 @@ def _buckets(period: Period, interval: str) -> list[str]:
 
 class Stats:
     def __init__(self, store: Store, exclusions: Callable[[str], list[str]] | None = None,
-                 record_secret: Callable[[str], int] | None = None, keep_closed: bool = True) -> None:
+                 record_secret: Callable[[str], int] | None = None, kept: KeptAnswers | None | bool = True) -> None:
         """``record_secret(client_id)``: the client's record-key secret; without it (tests of
-        exact numbers) no count is perturbed. ``keep_closed``: answers for periods of closed
-        days are kept while their rows are unchanged (reports/closed.py)."""
+        exact numbers) no count is perturbed. ``kept``: where answers are kept and given again
+        (reports/kept.py); True keeps closed periods' answers only, False none."""
         self.store = store
         self.exclusions = exclusions or (lambda client_id: [])
         self.record_secret = record_secret
-        self.closed = ClosedPeriods(store) if keep_closed else None
+        self.kept = KeptAnswers(store) if kept is True else kept or None
+
+    def forget(self) -> None:
+        """Subject flags changed or events were erased: no kept open answer may hide it."""
+        if self.kept is not None:
+            self.kept.forget()
 
     def _kept(self, endpoint: str, client: Client, req: StatsRequest, period: Period, compute: Callable[[], T]) -> T:
-        """``compute()``, or its kept answer when ``period`` is closed and its rows unchanged."""
-        if self.closed is None:
+        """``compute()``, or the answer kept for this question (reports/kept.py)."""
+        if self.kept is None:
             return compute()
         key = (endpoint, client.model_dump_json(), repr(req), period)
-        return self.closed.answer(self.scope(client, period, req.filters), key, compute)
+        return self.kept.answer(self.scope(client, period, req.filters), key, compute)
 
     def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
         secret = self.record_secret(client.client_id) if self.record_secret is not None and client.perturb else None

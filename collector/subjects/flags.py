@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -55,6 +56,13 @@ class SubjectFlags:
         self._objected_cookies: set[tuple[str, int]] = set()
         self._restricted_clients: set[str] = set()
         self._counts: dict[str, dict[str, int]] = {}
+        # called when the flags in force change, or a subject's events were erased (the stats
+        # service then forgets the answers it kept: reports/kept.py)
+        self.on_change: list[Callable[[], None]] = []
+
+    def changed(self) -> None:
+        for listener in self.on_change:
+            listener()
 
     # --- the hot paths
     @property
@@ -87,8 +95,11 @@ class SubjectFlags:
             else:
                 tokens.add((client_id, key_id, _packed(token)))
         with self._lock:
+            before = (self._objected_tokens, self._objected_cookies, self._restricted_clients)
             self._objected_tokens, self._objected_cookies, self._restricted_clients = tokens, cookies, restricted
             self._counts = counts
+        if before != (tokens, cookies, restricted):
+            self.changed()
 
     def active(self) -> dict[str, dict[str, int]]:
         """Flags in force (not expired by the collector's clock), per client and flag: counts of

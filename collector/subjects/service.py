@@ -121,6 +121,7 @@ class SubjectService:
             erased = int(self.store.query(f"SELECT count() FROM {EVENTS_TABLE} WHERE {where}", params)[0][0])
             if erased:
                 self.store.delete_events(where, params)
+                self.flags.changed()  # answers kept while the rows were still there are dropped
         self._log("subject.erase", request, subject, found, erased=erased, objection_epochs=objected, spool_flushed=flushed)
         return {**self._summary(found), "erased": erased, "objection_epochs": objected, "spool_flushed": flushed}
 

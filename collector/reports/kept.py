@@ -1,0 +1,167 @@
+"""Report answers kept and given again: closed periods while their rows are unchanged, and the
+costly answers of open periods for a short while, refreshed ahead of time while analysts look.
+
+**Closed periods.** A period that ended two days ago or more changes only when the rows it
+reads do: a late or backfilled event, an erasure, the retention cut passing through it, a
+restriction starting or ending. So its answer is kept under the number of rows its scope reads
+(one count over the table's primary key, the client's exclusions applied), and given again
+while that number is the same. The previous period of every dashboard (its totals and
+comparison line) and any past period are then one count away, not a report's passes.
+
+**Open periods** (today is in them) change with every event, so nothing keys them. A client
+whose period holds at least ``fresh_rows`` events (SPII_REPORT_FRESH_ROWS: where a dashboard
+takes seconds) has each answer kept for ``fresh_seconds`` (SPII_REPORT_FRESH_SECONDS) from the
+moment its computation started: a reload, a filter removed, the back button, a second analyst
+are answered from memory, with numbers at most that old. Smaller clients are always computed
+(they cost little, and a site owner checking their first visits sees them at once). Answers
+asked again within ``warm_seconds`` are recomputed by ``spii serve`` before they go stale
+(``due``/``refresh``), at most a quarter of one core, so a dashboard being watched keeps
+answering from memory. ``forget`` drops every open answer at once: an erasure, a restriction or
+an objection (subject flags changed) is never hidden behind a kept answer. A period reaching
+back to the retention boundary is never kept open (the cut moves through it by the second).
+
+What is kept is what the stats service answers: suppressed and perturbed, never a raw value.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from collector.reports.query import Scope
+
+__all__ = ["KeptAnswers", "CLOSED_AFTER_DAYS", "COUNT_SECONDS", "REFRESH_SHARE"]
+
+T = TypeVar("T")
+CLOSED_AFTER_DAYS = 2  # events of a day may still be in a spool (an outage) for a while after it ends
+COUNT_SECONDS = 1.0  # one dashboard asks ~20 questions of one scope within a second: counted once
+REFRESH_AT = 0.75  # an open answer being watched is recomputed once this share of its freshness has passed
+REFRESH_SHARE = 0.25  # of one core, at most, for recomputing watched answers (the refresher rests 3x each one's cost)
+
+
+@dataclass
+class _Open:
+    answer: Any
+    started: float  # when its computation started (the timer's clock): its numbers are at least this old
+    asked: float  # when it was last asked for
+    compute: Callable[[], Any]
+
+
+class KeptAnswers:
+    def __init__(self, store: Any, max_entries: int = 4096, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 fresh_seconds: float = 0.0, fresh_rows: int = 1_000_000, warm_seconds: float = 600.0,
+                 timer: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` says which days are closed; ``timer`` (monotonic seconds) how old an open
+        answer is. ``fresh_seconds`` 0 keeps no open answer."""
+        self.store = store
+        self.max_entries = max_entries
+        self.clock = clock
+        self.fresh_seconds = fresh_seconds
+        self.fresh_rows = fresh_rows
+        self.warm_seconds = warm_seconds
+        self.timer = timer
+        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
+        self._open: OrderedDict[Hashable, _Open] = OrderedDict()
+        self._generation = 0  # forget() moves it on: a computation that started before is not kept
+        self._counts: dict[Hashable, tuple[float, int]] = {}
+        self._lock = threading.Lock()  # the stats service runs in worker threads
+        self.hits = 0  # answers given again (tests read it)
+
+    def answer(self, scope: Scope, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s answer for ``scope``, or the one kept for it. ``key`` names the
+        question (endpoint, client settings, request)."""
+        today = self.clock().date()
+        if scope.period.last > today - timedelta(days=CLOSED_AFTER_DAYS):
+            return self._open_answer(scope, key, compute, today)
+        full = (key, tuple(scope.exclusions), self._rows(scope))
+        with self._lock:
+            if full in self._answers:
+                self._answers.move_to_end(full)
+                self.hits += 1
+                return copy.deepcopy(self._answers[full])
+        result = compute()
+        with self._lock:
+            self._answers[full] = copy.deepcopy(result)
+            while len(self._answers) > self.max_entries:
+                self._answers.popitem(last=False)
+        return result
+
+    # --- open periods
+    def _open_answer(self, scope: Scope, key: Hashable, compute: Callable[[], T], today: Any) -> T:
+        if self.fresh_seconds <= 0 or scope.period.first <= today - timedelta(days=scope.retention_days):
+            return compute()
+        full = (key, tuple(scope.exclusions))
+        now = self.timer()
+        with self._lock:
+            entry = self._open.get(full)
+            if entry is not None and now - entry.started < self.fresh_seconds:
+                entry.asked = now
+                self._open.move_to_end(full)
+                self.hits += 1
+                return copy.deepcopy(entry.answer)
+        if self._rows(scope) < self.fresh_rows:
+            return compute()
+        return self._compute_open(full, compute, asked=now)
+
+    def _compute_open(self, full: Hashable, compute: Callable[[], T], asked: float) -> T:
+        with self._lock:
+            generation = self._generation
+        started = self.timer()
+        result = compute()
+        with self._lock:
+            if generation == self._generation:  # no erasure or flag change while it ran
+                self._open[full] = _Open(copy.deepcopy(result), started, asked, compute)
+                self._open.move_to_end(full)
+                while len(self._open) > self.max_entries:
+                    self._open.popitem(last=False)
+        return result
+
+    def forget(self) -> None:
+        """Drop every kept open answer (subject flags changed, events erased). Closed answers
+        need nothing: their row counts or exclusions change with the data."""
+        with self._lock:
+            self._open.clear()
+            self._generation += 1
+
+    def due(self) -> list[Hashable]:
+        """Open answers asked for within ``warm_seconds`` that are near the end of their
+        freshness, most recently asked first; answers nobody asked for lately are dropped once
+        stale."""
+        now = self.timer()
+        with self._lock:
+            for full in [f for f, e in self._open.items() if now - e.asked >= self.warm_seconds and now - e.started >= self.fresh_seconds]:
+                del self._open[full]
+            watched = [(e.asked, full) for full, e in self._open.items()
+                       if now - e.asked < self.warm_seconds and now - e.started >= self.fresh_seconds * REFRESH_AT]
+        return [full for _, full in sorted(watched, key=lambda pair: pair[0], reverse=True)]
+
+    def refresh(self, full: Hashable) -> float:
+        """Recompute one open answer (blocking: run in a worker thread); the seconds it took."""
+        with self._lock:
+            entry = self._open.get(full)
+        if entry is None:
+            return 0.0
+        started = self.timer()
+        self._compute_open(full, entry.compute, asked=entry.asked)
+        return self.timer() - started
+
+    # --- row counts
+    def _rows(self, scope: Scope) -> int:
+        """The rows the scope reads, unfiltered (the complement rule reads those too)."""
+        params: dict[str, Any] = {}
+        where = replace(scope, filters=[], conditions=[]).where(params, engagement=True)
+        key = (where, repr(sorted((k, str(v)) for k, v in params.items() if k not in ("now", "not_before_ms"))))
+        counted = self._counts.get(key)
+        if counted is not None and time.monotonic() - counted[0] < COUNT_SECONDS:
+            return counted[1]
+        rows = int(self.store.query(f"SELECT count() FROM spii.events WHERE {where}", params)[0][0])
+        if len(self._counts) > self.max_entries:
+            self._counts.clear()
+        self._counts[key] = (time.monotonic(), rows)
+        return rows

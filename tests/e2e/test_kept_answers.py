@@ -1,0 +1,46 @@
+"""Kept report answers through the running service (real `spii serve`, real embedded ClickHouse):
+with SPII_REPORT_FRESH_ROWS=1 every client counts as big, so the aggregate of a period that
+includes today is given again from memory while new events arrive, and an erasure or a
+restriction through the admin API shows in the very next answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.e2e.harness import Collector
+from tests.e2e.test_subjects import SITE, SUBJECT, _aggregate, _post, _send
+
+
+def test_open_answers_are_kept_until_an_erasure_or_restriction(tmp_path: Path) -> None:
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
+                          SPII_REPORT_FRESH_SECONDS="600")
+    collector.add_client("shop", SITE, k="5", perturb="off")
+    collector.start()
+    admin = collector.admin_token()
+    now = datetime.now(UTC)
+    try:
+        for n in range(12):
+            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        assert _send(collector, admin, SUBJECT, now, "/")[0] == 202
+        collector.wait_shipped(13, admin, SITE)
+        first = _aggregate(collector, admin)
+        assert first == {"visitors": 13, "pageviews": 13}
+
+        for n in range(12, 18):  # new visitors: the kept answer stays as it was, at most SPII_REPORT_FRESH_SECONDS old
+            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        collector.wait_shipped(19, admin, SITE)
+        assert _aggregate(collector, admin) == first
+
+        status, erased = _post(collector, "/api/v1/admin/subject/erase", {"client": "shop", "ip": SUBJECT}, admin)
+        assert status == 200 and erased["erased"] == 1, erased
+        assert _aggregate(collector, admin) == {"visitors": 18, "pageviews": 18}  # forgotten at once, computed again
+
+        assert _send(collector, admin, "198.51.100.1", now, "/two")[0] == 202
+        collector.wait_shipped(19, admin, SITE)  # (18 left after the erasure)
+        assert _aggregate(collector, admin) == {"visitors": 18, "pageviews": 18}  # kept again
+        status, _ = _post(collector, "/api/v1/admin/subject/restrict", {"client": "shop", "ip": "198.51.100.1"}, admin)
+        assert status == 200
+        assert _aggregate(collector, admin) == {"visitors": 17, "pageviews": 17}
+    finally:
+        collector.stop()
