@@ -32,7 +32,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
+
+import orjson
 
 from collector.reports.query import Scope
 
@@ -45,6 +47,52 @@ REFRESH_AT = 0.75  # an open answer being watched is recomputed once this share 
 REFRESH_SHARE = 0.25  # of one core, at most, for recomputing watched answers (the refresher rests 3x each one's cost)
 
 
+V = TypeVar("V")
+
+
+class _Lru(Generic[V]):
+    """Least recently used first out, within a number of entries and of bytes (an answer's
+    size as JSON: a 1,000-row breakdown is ~100 KB, a total a few hundred bytes)."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, key: Hashable) -> V | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        self._items.move_to_end(key)
+        return item[0]
+
+    def put(self, key: Hashable, value: V, size: int) -> None:
+        self.pop(key)
+        self._items[key] = (value, size)
+        self.bytes += size
+        while self._items and (len(self._items) > self.max_entries or self.bytes > self.max_bytes):
+            self.bytes -= self._items.popitem(last=False)[1][1]
+
+    def pop(self, key: Hashable) -> None:
+        item = self._items.pop(key, None)
+        if item is not None:
+            self.bytes -= item[1]
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.bytes = 0
+
+    def items(self) -> list[tuple[Hashable, V]]:
+        return [(key, value) for key, (value, _) in self._items.items()]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _size(answer: Any) -> int:
+    return len(orjson.dumps(answer, default=str))
+
+
 @dataclass
 class _Open:
     answer: Any
@@ -54,11 +102,13 @@ class _Open:
 
 
 class KeptAnswers:
-    def __init__(self, store: Any, max_entries: int = 4096, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    def __init__(self, store: Any, max_entries: int = 4096, max_bytes: int = 64 << 20,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  fresh_seconds: float = 0.0, fresh_rows: int = 1_000_000, warm_seconds: float = 600.0,
                  timer: Callable[[], float] = time.monotonic) -> None:
         """``clock`` says which days are closed; ``timer`` (monotonic seconds) how old an open
-        answer is. ``fresh_seconds`` 0 keeps no open answer."""
+        answer is. ``fresh_seconds`` 0 keeps no open answer. Closed and open answers each get
+        ``max_entries`` and half of ``max_bytes``."""
         self.store = store
         self.max_entries = max_entries
         self.clock = clock
@@ -66,8 +116,8 @@ class KeptAnswers:
         self.fresh_rows = fresh_rows
         self.warm_seconds = warm_seconds
         self.timer = timer
-        self._answers: OrderedDict[Hashable, Any] = OrderedDict()
-        self._open: OrderedDict[Hashable, _Open] = OrderedDict()
+        self._answers: _Lru[Any] = _Lru(max_entries, max_bytes // 2)
+        self._open: _Lru[_Open] = _Lru(max_entries, max_bytes // 2)
         self._generation = 0  # forget() moves it on: a computation that started before is not kept
         self._counts: dict[Hashable, tuple[float, int]] = {}
         self._lock = threading.Lock()  # the stats service runs in worker threads
@@ -81,15 +131,13 @@ class KeptAnswers:
             return self._open_answer(scope, key, compute, today)
         full = (key, tuple(scope.exclusions), self._rows(scope))
         with self._lock:
-            if full in self._answers:
-                self._answers.move_to_end(full)
+            kept = self._answers.get(full)
+            if kept is not None:
                 self.hits += 1
-                return copy.deepcopy(self._answers[full])
+                return copy.deepcopy(kept)
         result = compute()
         with self._lock:
-            self._answers[full] = copy.deepcopy(result)
-            while len(self._answers) > self.max_entries:
-                self._answers.popitem(last=False)
+            self._answers.put(full, copy.deepcopy(result), _size(result))
         return result
 
     # --- open periods
@@ -102,7 +150,6 @@ class KeptAnswers:
             entry = self._open.get(full)
             if entry is not None and now - entry.started < self.fresh_seconds:
                 entry.asked = now
-                self._open.move_to_end(full)
                 self.hits += 1
                 return copy.deepcopy(entry.answer)
         if self._rows(scope) < self.fresh_rows:
@@ -116,10 +163,7 @@ class KeptAnswers:
         result = compute()
         with self._lock:
             if generation == self._generation:  # no erasure or flag change while it ran
-                self._open[full] = _Open(copy.deepcopy(result), started, asked, compute)
-                self._open.move_to_end(full)
-                while len(self._open) > self.max_entries:
-                    self._open.popitem(last=False)
+                self._open.put(full, _Open(copy.deepcopy(result), started, asked, compute), _size(result))
         return result
 
     def forget(self) -> None:
@@ -136,7 +180,7 @@ class KeptAnswers:
         now = self.timer()
         with self._lock:
             for full in [f for f, e in self._open.items() if now - e.asked >= self.warm_seconds and now - e.started >= self.fresh_seconds]:
-                del self._open[full]
+                self._open.pop(full)
             watched = [(e.asked, full) for full, e in self._open.items()
                        if now - e.asked < self.warm_seconds and now - e.started >= self.fresh_seconds * REFRESH_AT]
         return [full for _, full in sorted(watched, key=lambda pair: pair[0], reverse=True)]

@@ -244,3 +244,13 @@ def test_a_period_reaching_the_retention_boundary_is_never_kept_open(store):
     stats.aggregate(short, edge)
     stats.aggregate(short, edge)
     assert stats.kept.hits == 1
+
+
+def test_kept_answers_stay_within_their_byte_budget(store):
+    kept_answers = KeptAnswers(store, max_bytes=4000)  # half of it for closed periods' answers
+    scope = Stats(store).scope(C, PAST, [])
+    for n in range(5):
+        kept_answers.answer(scope, n, lambda: "x" * 900)  # 902 bytes as JSON
+    assert len(kept_answers._answers) == 2 and kept_answers._answers.bytes == 1804
+    assert kept_answers.answer(scope, 4, lambda: "computed") == "x" * 900  # the newest are kept
+    assert kept_answers.answer(scope, 0, lambda: "computed") == "computed"  # the oldest went first
