@@ -33,6 +33,8 @@ class Metrics:
         self.ship_failures = Counter("spii_ship_failures", "Failed segment INSERTs (retried)", registry=r)
         self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
         self.stats_queries = Counter("spii_stats_queries", "Stats API answers, by endpoint", ["endpoint"], registry=r)
+        self.report_answers = Counter("spii_report_answers", "Report answers by how they were given: computed, kept_closed, kept_open; "
+                                      "and refreshed (recomputed ahead while watched)", ["how"], registry=r)
         self.subject_requests = Counter("spii_subject_requests", "Data-subject requests and disclosures, by action", ["action"], registry=r)
         self.keys_ahead = Gauge("spii_keys_ahead", "Future IP-key epochs after the current one", registry=r,
                                 multiprocess_mode="min")

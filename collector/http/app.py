@@ -104,7 +104,8 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
     flags = SubjectFlags(store)
     stats = Stats(store, exclusions=flags.exclusions, record_secret=record_secrets(master),
                   kept=KeptAnswers(store, fresh_seconds=settings.report_fresh_seconds, fresh_rows=settings.report_fresh_rows,
-                                   warm_seconds=settings.report_warm_seconds))
+                                   warm_seconds=settings.report_warm_seconds,
+                                   count=lambda how: metrics.report_answers.labels(how).inc()))
     flags.on_change.append(stats.forget)
     return State(
         settings=settings,

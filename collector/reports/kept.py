@@ -12,7 +12,9 @@ comparison line) and any past period are then one count away, not a report's pas
 whose period holds at least ``fresh_rows`` events (SPII_REPORT_FRESH_ROWS: where a dashboard
 takes seconds) has each answer kept for ``fresh_seconds`` (SPII_REPORT_FRESH_SECONDS) from the
 moment its computation started: a reload, a filter removed, the back button, a second analyst
-are answered from memory, with numbers at most that old. Smaller clients are always computed
+are answered from memory, with numbers at most that old. When recomputing the answers being
+watched takes longer than that at a quarter of a core (a client with 100 million events), they
+are kept until the refresher gets back to them, never longer than ``warm_seconds``. Smaller clients are always computed
 (they cost little, and a site owner checking their first visits sees them at once). Answers
 asked again within ``warm_seconds`` are recomputed by ``spii serve`` before they go stale
 (``due``/``refresh``), at most a quarter of one core, so a dashboard being watched keeps
@@ -99,14 +101,16 @@ class _Open:
     started: float  # when its computation started (the timer's clock): its numbers are at least this old
     asked: float  # when it was last asked for
     compute: Callable[[], Any]
+    cost: float  # seconds its computation took
 
 
 class KeptAnswers:
     def __init__(self, store: Any, max_entries: int = 4096, max_bytes: int = 64 << 20,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  fresh_seconds: float = 0.0, fresh_rows: int = 1_000_000, warm_seconds: float = 600.0,
-                 timer: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` says which days are closed; ``timer`` (monotonic seconds) how old an open
+                 timer: Callable[[], float] = time.monotonic, count: Callable[[str], None] = lambda how: None) -> None:
+        """``count(how)`` is told of every answer: computed, kept_closed, kept_open, refreshed
+        (the collector's metrics). ``clock`` says which days are closed; ``timer`` (monotonic seconds) how old an open
         answer is. ``fresh_seconds`` 0 keeps no open answer. Closed and open answers each get
         ``max_entries`` and half of ``max_bytes``."""
         self.store = store
@@ -116,6 +120,10 @@ class KeptAnswers:
         self.fresh_rows = fresh_rows
         self.warm_seconds = warm_seconds
         self.timer = timer
+        self.count = count
+        # how long an open answer is kept now: fresh_seconds, or longer when recomputing the
+        # watched answers at REFRESH_SHARE of a core takes longer than that (never past warm_seconds)
+        self.span = fresh_seconds
         self._answers: _Lru[Any] = _Lru(max_entries, max_bytes // 2)
         self._open: _Lru[_Open] = _Lru(max_entries, max_bytes // 2)
         self._generation = 0  # forget() moves it on: a computation that started before is not kept
@@ -134,8 +142,10 @@ class KeptAnswers:
             kept = self._answers.get(full)
             if kept is not None:
                 self.hits += 1
-                return copy.deepcopy(kept)
-        result = compute()
+        if kept is not None:
+            self.count("kept_closed")
+            return copy.deepcopy(kept)
+        result = self._computed(compute)
         with self._lock:
             self._answers.put(full, copy.deepcopy(result), _size(result))
         return result
@@ -143,27 +153,37 @@ class KeptAnswers:
     # --- open periods
     def _open_answer(self, scope: Scope, key: Hashable, compute: Callable[[], T], today: Any) -> T:
         if self.fresh_seconds <= 0 or scope.period.first <= today - timedelta(days=scope.retention_days):
-            return compute()
+            return self._computed(compute)
         full = (key, tuple(scope.exclusions))
         now = self.timer()
         with self._lock:
             entry = self._open.get(full)
-            if entry is not None and now - entry.started < self.fresh_seconds:
+            if entry is not None and now - entry.started >= self.span:
+                entry = None  # stale: computed again below
+            if entry is not None:
                 entry.asked = now
                 self.hits += 1
-                return copy.deepcopy(entry.answer)
+        if entry is not None:
+            self.count("kept_open")
+            return copy.deepcopy(entry.answer)
         if self._rows(scope) < self.fresh_rows:
-            return compute()
+            return self._computed(compute)
         return self._compute_open(full, compute, asked=now)
 
-    def _compute_open(self, full: Hashable, compute: Callable[[], T], asked: float) -> T:
+    def _computed(self, compute: Callable[[], T]) -> T:
+        result = compute()
+        self.count("computed")
+        return result
+
+    def _compute_open(self, full: Hashable, compute: Callable[[], T], asked: float, how: str = "computed") -> T:
         with self._lock:
             generation = self._generation
         started = self.timer()
         result = compute()
+        self.count(how)
         with self._lock:
             if generation == self._generation:  # no erasure or flag change while it ran
-                self._open.put(full, _Open(copy.deepcopy(result), started, asked, compute), _size(result))
+                self._open.put(full, _Open(copy.deepcopy(result), started, asked, compute, self.timer() - started), _size(result))
         return result
 
     def forget(self) -> None:
@@ -176,14 +196,16 @@ class KeptAnswers:
     def due(self) -> list[Hashable]:
         """Open answers asked for within ``warm_seconds`` that are near the end of their
         freshness, most recently asked first; answers nobody asked for lately are dropped once
-        stale."""
+        stale. Sets ``span``: a watched answer is kept until the refresher can come back to it."""
         now = self.timer()
         with self._lock:
-            for full in [f for f, e in self._open.items() if now - e.asked >= self.warm_seconds and now - e.started >= self.fresh_seconds]:
+            for full in [f for f, e in self._open.items() if now - e.asked >= self.warm_seconds and now - e.started >= self.span]:
                 self._open.pop(full)
-            watched = [(e.asked, full) for full, e in self._open.items()
-                       if now - e.asked < self.warm_seconds and now - e.started >= self.fresh_seconds * REFRESH_AT]
-        return [full for _, full in sorted(watched, key=lambda pair: pair[0], reverse=True)]
+            watched = [(e.asked, full, e) for full, e in self._open.items() if now - e.asked < self.warm_seconds]
+            round_trip = sum(e.cost for _, _, e in watched) / REFRESH_SHARE
+            self.span = max(self.fresh_seconds, min(round_trip, self.warm_seconds))
+            due = [(asked, full) for asked, full, e in watched if now - e.started >= self.span * REFRESH_AT]
+        return [full for _, full in sorted(due, key=lambda pair: pair[0], reverse=True)]
 
     def refresh(self, full: Hashable) -> float:
         """Recompute one open answer (blocking: run in a worker thread); the seconds it took."""
@@ -192,7 +214,7 @@ class KeptAnswers:
         if entry is None:
             return 0.0
         started = self.timer()
-        self._compute_open(full, entry.compute, asked=entry.asked)
+        self._compute_open(full, entry.compute, asked=entry.asked, how="refreshed")
         return self.timer() - started
 
     # --- row counts

@@ -5,6 +5,7 @@ restriction through the admin API shows in the very next answer."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,5 +43,41 @@ def test_open_answers_are_kept_until_an_erasure_or_restriction(tmp_path: Path) -
         status, _ = _post(collector, "/api/v1/admin/subject/restrict", {"client": "shop", "ip": "198.51.100.1"}, admin)
         assert status == 200
         assert _aggregate(collector, admin) == {"visitors": 17, "pageviews": 17}
+    finally:
+        collector.stop()
+
+
+def _answers(collector: Collector) -> dict[str, float]:
+    status, _, raw = collector.request("GET", "/metrics", "", {})
+    assert status == 200
+    return {line.split('how="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+            for line in raw.decode().splitlines() if line.startswith("spii_report_answers_total{")}
+
+
+def test_a_watched_open_answer_is_refreshed_in_the_background(tmp_path: Path) -> None:
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
+                          SPII_REPORT_FRESH_SECONDS="2")
+    collector.add_client("shop", SITE, k="5", perturb="off")
+    collector.start()
+    admin = collector.admin_token()
+    now = datetime.now(UTC)
+    try:
+        for n in range(12):
+            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        collector.wait_shipped(12, admin, SITE)
+        assert _aggregate(collector, admin) == {"visitors": 12, "pageviews": 12}
+        assert _aggregate(collector, admin) == {"visitors": 12, "pageviews": 12}  # kept: the refresher watches it
+        for n in range(12, 15):
+            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        collector.wait_shipped(15, admin, SITE)
+        shipped = _answers(collector).get("refreshed", 0)
+        deadline = time.monotonic() + 20
+        while _answers(collector).get("refreshed", 0) < shipped + 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # recomputed ahead every 1.5 s: the second from now started after the new visitors were stored
+        before = _answers(collector)
+        assert before.get("refreshed", 0) >= shipped + 2
+        assert _aggregate(collector, admin) == {"visitors": 15, "pageviews": 15}
+        after = _answers(collector)
+        assert after["kept_open"] > before["kept_open"] and after.get("computed") == before.get("computed")
     finally:
         collector.stop()

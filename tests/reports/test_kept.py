@@ -254,3 +254,27 @@ def test_kept_answers_stay_within_their_byte_budget(store):
     assert len(kept_answers._answers) == 2 and kept_answers._answers.bytes == 1804
     assert kept_answers.answer(scope, 4, lambda: "computed") == "x" * 900  # the newest are kept
     assert kept_answers.answer(scope, 0, lambda: "computed") == "computed"  # the oldest went first
+
+
+def test_answers_that_take_long_to_compute_are_kept_until_the_refresher_can_come_back(store):
+    timer = Timer()
+    kept_answers = KeptAnswers(store, fresh_seconds=60, fresh_rows=1, warm_seconds=600, timer=timer)
+    scope = Stats(store).scope(C, OPEN, [])
+
+    def slow() -> str:
+        timer.now += 40  # a 100-million-event dashboard's panel
+        return "computed"
+
+    kept_answers.answer(scope, "panel", slow)
+    kept_answers.answer(scope, "other panel", slow)
+    timer.now += 1
+    assert kept_answers.due() == [] and kept_answers.span == 320  # 80 s of work at a quarter of a core
+    timer.now += 150  # past SPII_REPORT_FRESH_SECONDS, within the refresher's round trip
+    assert kept_answers.answer(scope, "panel", lambda: "recomputed") == "computed"
+    assert kept_answers.answer(scope, "other panel", lambda: "recomputed") == "computed"
+    timer.now += 100
+    assert len(kept_answers.due()) == 2  # three quarters of the round trip gone
+    for _ in range(20):
+        kept_answers.answer(scope, f"panel {_}", slow)
+    kept_answers.due()
+    assert kept_answers.span == 600  # never longer than SPII_REPORT_WARM_SECONDS
