@@ -44,7 +44,7 @@ __all__ = ["KeptAnswers", "CLOSED_AFTER_DAYS", "COUNT_SECONDS", "REFRESH_SHARE"]
 
 T = TypeVar("T")
 CLOSED_AFTER_DAYS = 2  # events of a day may still be in a spool (an outage) for a while after it ends
-COUNT_SECONDS = 1.0  # one dashboard asks ~20 questions of one scope within a second: counted once
+COUNT_SECONDS = 1.0  # one dashboard asks ~20 questions of one scope within a second: counted once (recent())
 REFRESH_AT = 0.75  # an open answer being watched is recomputed once this share of its freshness has passed
 REFRESH_SHARE = 0.25  # of one core, at most, for recomputing watched answers (the refresher rests 3x each one's cost)
 
@@ -127,7 +127,7 @@ class KeptAnswers:
         self._answers: _Lru[Any] = _Lru(max_entries, max_bytes // 2)
         self._open: _Lru[_Open] = _Lru(max_entries, max_bytes // 2)
         self._generation = 0  # forget() moves it on: a computation that started before is not kept
-        self._counts: dict[Hashable, tuple[float, int]] = {}
+        self._counts: dict[Hashable, tuple[float, Any]] = {}  # recent(): when, result
         self._lock = threading.Lock()  # the stats service runs in worker threads
         self.hits = 0  # answers given again (tests read it)
 
@@ -191,6 +191,7 @@ class KeptAnswers:
         need nothing: their row counts or exclusions change with the data."""
         with self._lock:
             self._open.clear()
+            self._counts.clear()
             self._generation += 1
 
     def due(self) -> list[Hashable]:
@@ -217,17 +218,27 @@ class KeptAnswers:
         self._compute_open(full, entry.compute, asked=entry.asked, how="refreshed")
         return self.timer() - started
 
-    # --- row counts
+    # --- row counts, and queries a dashboard's panels ask alike
+    def recent(self, sql: str, params: dict[str, Any], run: Callable[[], T]) -> T:
+        """``run()``, the query ``sql`` with ``params``, or its result from less than
+        COUNT_SECONDS ago: one dashboard asks the same count of one scope ~20 times, and two of
+        its panels (top pages and engagement) the same complement check, within a second. The
+        collector's clock (``now``) is left out of the key; ``forget`` drops these too."""
+        key = (sql, repr(sorted((k, str(v)) for k, v in params.items() if k not in ("now", "not_before_ms"))))
+        with self._lock:
+            done = self._counts.get(key)
+        if done is not None and time.monotonic() - done[0] < COUNT_SECONDS:
+            return done[1]
+        result = run()
+        with self._lock:
+            if len(self._counts) > self.max_entries:
+                self._counts.clear()
+            self._counts[key] = (time.monotonic(), result)
+        return result
+
     def _rows(self, scope: Scope) -> int:
         """The rows the scope reads, unfiltered (the complement rule reads those too)."""
         params: dict[str, Any] = {}
         where = replace(scope, filters=[], conditions=[]).where(params, engagement=True)
-        key = (where, repr(sorted((k, str(v)) for k, v in params.items() if k not in ("now", "not_before_ms"))))
-        counted = self._counts.get(key)
-        if counted is not None and time.monotonic() - counted[0] < COUNT_SECONDS:
-            return counted[1]
-        rows = int(self.store.query(f"SELECT count() FROM spii.events WHERE {where}", params)[0][0])
-        if len(self._counts) > self.max_entries:
-            self._counts.clear()
-        self._counts[key] = (time.monotonic(), rows)
-        return rows
+        sql = f"SELECT count() FROM spii.events WHERE {where}"
+        return self.recent(sql, params, lambda: int(self.store.query(sql, params)[0][0]))

@@ -139,7 +139,8 @@ class Stats:
         if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
         sql, params = complement_query(scope, group, labels, combine)
-        return {row["label"] for row in self.store.query_dicts(sql, params) if 0 < int(row["everyone"]) - int(row["inside"]) < k}
+        rows = self.kept.recent(sql, params, lambda: self.store.query_dicts(sql, params)) if self.kept else self.store.query_dicts(sql, params)
+        return {row["label"] for row in rows if 0 < int(row["everyone"]) - int(row["inside"]) < k}
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -278,3 +278,23 @@ def test_answers_that_take_long_to_compute_are_kept_until_the_refresher_can_come
         kept_answers.answer(scope, f"panel {_}", slow)
     kept_answers.due()
     assert kept_answers.span == 600  # never longer than SPII_REPORT_WARM_SECONDS
+
+
+def test_two_panels_of_one_dashboard_share_their_complement_check(store, monkeypatch):
+    monkeypatch.setattr(kept, "COUNT_SECONDS", 1.0)
+    checks = []
+    plain_query_dicts = CountingStore.query_dicts
+
+    def query_dicts(self, sql, parameters=None):
+        checks.append(" AS inside" in sql)
+        return plain_query_dicts(self, sql, parameters)
+
+    monkeypatch.setattr(CountingStore, "query_dicts", query_dicts)
+    stats = Stats(store)
+    pages = parse_filters("event:kind==pageview")
+    top = stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors", "pageviews"], prop="event:page", filters=pages))
+    engagement = stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors", "events"], prop="event:page", filters=pages))
+    assert sum(checks) == 1 and [r["page"] for r in top["results"]] == [r["page"] for r in engagement["results"]]
+    stats.forget()
+    stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors"], prop="event:page", filters=pages))
+    assert sum(checks) == 2  # an erasure or a flag change: checked again
