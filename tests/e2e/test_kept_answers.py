@@ -13,23 +13,30 @@ from tests.e2e.harness import Collector
 from tests.e2e.test_subjects import SITE, SUBJECT, _aggregate, _post, _send
 
 
-def test_open_answers_are_kept_until_an_erasure_or_restriction(tmp_path: Path) -> None:
+def _shop(tmp_path: Path, fresh_seconds: str) -> tuple[Collector, str]:
+    """A running collector where every client counts as big (SPII_REPORT_FRESH_ROWS=1)."""
     collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
-                          SPII_REPORT_FRESH_SECONDS="600")
+                          SPII_REPORT_FRESH_SECONDS=fresh_seconds)
     collector.add_client("shop", SITE, k="5", perturb="off")
     collector.start()
-    admin = collector.admin_token()
-    now = datetime.now(UTC)
+    return collector, collector.admin_token()
+
+
+def _visit(collector: Collector, admin: str, visitors: range, path: str = "/") -> None:
+    for n in visitors:
+        assert _send(collector, admin, f"198.51.100.{n + 1}", datetime.now(UTC), path)[0] == 202
+
+
+def test_open_answers_are_kept_until_an_erasure_or_restriction(tmp_path: Path) -> None:
+    collector, admin = _shop(tmp_path, fresh_seconds="600")
     try:
-        for n in range(12):
-            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
-        assert _send(collector, admin, SUBJECT, now, "/")[0] == 202
+        _visit(collector, admin, range(12))
+        assert _send(collector, admin, SUBJECT, datetime.now(UTC), "/")[0] == 202
         collector.wait_shipped(13, admin, SITE)
         first = _aggregate(collector, admin)
         assert first == {"visitors": 13, "pageviews": 13}
 
-        for n in range(12, 18):  # new visitors: the kept answer stays as it was, at most SPII_REPORT_FRESH_SECONDS old
-            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        _visit(collector, admin, range(12, 18))  # new visitors: the kept answer stays as it was, at most SPII_REPORT_FRESH_SECONDS old
         collector.wait_shipped(19, admin, SITE)
         assert _aggregate(collector, admin) == first
 
@@ -37,7 +44,7 @@ def test_open_answers_are_kept_until_an_erasure_or_restriction(tmp_path: Path) -
         assert status == 200 and erased["erased"] == 1, erased
         assert _aggregate(collector, admin) == {"visitors": 18, "pageviews": 18}  # forgotten at once, computed again
 
-        assert _send(collector, admin, "198.51.100.1", now, "/two")[0] == 202
+        _visit(collector, admin, range(1), "/two")
         collector.wait_shipped(19, admin, SITE)  # (18 left after the erasure)
         assert _aggregate(collector, admin) == {"visitors": 18, "pageviews": 18}  # kept again
         status, _ = _post(collector, "/api/v1/admin/subject/restrict", {"client": "shop", "ip": "198.51.100.1"}, admin)
@@ -55,20 +62,13 @@ def _answers(collector: Collector) -> dict[str, float]:
 
 
 def test_a_watched_open_answer_is_refreshed_in_the_background(tmp_path: Path) -> None:
-    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
-                          SPII_REPORT_FRESH_SECONDS="2")
-    collector.add_client("shop", SITE, k="5", perturb="off")
-    collector.start()
-    admin = collector.admin_token()
-    now = datetime.now(UTC)
+    collector, admin = _shop(tmp_path, fresh_seconds="2")
     try:
-        for n in range(12):
-            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        _visit(collector, admin, range(12))
         collector.wait_shipped(12, admin, SITE)
         assert _aggregate(collector, admin) == {"visitors": 12, "pageviews": 12}
         assert _aggregate(collector, admin) == {"visitors": 12, "pageviews": 12}  # kept: the refresher watches it
-        for n in range(12, 15):
-            assert _send(collector, admin, f"198.51.100.{n + 1}", now, "/")[0] == 202
+        _visit(collector, admin, range(12, 15))
         collector.wait_shipped(15, admin, SITE)
         shipped = _answers(collector).get("refreshed", 0)
         deadline = time.monotonic() + 20
