@@ -109,10 +109,10 @@ class KeptAnswers:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  fresh_seconds: float = 0.0, fresh_rows: int = 1_000_000, warm_seconds: float = 600.0,
                  timer: Callable[[], float] = time.monotonic, count: Callable[[str], None] = lambda how: None) -> None:
-        """``count(how)`` is told of every answer: computed, kept_closed, kept_open, refreshed
-        (the collector's metrics). ``clock`` says which days are closed; ``timer`` (monotonic seconds) how old an open
-        answer is. ``fresh_seconds`` 0 keeps no open answer. Closed and open answers each get
-        ``max_entries`` and half of ``max_bytes``."""
+        """``clock`` says which days are closed; ``timer`` (monotonic seconds) how old an open
+        answer is; ``fresh_seconds`` 0 keeps no open answer. Closed and open answers each get
+        ``max_entries`` and half of ``max_bytes``. ``count(how)`` is told of every answer
+        (computed, kept_closed, kept_open, refreshed): the collector's metrics."""
         self.store = store
         self.max_entries = max_entries
         self.clock = clock
@@ -127,7 +127,7 @@ class KeptAnswers:
         self._answers: _Lru[Any] = _Lru(max_entries, max_bytes // 2)
         self._open: _Lru[_Open] = _Lru(max_entries, max_bytes // 2)
         self._generation = 0  # forget() moves it on: a computation that started before is not kept
-        self._counts: dict[Hashable, tuple[float, Any]] = {}  # recent(): when, result
+        self._recent: dict[Hashable, tuple[float, Any]] = {}  # recent(): when, result
         self._lock = threading.Lock()  # the stats service runs in worker threads
         self.hits = 0  # answers given again (tests read it)
 
@@ -191,7 +191,7 @@ class KeptAnswers:
         need nothing: their row counts or exclusions change with the data."""
         with self._lock:
             self._open.clear()
-            self._counts.clear()
+            self._recent.clear()
             self._generation += 1
 
     def due(self) -> list[Hashable]:
@@ -226,14 +226,14 @@ class KeptAnswers:
         collector's clock (``now``) is left out of the key; ``forget`` drops these too."""
         key = (sql, repr(sorted((k, str(v)) for k, v in params.items() if k not in ("now", "not_before_ms"))))
         with self._lock:
-            done = self._counts.get(key)
+            done = self._recent.get(key)
         if done is not None and time.monotonic() - done[0] < COUNT_SECONDS:
             return done[1]
         result = run()
         with self._lock:
-            if len(self._counts) > self.max_entries:
-                self._counts.clear()
-            self._counts[key] = (time.monotonic(), result)
+            if len(self._recent) > self.max_entries:
+                self._recent.clear()
+            self._recent[key] = (time.monotonic(), result)
         return result
 
     def _rows(self, scope: Scope) -> int:
