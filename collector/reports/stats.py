@@ -8,6 +8,7 @@ the event loop run it in a worker thread.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -139,7 +140,8 @@ class Stats:
         if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
         sql, params = complement_query(scope, group, labels, combine)
-        rows = self.kept.recent(sql, params, lambda: self.store.query_dicts(sql, params)) if self.kept else self.store.query_dicts(sql, params)
+        run = partial(self.store.query_dicts, sql, params)
+        rows = self.kept.recent(sql, params, run) if self.kept is not None else run()
         return {row["label"] for row in rows if 0 < int(row["everyone"]) - int(row["inside"]) < k}
 
     # -- queries ------------------------------------------------------------------------------
