@@ -149,7 +149,7 @@ def main() -> None:
           f"{disk / rows:.1f} compressed bytes/event; {os.cpu_count()} cpus, embedded chDB; {args.runs} runs per query, "
           f"period {args.period} ending {LAST_DAY}")
 
-    # as spii serves it, counts perturbed; every pass timed (the period is closed: keep_closed would answer runs 2+ from memory)
+    # as spii serves it, counts perturbed; every pass timed (the period is closed: kept answers would answer runs 2+ from memory)
     stats = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False)
     exact = Stats(store, kept=False)  # the baseline: the same service without perturbation
     calls = overview_calls(args.period, LAST_DAY.isoformat())
@@ -184,26 +184,31 @@ def main() -> None:
         v1_ms = statistics.median(timed(v1_call, args.runs))
         v2_ms = statistics.median(timed(lambda: stats.query_v2(BIG, query), args.runs))
         print(f"stats API v2 {name:18} p50 {v2_ms:7.1f} ms; v1 {v1_ms:7.1f} ms")
-    full = timed(lambda: [getattr(stats, e)(BIG, parse_request(q)) for _, e, q in calls], max(1, args.runs // 2))
+
+    def dashboard(service: Stats) -> list:
+        """Every answer of the dashboard, as the overview asks them."""
+        return [getattr(service, e)(BIG, parse_request(q)) for _, e, q in calls]
+
+    full = timed(lambda: dashboard(stats), max(1, args.runs // 2))
     print(f"slowest panel p50 {worst:.1f} ms; whole dashboard ({len(calls)} queries, sequential) p50 {statistics.median(full):.0f} ms; "
           f"perturbation costs {totals['spii'] / totals['exact'] - 1:+.1%} over the sum of panel p50s")
     # as `spii serve` answers a closed period asked again (reports/kept.py): one count per answer
     kept = Stats(store, record_secret=lambda client_id: 0x5EC2E7)
-    first_view = timed(lambda: [getattr(kept, e)(BIG, parse_request(q)) for _, e, q in calls], 1)[0]
+    first_view = timed(lambda: dashboard(kept), 1)[0]
     again = []
     for _ in range(args.runs):
         time.sleep(COUNT_SECONDS + 0.1)  # a reload a moment later: each answer's row count is asked again
-        again += timed(lambda: [getattr(kept, e)(BIG, parse_request(q)) for _, e, q in calls], 1)
-    same = [getattr(kept, e)(BIG, parse_request(q)) for _, e, q in calls] == [getattr(stats, e)(BIG, parse_request(q)) for _, e, q in calls]
+        again += timed(lambda: dashboard(kept), 1)
+    same = dashboard(kept) == dashboard(stats)
     print(f"whole dashboard of this closed period with its answers kept: first view {first_view:.0f} ms, asked again p50 "
           f"{statistics.median(again):.0f} ms; same answers as computed: {'yes' if same else 'NO'}")
     # as `spii serve` answers the same 30 days while today is in them (reports/kept.py): a big
     # client's answers kept for SPII_REPORT_FRESH_SECONDS, then recomputed (ahead, while watched)
     today_in_it = Stats(store, record_secret=lambda client_id: 0x5EC2E7,
                         kept=KeptAnswers(store, clock=lambda: datetime.combine(LAST_DAY, datetime.min.time(), UTC), fresh_seconds=60))
-    first_open = timed(lambda: [getattr(today_in_it, e)(BIG, parse_request(q)) for _, e, q in calls], 1)[0]
-    again_open = timed(lambda: [getattr(today_in_it, e)(BIG, parse_request(q)) for _, e, q in calls], args.runs)
-    same = [getattr(today_in_it, e)(BIG, parse_request(q)) for _, e, q in calls] == [getattr(stats, e)(BIG, parse_request(q)) for _, e, q in calls]
+    first_open = timed(lambda: dashboard(today_in_it), 1)[0]
+    again_open = timed(lambda: dashboard(today_in_it), args.runs)
+    same = dashboard(today_in_it) == dashboard(stats)
     print(f"whole dashboard with today in its period (SPII_REPORT_FRESH_SECONDS=60): first view {first_open:.0f} ms, asked again "
           f"within 60 s p50 {statistics.median(again_open):.0f} ms; same answers as computed: {'yes' if same else 'NO'}")
     if deviations:

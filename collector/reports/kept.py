@@ -12,15 +12,16 @@ comparison line) and any past period are then one count away, not a report's pas
 whose period holds at least ``fresh_rows`` events (SPII_REPORT_FRESH_ROWS: where a dashboard
 takes seconds) has each answer kept for ``fresh_seconds`` (SPII_REPORT_FRESH_SECONDS) from the
 moment its computation started: a reload, a filter removed, the back button, a second analyst
-are answered from memory, with numbers at most that old. When recomputing the answers being
-watched takes longer than that at a quarter of a core (a client with 100 million events), they
-are kept until the refresher gets back to them, never longer than ``warm_seconds``. Smaller clients are always computed
+are answered from memory, with numbers at most that old. Smaller clients are always computed
 (they cost little, and a site owner checking their first visits sees them at once). Answers
 asked again within ``warm_seconds`` are recomputed by ``spii serve`` before they go stale
 (``due``/``refresh``), at most a quarter of one core, so a dashboard being watched keeps
-answering from memory. ``forget`` drops every open answer at once: an erasure, a restriction or
-an objection (subject flags changed) is never hidden behind a kept answer. A period reaching
-back to the retention boundary is never kept open (the cut moves through it by the second).
+answering from memory; when recomputing them takes longer than ``fresh_seconds`` at that
+share (a client with 100 million events), they are kept until the refresher gets back to them,
+never longer than ``warm_seconds``. ``forget`` drops every open answer at once: an erasure, a
+restriction or an objection (subject flags changed) is never hidden behind a kept answer. A
+period reaching back to the retention boundary is never kept open (the cut moves through it by
+the second).
 
 What is kept is what the stats service answers: suppressed and perturbed, never a raw value.
 """
@@ -187,8 +188,8 @@ class KeptAnswers:
         return result
 
     def forget(self) -> None:
-        """Drop every kept open answer (subject flags changed, events erased). Closed answers
-        need nothing: their row counts or exclusions change with the data."""
+        """Drop every kept open answer and every recent() result (subject flags changed, events
+        erased). Closed answers need nothing: their row counts or exclusions change with the data."""
         with self._lock:
             self._open.clear()
             self._recent.clear()

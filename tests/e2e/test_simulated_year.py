@@ -181,7 +181,7 @@ def test_a_year_and_more_unattended(tmp_path):
             live = [e for e in keyring_epochs() if "destroyed_at" not in e]
             return sum(1 for e in live if e["start"] > clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
 
-        assert _eventually(lambda: keys_ahead() >= 7 or keys_ahead(), 5) is True  # still keys ahead
+        assert _eventually(lambda: (ahead := keys_ahead()) >= 7 or ahead, 5) is True  # still keys ahead
     finally:
         code = collector.stop()
     assert code == 0
