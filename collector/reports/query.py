@@ -296,17 +296,24 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
 
 
 def complement_query(scope: Scope, group: str | None, labels: list[str] | None = None,
-                     combine: bool = False) -> tuple[str, dict[str, Any]]:
+                     combine: bool = False, sample: int = 1) -> tuple[str, dict[str, Any]]:
     """For the complement rule, in one pass: per label of ``group`` (or in total, label ''),
     exact people with the scope's filters (``inside``) and without them (``everyone``);
-    ``labels`` keeps only those rows, ``combine`` takes them together as one."""
+    ``labels`` keeps only those rows, ``combine`` takes them together as one.
+
+    ``sample`` > 1 counts only the people of one sample (the visitors whose id it divides, and
+    every order without a visitor), so the visitors' hash sets hold 1/sample of them. The filtered people are a subset of
+    everyone, so ``everyone - inside`` of a sample is a lower bound of the whole difference,
+    exact, not an estimate: a label whose sampled difference reaches k passes the rule without
+    the full count. Every label of the rows is still listed (with 0 when none is sampled)."""
     params: dict[str, Any] = {}
     unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
                        retention_days=scope.retention_days, goals=scope.goals)
     where = unfiltered.where(params)
     matches = " AND ".join(filter_sql(scope.filters, params, scope.goals) + scope.conditions) or "1"
-    inside = PEOPLE.format(exact="Exact", also=f" AND ({matches})")
-    everyone = PEOPLE.format(exact="Exact", also="")
+    sampled = "" if sample <= 1 else f" AND (visitor_id = 0 OR visitor_id % {int(sample)} = 0)"
+    inside = PEOPLE.format(exact="Exact", also=f" AND ({matches}){sampled}")
+    everyone = PEOPLE.format(exact="Exact", also=sampled)
     if group is not None and labels is not None:
         params["complement_labels"] = labels
         where += f" AND {label_in(group, 'complement_labels')}"

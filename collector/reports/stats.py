@@ -29,6 +29,9 @@ from collector.tenants import Client
 
 __all__ = ["Stats", "StatsRequest", "QueryError"]
 
+# The complement rule counts a breakdown's empty label on one person in this many first (Stats._complement_small).
+COMPLEMENT_SAMPLE = 16
+
 Row = dict[str, Any]
 T = TypeVar("T")
 PERTURBED_COUNTS = tuple(name for name, column in COLUMNS.items() if column.perturbed)
@@ -136,13 +139,26 @@ class Stats:
                           combine: bool = False) -> set[str]:
         """The complement rule: labels (or '' for a total, or for ``labels`` combined) whose
         filtered answer leaves fewer than k people outside it, so that "unfiltered minus
-        filtered" would single them out."""
+        filtered" would single them out.
+
+        A breakdown's empty label holds every event without the property (direct visits, every
+        event but a fulfilment for its status), so it usually leaves many people out: it is
+        first counted on a 1/COMPLEMENT_SAMPLE sample of the people, an exact lower bound
+        (query.complement_query), and counted in full only when that bound is under k."""
         if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
-        sql, params = complement_query(scope, group, labels, combine)
-        run = partial(self.store.query_dicts, sql, params)
-        rows = self.kept.recent(sql, params, run) if self.kept is not None else run()
+        if group is not None and not combine and labels is not None and "" in labels:
+            others = [label for label in labels if label != ""]
+            sampled = self._complement(scope, group, [""], False, COMPLEMENT_SAMPLE)
+            if all(int(row["everyone"]) - int(row["inside"]) >= k for row in sampled if row["label"] == ""):
+                return self._complement_small(scope, group, k, others) if others else set()
+        rows = self._complement(scope, group, labels, combine)
         return {row["label"] for row in rows if 0 < int(row["everyone"]) - int(row["inside"]) < k}
+
+    def _complement(self, scope: Scope, group: str | None, labels: list[str] | None, combine: bool, sample: int = 1) -> list[Row]:
+        sql, params = complement_query(scope, group, labels, combine, sample)
+        run = partial(self.store.query_dicts, sql, params)
+        return self.kept.recent(sql, params, run) if self.kept is not None else run()
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -293,8 +293,9 @@ def test_two_panels_of_one_dashboard_share_their_complement_check(store, monkeyp
     stats = Stats(store)
     pages = parse_filters("event:kind==pageview")
     top = stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors", "pageviews"], prop="event:page", filters=pages))
+    first = sum(checks)  # (its sampled pass, then the full count of the labels it left undecided)
     engagement = stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors", "events"], prop="event:page", filters=pages))
-    assert sum(checks) == 1 and [r["page"] for r in top["results"]] == [r["page"] for r in engagement["results"]]
+    assert first >= 1 and sum(checks) == first and [r["page"] for r in top["results"]] == [r["page"] for r in engagement["results"]]
     stats.forget()
     stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors"], prop="event:page", filters=pages))
-    assert sum(checks) == 2  # an erasure or a flag change: checked again
+    assert sum(checks) == 2 * first  # an erasure or a flag change: checked again
