@@ -14,7 +14,8 @@ from aiohttp import web
 from collector.http.auth import Denied
 from collector.http.errors import field_error
 from collector.http.state import STATE, State
-from collector.reports.overview import PERIOD_CHOICES, Filters, build_overview, render_html, templates
+from collector.http.streamed import PageStream
+from collector.reports.overview import PERIOD_CHOICES, Filters, build_overview, render_chunks, templates
 from collector.reports.query import QueryError
 from collector.http.stats import export_response, parse_request, realtime_response
 from collector.tenants import Client
@@ -94,23 +95,27 @@ async def dashboard(request: web.Request) -> web.Response:
     return await render_dashboard(request, client, logout_url=f"{base}/logout", realtime_url=f"{base}/realtime", export_url=f"{base}/export")
 
 
-async def render_dashboard(request: web.Request, client: Client, **urls: str) -> web.Response:
-    """The dashboard page of ``client`` for the request's period and filters (``?filters=``)."""
+async def render_dashboard(request: web.Request, client: Client, **urls: str) -> web.StreamResponse:
+    """The dashboard page of ``client`` for the request's period and filters (``?filters=``):
+    its head (totals, chart) computed first, then sent while its panels are computed
+    (http/streamed.py)."""
     state = request.app[STATE]
     period = request.query.get("period", "30d")
     if period not in dict(PERIOD_CHOICES):
         period = "30d"
     summary = {"name": client.name, "client_id": client.client_id}
     loop = asyncio.get_running_loop()
+    page = PageStream()
+    fetch = page.fetching(_fetch(state, client))
     try:
         filters = Filters(request.query.get("filters"), period)
-        overview = await loop.run_in_executor(None, lambda: build_overview(_fetch(state, client), summary, period, filters=filters.text))
+        overview = await loop.run_in_executor(None, lambda: build_overview(fetch, summary, period, filters=filters.text, lazy_panels=True))
     except QueryError as exc:
         return field_error(400, "invalid query", exc.field, exc.problem)
     overview["realtime"] = await loop.run_in_executor(None, state.stats.realtime, client)
     if "export_url" in urls:
         urls["export_url"] += filters.url(filters.active)
-    return _page(render_html(overview, interactive=True, filters=filters, **urls))
+    return await page.send(request, render_chunks(overview, interactive=True, filters=filters, **urls), SECURITY_HEADERS)
 
 
 async def login(request: web.Request) -> web.Response:

@@ -4,7 +4,7 @@ HTTP) fetch exactly the same numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from collector.reports.catalogue import METRICS
 from collector.reports.periods import PERIOD_CHOICES, default_interval, parse_period
 from collector.reports.query import VISIT_ONLY, Filter, parse_filters
 
-__all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", "build_overview", "render_html", "PERIOD_CHOICES", "templates"]
+__all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", "build_overview", "render_html", "render_chunks", "PERIOD_CHOICES", "templates"]
 
 KPIS = [(name, metric.label) for name, metric in METRICS.items() if metric.kpi]
 PANELS = [
@@ -126,11 +126,15 @@ def build_overview(
     date: str | None = None,
     progress: Callable[[str], None] | None = None,
     filters: str = "",
+    lazy_panels: bool = False,
 ) -> dict[str, Any]:
-    """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document."""
+    """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document.
+    With ``lazy_panels`` the breakdown panels are fetched one by one as the page is rendered
+    (``render_chunks``), so a streamed page shows its head before the last panel is computed."""
     results: dict[str, Any] = {}
     calls = overview_calls(period, date, filters)
-    for name, endpoint, query in calls:
+    head, panel_calls = calls[:2], calls[2:]
+    for name, endpoint, query in head:
         results[name] = fetch(endpoint, query)
         if progress:
             progress(name)
@@ -142,6 +146,15 @@ def build_overview(
     client = {**client, "client_id": results["receiving"].get("client_id", client.get("client_id")),
               "name": results["receiving"].get("name", client.get("name"))}
     series = results["timeseries"]["results"]
+
+    def panels() -> Iterator[dict[str, Any]]:
+        for (title, prop, metrics), (name, endpoint, query) in zip(PANELS, panel_calls):
+            answer = fetch(endpoint, query)
+            if progress:
+                progress(name)
+            yield {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **answer,
+                   "id": _panel_id(title, prop)}
+
     return {
         "client": client,
         "period": period,
@@ -155,11 +168,7 @@ def build_overview(
         "timeseries": results["timeseries"],
         "previous": results["previous"],
         "receiving": results["receiving"],
-        "panels": [
-            {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **results[title],
-             "id": _panel_id(title, prop)}
-            for title, prop, metrics in PANELS
-        ],
+        "panels": panels() if lazy_panels else list(panels()),
     }
 
 
@@ -188,6 +197,12 @@ templates.filters["fmt"] = fmt
 def render_html(overview: dict[str, Any], interactive: bool = False, **context: Any) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG; the dashboard adds a
     period picker and a logout button, both plain forms)."""
+    return "".join(render_chunks(overview, interactive, **context))
+
+
+def render_chunks(overview: dict[str, Any], interactive: bool = False, **context: Any) -> Iterator[str]:
+    """``render_html`` piece by piece, in page order: with lazy panels (``build_overview``),
+    each panel is fetched when the page reaches it."""
     series = overview["timeseries"]["results"]
     before = overview["previous"]["results"][-len(series):] if series else []
     chart = line_chart(
@@ -200,4 +215,4 @@ def render_html(overview: dict[str, Any], interactive: bool = False, **context: 
         title="Visitors and pageviews",
     )
     template = templates.get_template("report.html")
-    return template.render(o=overview, kpis=KPIS, chart=chart, interactive=interactive, periods=PERIOD_CHOICES, **context)
+    return template.generate(o=overview, kpis=KPIS, chart=chart, interactive=interactive, periods=PERIOD_CHOICES, **context)
