@@ -1,6 +1,7 @@
 """The beacon's whole in-server path per event, without sockets: the real `spii serve` state (keyring,
 registry, pipeline, spool on disk) behind aiohttp's protocol with the inline answer installed
-(collector/http/inline.py), fed the same realistic requests as bench/ingest.py's wrk script.
+(collector/http/inline.py), fed the mix of bench/ingest.py's wrk script with bench/capacity.py's
+browsers and referrers.
 
 It sits between bench/privacy.py (the privacy pass alone) and bench/ingest.py (wrk over
 loopback): what one event costs the event loop's core when no load generator shares the
@@ -36,14 +37,8 @@ from aiohttp.http_parser import HttpRequestParser  # noqa: E402
 
 from tests.e2e.harness import Collector  # noqa: E402
 
-UAS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0",
-]
-REFERRERS = ["", "", "", "https://www.google.com/", "https://www.bing.com/search?q=tea", "https://t.co/abc", "https://www.facebook.com/"]
+sys.path.insert(0, str(ROOT / "bench"))
+from capacity import REFERRERS, UAS  # noqa: E402  (the same browsers and referrers)
 
 
 def requests(n: int, rng: random.Random) -> list[bytes]:
