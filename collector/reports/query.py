@@ -302,10 +302,11 @@ def complement_query(scope: Scope, group: str | None, labels: list[str] | None =
     ``labels`` keeps only those rows, ``combine`` takes them together as one.
 
     ``sample`` > 1 counts only the people of one sample (the visitors whose id it divides, and
-    every order without a visitor), so the visitors' hash sets hold 1/sample of them. The filtered people are a subset of
-    everyone, so ``everyone - inside`` of a sample is a lower bound of the whole difference,
-    exact, not an estimate: a label whose sampled difference reaches k passes the rule without
-    the full count. Every label of the rows is still listed (with 0 when none is sampled)."""
+    every order without a visitor), so the visitors' hash sets hold 1/sample of them. The
+    filtered people are a subset of everyone, so ``everyone - inside`` of a sample is a lower
+    bound of the whole difference, exact, not an estimate: a label whose sampled difference
+    reaches k passes the rule without the full count. Every label of the rows is still listed
+    (with 0 when none is sampled)."""
     params: dict[str, Any] = {}
     unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
                        retention_days=scope.retention_days, goals=scope.goals)
