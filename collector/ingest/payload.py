@@ -96,8 +96,10 @@ class EventPayload(BaseModel):
                            validation_alias=AliasChoices("cc", "country"))
     order: str | None = Field(None, max_length=128, repr=False, description="Order id (stored as a keyed hash)")
     items: list[Item] | None = Field(None, max_length=100)
-    status: str | None = Field(None, max_length=64, pattern=_LABEL.pattern, description="Fulfilment status, e.g. shipped")
-    channel: str | None = Field(None, max_length=64, pattern=_LABEL.pattern, description="Contact channel, e.g. email, phone, form")
+    status: str | None = Field(None, max_length=64, pattern=_LABEL.pattern,
+                               description="Fulfilment status, e.g. shipped (stored on a fulfilment only)")
+    channel: str | None = Field(None, max_length=64, pattern=_LABEL.pattern,
+                                description="Contact channel, e.g. email, phone, form (stored on a contact only)")
     cid: str | None = Field(None, min_length=8, max_length=64, repr=False, description="Consented first-party cookie id (stored as a keyed hash)")
     g: bool | None = Field(None, description="The browser sent Global Privacy Control or Do Not Track: store no identifier",
                            json_schema_extra=_FLAG)

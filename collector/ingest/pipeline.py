@@ -183,9 +183,11 @@ class Pipeline:
             row["revenue"], row["currency"] = str(revenue.amount), revenue.currency
         if payload.items:
             row["items"] = [{"sku": i.sku, "quantity": i.quantity, "price": str(i.price)} for i in payload.items]
-        if payload.status:
+        # a status belongs to a fulfilment and a channel to a contact: on another kind (a pageview
+        # sent with "status") they are ignored like an unknown field, so their reports hold only their kind
+        if payload.status and kind == "fulfilment":
             row["fulfilment_status"] = payload.status
-        if payload.channel:
+        if payload.channel and kind == "contact":
             row["contact_channel"] = payload.channel
         if raw.refuses_tracking:
             row["tracking_refused"] = 1
