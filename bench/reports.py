@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,19 +186,19 @@ def main() -> None:
         v2_ms = statistics.median(timed(lambda: stats.query_v2(BIG, query), args.runs))
         print(f"stats API v2 {name:18} p50 {v2_ms:7.1f} ms; v1 {v1_ms:7.1f} ms")
 
+    def ask(service: Stats, endpoint: str, query: dict[str, str]) -> dict:
+        return getattr(service, endpoint)(BIG, parse_request(query))
+
     def dashboard(service: Stats) -> list:
         """Every answer of the dashboard, as the overview asks them."""
-        return [getattr(service, e)(BIG, parse_request(q)) for _, e, q in calls]
+        return [ask(service, e, q) for _, e, q in calls]
 
     full = timed(lambda: dashboard(stats), max(1, args.runs // 2))
     print(f"slowest panel p50 {worst:.1f} ms; whole dashboard ({len(calls)} queries, sequential) p50 {statistics.median(full):.0f} ms; "
           f"perturbation costs {totals['spii'] / totals['exact'] - 1:+.1%} over the sum of panel p50s")
     # as the dashboard page is sent (http/streamed.py): its head (totals, chart) first, then each panel as it is computed
-    def fetch(endpoint: str, query: dict[str, str]) -> dict:
-        return getattr(stats, endpoint)(BIG, parse_request(query))
-
     t0 = time.perf_counter()
-    page = build_overview(fetch, {"name": BIG.name, "client_id": BIG.client_id}, args.period, LAST_DAY.isoformat(), lazy_panels=True)
+    page = build_overview(partial(ask, stats), {"name": BIG.name, "client_id": BIG.client_id}, args.period, LAST_DAY.isoformat(), lazy_panels=True)
     head_ms = (time.perf_counter() - t0) * 1000
     html = "".join(render_chunks(page, interactive=True))
     print(f"dashboard page as sent: its head (totals, chart, previous period) after {head_ms:.0f} ms, the whole page after "

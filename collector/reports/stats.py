@@ -151,7 +151,7 @@ class Stats:
             others = [label for label in labels if label != ""]
             sampled = self._complement(scope, group, [""], False, COMPLEMENT_SAMPLE)
             if all(int(row["everyone"]) - int(row["inside"]) >= k for row in sampled if row["label"] == ""):
-                return self._complement_small(scope, group, k, others) if others else set()
+                return self._complement_small(scope, group, k, others)  # (none left: labels == [] above)
         rows = self._complement(scope, group, labels, combine)
         return {row["label"] for row in rows if 0 < int(row["everyone"]) - int(row["inside"]) < k}
 
