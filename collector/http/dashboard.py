@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -16,6 +15,7 @@ from collector.http.errors import field_error
 from collector.http.state import STATE, State
 from collector.http.streamed import PageStream
 from collector.reports.overview import PERIOD_CHOICES, Filters, build_overview, render_chunks, templates
+from collector.reports.together import PageFetch
 from collector.reports.query import QueryError
 from collector.http.stats import export_response, parse_request, realtime_response
 from collector.tenants import Client
@@ -65,14 +65,6 @@ def _client(state: State, request: web.Request) -> Client | None:
     return state.registry.get().find(request.match_info["client"])
 
 
-def _fetch(state: State, client: Client) -> Any:
-    def fetch(endpoint: str, query: dict[str, str]) -> dict[str, Any]:
-        req = parse_request(query)
-        return getattr(state.stats, endpoint)(client, req)
-
-    return fetch
-
-
 async def dashboard(request: web.Request) -> web.Response:
     state = request.app[STATE]
     client = _client(state, request)
@@ -106,10 +98,12 @@ async def render_dashboard(request: web.Request, client: Client, **urls: str) ->
     summary = {"name": client.name, "client_id": client.client_id}
     loop = asyncio.get_running_loop()
     page = PageStream()
-    fetch = page.fetching(_fetch(state, client))
+    questions = PageFetch(state.stats, client, parse_request)
+    fetch = page.fetching(questions)
     try:
         filters = Filters(request.query.get("filters"), period)
-        overview = await loop.run_in_executor(None, lambda: build_overview(fetch, summary, period, filters=filters.text, lazy_panels=True))
+        overview = await loop.run_in_executor(None, lambda: build_overview(fetch, summary, period, filters=filters.text, lazy_panels=True,
+                                                                           expect=questions.expect))
     except QueryError as exc:
         return field_error(400, "invalid query", exc.field, exc.problem)
     overview["realtime"] = await loop.run_in_executor(None, state.stats.realtime, client)

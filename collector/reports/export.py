@@ -85,6 +85,7 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
     nothing spent), then releases exact visitor counts through OpenDP (reports/privacy_budget.py)."""
     from collector.http.stats import parse_request
     from collector.reports.overview import build_overview
+    from collector.reports.together import PageFetch
     from collector.reports.privacy_budget import dp_release
 
     private = client.dp_budget is not None
@@ -92,10 +93,9 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
         ledger.spend(client.client_id, client.dp_export_epsilon, client.dp_budget)
         client = client.model_copy(update={"perturb": False})  # DP needs sensitivity 1: exact counts under its noise
 
-    def fetch(endpoint: str, query: dict[str, str]) -> dict[str, Any]:
-        return getattr(stats, endpoint)(client, parse_request(query))
-
-    overview = build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, filters=filters)
+    fetch = PageFetch(stats, client, parse_request)
+    overview = build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, filters=filters,
+                              expect=fetch.expect)
     if private:
         overview = dp_release(overview, client.dp_export_epsilon)
     elif client.perturb:

@@ -127,10 +127,13 @@ def build_overview(
     progress: Callable[[str], None] | None = None,
     filters: str = "",
     lazy_panels: bool = False,
+    expect: Callable[[list[tuple[str, dict[str, str]]]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document.
     With ``lazy_panels`` the breakdown panels are fetched one by one as the page is rendered
-    (``render_chunks``), so a streamed page shows its head before the last panel is computed."""
+    (``render_chunks``), so a streamed page shows its head before the last panel is computed.
+    ``expect(calls)`` is told the panels' calls before the first is fetched (an in-process
+    fetch counts several together: reports/together.py)."""
     results: dict[str, Any] = {}
     calls = overview_calls(period, date, filters)
     head, panel_calls = calls[:2], calls[2:]
@@ -148,6 +151,8 @@ def build_overview(
     series = results["timeseries"]["results"]
 
     def panels() -> Iterator[dict[str, Any]]:
+        if expect:
+            expect([(endpoint, query) for _, endpoint, query in panel_calls])
         for (title, prop, metrics), (name, endpoint, query) in zip(PANELS, panel_calls):
             answer = fetch(endpoint, query)
             if progress:

@@ -19,7 +19,7 @@ from collector.reports.periods import Period
 
 __all__ = [
     "PROPERTIES", "BUCKETS", "Filter", "QueryError",
-    "parse_filters", "Scope", "event_query", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
+    "parse_filters", "Scope", "event_query", "grouped_event_query", "grouped_rows", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
 ]
 
 
@@ -256,6 +256,45 @@ def event_query(
     # (with engagement rows read, a label only they have is no row of the report)
     having = f" HAVING countIf({COUNTED}) > 0" if engagement else ""
     return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{having}", params
+
+
+def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[str]) -> tuple[str, dict[str, Any]]:
+    """``event_query`` for several ``groups`` of one scope (None: the total) in one pass, by
+    GROUPING SETS: the same WHERE and the same aggregates over each group's rows, one scan.
+    Each row names its group in ``grouped_by`` (see ``grouped_rows``); group i's label is
+    ``g<i>``. For groups whose columns read no engagement rows and are all stored on each event
+    or all event groups (their columns differ)."""
+    params: dict[str, Any] = {}
+    columns = columns_for(metrics, scope.record_secret is not None)
+    if reads_engagement(columns):
+        raise ValueError("grouped_event_query: columns that read engagement rows need their own HAVING")
+    by_event = {g in EVENT_GROUPS for g in groups if g is not None}
+    if len(by_event) > 1 or any(isinstance(g, GoalGroup) for g in groups):
+        raise ValueError("grouped_event_query: event groups and stored visit properties take different columns")
+    select = ", ".join(f"{(COLUMNS[name].event_group_sql if True in by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
+    keyed = [g for g in groups if g is not None]
+    keys = "".join(f"toString({g}) AS g{i}, " for i, g in enumerate(keyed))
+    sets = [f"(g{i})" for i in range(len(keyed))] + (["()"] if None in groups else [])
+    which = f"grouping({', '.join(f'g{i}' for i in range(len(keyed)))}) AS grouped_by, " if keyed else ""
+    return (f"SELECT {keys}{which}{select} FROM spii.events WHERE {scope.where(params)} "
+            f"GROUP BY GROUPING SETS ({', '.join(sets)})"), params
+
+
+def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[str | None, dict[str, dict[str, Any]]]:
+    """The rows of ``grouped_event_query`` per group: label -> that group's columns ('' is the
+    total's label), as ``event_query`` would have answered for each group alone."""
+    keyed = [g for g in groups if g is not None]
+    out: dict[str | None, dict[str, dict[str, Any]]] = {g: {} for g in groups}
+    for row in rows:
+        bits = row.pop("grouped_by", (1 << len(keyed)) - 1)
+        labels = [row.pop(f"g{i}") for i in range(len(keyed))]
+        # standard GROUPING: bit 0 for an argument the row is grouped by (the first argument highest)
+        by = [i for i in range(len(keyed)) if not bits >> (len(keyed) - 1 - i) & 1]
+        if not by:
+            out[None][""] = row
+        else:
+            out[keyed[by[0]]][labels[by[0]]] = row
+    return out
 
 
 def _visits_with_exit_page(scope: Scope, params: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from collector.reports.query import (
     BUCKETS, VISIT_ONLY, Filter, QueryError, Scope,
     complement_query, distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
 )
+from collector.reports.together import Planned, Together
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
 from collector.reports.v2 import SEPARATOR, V2Query, compile_filter, group_expr, period_of, time_interval
 from collector.store.clickhouse import Store
@@ -86,6 +87,13 @@ def finish(metrics: list[str], ev: Row, secret: int | None = None) -> Row:
     if "cell_key" in ev and secret is not None:
         ev = perturbed(ev, secret)
     return {"people": people, **support, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
+
+
+def _first_only(together: Together | None) -> Callable[[], Together | None]:
+    """``together`` on the first call, None after: a kept answer's refresh (reports/kept.py)
+    counts alone and keeps no page's rows alive."""
+    page = [together]
+    return lambda: page.pop() if page else None
 
 
 def _buckets(period: Period, interval: str) -> list[str]:
@@ -163,10 +171,15 @@ class Stats:
     # -- queries ------------------------------------------------------------------------------
 
     def _rows(
-        self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None = None, combine: bool = False
+        self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None = None, combine: bool = False,
+        together: Together | None = None,
     ) -> dict[str, Row]:
-        """label -> finished metrics ('' is the label of a total, grouped or not)."""
-        if group == "exit_page":  # the only visit property not stored on each event
+        """label -> finished metrics ('' is the label of a total, grouped or not); ``together``
+        may have them counted already with the page's other questions (reports/together.py)."""
+        counted = together.take(scope, group, metrics) if together is not None and labels is None and not combine else None
+        if counted is not None:
+            rows = counted
+        elif group == "exit_page":  # the only visit property not stored on each event
             sql, params = exit_page_query(scope, metrics, labels, combine)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
         else:
@@ -318,10 +331,22 @@ class Stats:
         return {"client_id": client.client_id, "name": client.name, "events_last_hour": counts[0], "events_today": counts[1],
                 "as_of": now.strftime("%Y-%m-%dT%H:%MZ"), "k": client.k}
 
-    def aggregate(self, client: Client, req: StatsRequest) -> dict[str, Any]:
-        current = self._total(client, req, req.period)
+    def plan(self, client: Client, endpoint: str, req: StatsRequest) -> list[Planned]:
+        """The main query (scope, group, metrics) of each pass this call makes, for a page that
+        asks several calls together (reports/together.py); [] for other endpoints."""
+        if endpoint == "aggregate":
+            periods = [req.period, *([req.period.previous()] if req.compare else [])]
+            return [Planned(self.scope(client, period, req.filters), None, req.metrics) for period in periods]
+        if endpoint == "timeseries":
+            return [Planned(self.scope(client, req.period, req.filters), BUCKETS[req.interval], req.metrics)]
+        if endpoint == "breakdown" and req.prop:
+            return [Planned(*self._breakdown_scope(client, req), req.metrics)]
+        return []
+
+    def aggregate(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
+        current = self._total(client, req, req.period, together)
         results: dict[str, Any] = {}
-        previous = self._total(client, req, req.period.previous()) if req.compare else None
+        previous = self._total(client, req, req.period.previous(), together) if req.compare else None
         for m in req.metrics:
             entry: dict[str, Any] = {"value": current[m] if current else None}
             if req.compare:
@@ -330,12 +355,13 @@ class Stats:
             results[m] = entry
         return {"results": results, "suppressed": current is None, "k": client.k}
 
-    def _total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
-        return self._kept("total", client, req, period, lambda: self._compute_total(client, req, period))
+    def _total(self, client: Client, req: StatsRequest, period: Period, together: Together | None = None) -> Row | None:
+        page = _first_only(together)
+        return self._kept("total", client, req, period, lambda: self._compute_total(client, req, period, page()))
 
-    def _compute_total(self, client: Client, req: StatsRequest, period: Period) -> Row | None:
+    def _compute_total(self, client: Client, req: StatsRequest, period: Period, together: Together | None = None) -> Row | None:
         scope = self.scope(client, period, req.filters)
-        row = self._rows(scope, None, req.metrics)[""]
+        row = self._rows(scope, None, req.metrics, together=together)[""]
         if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
             return None
         shown = self._shown(row, req.metrics, client)
@@ -355,15 +381,16 @@ class Stats:
         for row in rows:
             row["conversion_rate"] = _rate(row["visitors"], total)
 
-    def timeseries(self, client: Client, req: StatsRequest) -> dict[str, Any]:
-        return self._kept("timeseries", client, req, req.period, lambda: self._timeseries(client, req))
+    def timeseries(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
+        page = _first_only(together)
+        return self._kept("timeseries", client, req, req.period, lambda: self._timeseries(client, req, page()))
 
-    def _timeseries(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+    def _timeseries(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
         scope = self.scope(client, req.period, req.filters)
         group = BUCKETS[req.interval]
-        rows = self._rows(scope, group, req.metrics)
+        rows = self._rows(scope, group, req.metrics, together=together)
         complement = self._complement_small(scope, group, client.k)
-        listed = [{"label": label, **row} for label, row in rows.items() if label not in complement]
+        listed = sorted(({"label": label, **row} for label, row in rows.items() if label not in complement), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k)
         shown = {r["label"]: r for r in cut.shown}
         hidden = {r["label"] for r in cut.hidden} | (complement & set(rows))
@@ -377,12 +404,14 @@ class Stats:
                 results.append({"date": label, **{m: 0 for m in req.metrics}})
         return {"results": results, "suppressed_buckets": len(hidden), "k": client.k}
 
-    def breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+    def breakdown(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
         if not req.prop:
             raise QueryError("property", "a breakdown needs property=, e.g. event:page")
-        return self._kept("breakdown", client, req, req.period, lambda: self._breakdown(client, req))
+        page = _first_only(together)
+        return self._kept("breakdown", client, req, req.period, lambda: self._breakdown(client, req, page()))
 
-    def _breakdown(self, client: Client, req: StatsRequest) -> dict[str, Any]:
+    def _breakdown_scope(self, client: Client, req: StatsRequest) -> tuple[Scope, str]:
+        """A breakdown's scope and group expression; QueryError for metrics its property lacks."""
         assert req.prop is not None
         bound: dict[str, Any] = {}
         group = property_expr(req.prop, bound, "g", client.goals)
@@ -395,7 +424,12 @@ class Stats:
         scope = self.scope(client, req.period, req.filters, bound)
         if req.prop == "visit:entry_page":
             scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
-        rows = self._rows(scope, group, req.metrics)
+        return scope, group
+
+    def _breakdown(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
+        assert req.prop is not None
+        scope, group = self._breakdown_scope(client, req)
+        rows = self._rows(scope, group, req.metrics, together=together)
         listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k, req.metrics)
         shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit)

@@ -26,11 +26,11 @@ def _served(tmp_path, held_property: str):
     release, asked = threading.Event(), []
     breakdown = state.stats.breakdown
 
-    def held_breakdown(client, req):
+    def held_breakdown(client, req, **how):
         asked.append(req.prop)
         if req.prop == held_property:
             assert release.wait(60), "the test never released the held panel"
-        return breakdown(client, req)
+        return breakdown(client, req, **how)
 
     state.stats.breakdown = held_breakdown
     return state, token, release, asked

@@ -1,0 +1,124 @@
+"""The questions of one page counted together: one scan grouped several ways.
+
+A dashboard asks about twenty questions of one client and period, one after another. Eleven of
+its panels (sources, referrers, the UTM ones, postcode areas, countries, regions, devices,
+browsers, operating systems) read the same rows, each grouped by another stored column.
+ClickHouse's GROUPING SETS groups one scan several ways, so a page that says what it will ask
+next (``expect``) has those questions counted in one pass the first time one of them is
+computed: at 10M events the eleven panels' rows take one query of ~1.0 s instead of eleven of
+~1.9 s together. (The head's totals read the engagement rows too, so they are no such sibling
+of its daily line.)
+
+Each question still gets exactly the rows its own query would have returned (the same WHERE and
+aggregates, the columns its own metrics need), and suppression, the complement rule and
+perturbation run per question as before. A group's rows are given once: a later ask (the
+refresher recomputing a kept answer) queries afresh. One page, one thread: not shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from collector.reports.catalogue import columns_for, reads_engagement
+from collector.reports.query import EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_event_query, grouped_rows
+
+if TYPE_CHECKING:
+    from collector.reports.stats import Stats, StatsRequest
+    from collector.tenants import Client
+
+__all__ = ["Planned", "Together", "PageFetch"]
+
+Row = dict[str, Any]
+_SAME_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Planned:
+    """One query a stats call will make: its scope, group (None: the total) and metrics."""
+
+    scope: Scope
+    group: str | None
+    metrics: list[str]
+
+
+def _scope_key(scope: Scope) -> str:
+    """Scopes that select the same rows (the clock aside: a page is counted at one moment)."""
+    return repr(replace(scope, now=_SAME_MOMENT))
+
+
+def _fusable(planned: Planned) -> bool:
+    return (planned.group != "exit_page" and not isinstance(planned.group, GoalGroup)
+            and not reads_engagement(columns_for(planned.metrics, planned.scope.record_secret is not None)))
+
+
+@dataclass
+class _Family:
+    groups: list[str | None]
+    metrics: list[str]
+    rows: dict[str | None, dict[str, Row]] | None = None  # once counted; a group's entry is removed when given
+
+
+class Together:
+    def __init__(self, query_dicts: Callable[[str, dict[str, Any]], list[Row]]) -> None:
+        self.query_dicts = query_dicts
+        self._families: dict[tuple[str, bool, str | None], _Family] = {}  # (scope, event group?, group) -> family
+        self.passes = 0  # grouped queries run (tests read it)
+
+    def expect(self, planned: list[Planned]) -> None:
+        """These queries come next: each set of two or more over the same rows (and the same
+        kind of group) is counted in one pass when the first of them is asked."""
+        families: dict[tuple[str, bool], _Family] = {}
+        for p in filter(_fusable, planned):
+            family = families.setdefault((_scope_key(p.scope), p.group in EVENT_GROUPS), _Family([], []))
+            if p.group not in family.groups:
+                family.groups.append(p.group)
+            family.metrics += [m for m in p.metrics if m not in family.metrics]
+        for (scope, by_event), family in families.items():
+            if len(family.groups) > 1:
+                for group in family.groups:
+                    self._families.setdefault((scope, by_event, group), family)
+
+    def take(self, scope: Scope, group: str | None, metrics: list[str]) -> dict[str, Row] | None:
+        """The rows ``event_query(scope, group, metrics=metrics)`` would return, counted with
+        the rest of their family; None when not expected (or already given): query it alone."""
+        family = self._families.pop((_scope_key(scope), group in EVENT_GROUPS, group), None)
+        if family is None:
+            return None
+        columns = columns_for(metrics, scope.record_secret is not None)
+        if not set(columns) <= set(columns_for(family.metrics, scope.record_secret is not None)):
+            return None  # asked with other metrics than planned
+        if family.rows is None:
+            sql, params = grouped_event_query(scope, family.groups, family.metrics)
+            family.rows = grouped_rows(family.groups, self.query_dicts(sql, params))
+            self.passes += 1
+        rows = family.rows.pop(group, None)
+        if rows is None or (group is None and "" not in rows):
+            return None  # (a total over no rows: only its own query answers one row of zeros)
+        return {label: {c: row[c] for c in columns} for label, row in rows.items()}
+
+
+class PageFetch:
+    """``fetch(endpoint, query)`` for a page built in-process (the dashboard, an export), with
+    ``expect(calls)``: the stats calls that come next, counted together where they can be."""
+
+    def __init__(self, stats: Stats, client: Client, parse: Callable[[Mapping[str, str]], StatsRequest]) -> None:
+        self.stats, self.client, self.parse = stats, client, parse
+        self.together = Together(stats.store.query_dicts)
+
+    def __call__(self, endpoint: str, query: Mapping[str, str]) -> dict[str, Any]:
+        answer = getattr(self.stats, endpoint)
+        if endpoint in ("aggregate", "timeseries", "breakdown"):
+            return answer(self.client, self.parse(query), together=self.together)
+        return answer(self.client, self.parse(query))
+
+    def expect(self, calls: list[tuple[str, Mapping[str, str]]]) -> None:
+        planned: list[Planned] = []
+        for endpoint, query in calls:
+            try:
+                planned += self.stats.plan(self.client, endpoint, self.parse(query))
+            except QueryError:
+                continue  # the call itself answers the error
+        self.together.expect(planned)
