@@ -222,9 +222,9 @@ class KeptAnswers:
     # --- row counts, and queries a dashboard's panels ask alike
     def recent(self, sql: str, params: dict[str, Any], run: Callable[[], T]) -> T:
         """``run()``, the query ``sql`` with ``params``, or its result from less than
-        COUNT_SECONDS ago: one dashboard asks the same count of one scope ~20 times, and two of
-        its panels (top pages and engagement) the same complement check, within a second. The
-        collector's clock (``now``) is left out of the key; ``forget`` drops these too."""
+        COUNT_SECONDS ago: one dashboard asks the same count of one scope ~20 times, and two
+        breakdowns of one property under one filter the same complement check, within a second.
+        The collector's clock (``now``) is left out of the key; ``forget`` drops these too."""
         key = (sql, repr(sorted((k, str(v)) for k, v in params.items() if k not in ("now", "not_before_ms"))))
         with self._lock:
             done = self._recent.get(key)

@@ -43,9 +43,10 @@ PANELS = [
     ("Fulfilment status", "event:fulfilment_status", "visitors,fulfilments"),
     ("Contact channels", "event:contact_channel", "visitors,contacts"),
 ]
-# panels about one kind of event look only at those events
-PANEL_FILTERS = {"event:page": "event:kind==pageview", "event:fulfilment_status": "event:kind==fulfilment",
-                 "event:contact_channel": "event:kind==contact"}
+# panels about one kind of event look only at those events (by title: engagement is about the
+# same pages as top pages, from the engagement pings a kind filter would leave out)
+PANEL_FILTERS = {"Top pages": "event:kind==pageview", "Fulfilment status": "event:kind==fulfilment",
+                 "Contact channels": "event:kind==contact"}
 PANEL_ROWS = 10
 _UNLINKABLE = re.compile(r"[|;*]")  # a label with these cannot be written as a v1 filter value
 
@@ -105,7 +106,7 @@ def overview_calls(period: str, date: str | None = None, filters: str = "") -> l
     ]
     for title, prop, metrics in PANELS:
         query = {**base, "property": prop, "metrics": metrics, "limit": str(PANEL_ROWS)}
-        if joined := _joined(filters, PANEL_FILTERS.get(prop, "")):
+        if joined := _joined(filters, PANEL_FILTERS.get(title, "")):
             query["filters"] = joined
         calls.append((title, "breakdown", query))
     return calls

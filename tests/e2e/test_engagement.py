@@ -5,8 +5,11 @@ fewer than k people's values is withheld."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
+import zipfile
 
 from tests.e2e.harness import Collector
 
@@ -84,6 +87,11 @@ def test_scroll_depth_time_on_page_and_visit_duration(tmp_path):
             {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         v2 = {r["dimensions"][0]: r["metrics"] for r in json.loads(raw)["results"]}
         assert status == 200 and v2["/article"] == [8, rows["/article"]["scroll_depth"], 6] and v2["/short"] == [8, None, None]
+        # and so does the dashboard's engagement panel (here in its export: the same page, as CSV)
+        status, _, zipped = collector.request("GET", "/api/v1/stats/export?period=day", headers={"Authorization": f"Bearer {token}"})
+        panel = list(csv.reader(io.StringIO(zipfile.ZipFile(io.BytesIO(zipped)).read("engagement.csv").decode())))
+        assert status == 200 and panel[0] == ["page", "visitors", "scroll_depth", "time_on_page", "row"]
+        assert {r[0]: r[1:4] for r in panel[1:]} == {"/article": ["8", str(rows["/article"]["scroll_depth"]), "6"], "/short": ["8", "", ""]}
     finally:
         collector.stop()
     stored = collector.query("SELECT kind, path, scroll_depth, engaged_ms, session_id, visit_event, visit_seconds "
