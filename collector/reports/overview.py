@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from collector.reports.charts import line_chart
 from collector.reports.catalogue import METRICS
-from collector.reports.periods import PERIOD_CHOICES, default_interval, parse_period
+from collector.reports.periods import PERIOD_CHOICES, PeriodError, default_interval, parse_period
 from collector.reports.query import VISIT_ONLY, Filter, parse_filters
 
 __all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", "build_overview", "render_html", "render_chunks", "PERIOD_CHOICES", "templates"]
@@ -133,11 +133,17 @@ def build_overview(
     """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document.
     With ``lazy_panels`` the breakdown panels are fetched one by one as the page is rendered
     (``render_chunks``), so a streamed page shows its head before the last panel is computed.
-    ``expect(calls)`` is told the panels' calls before the first is fetched (an in-process
-    fetch counts several together: reports/together.py)."""
+    ``expect(calls)`` is told the head's calls, then the panels', before each is fetched (an
+    in-process fetch counts several together: reports/together.py)."""
     results: dict[str, Any] = {}
     calls = overview_calls(period, date, filters)
     head, panel_calls = calls[:2], calls[2:]
+    if expect:
+        try:
+            before = [("timeseries", previous_call(period, date, filters))]
+        except PeriodError:
+            before = []  # (the head's own calls answer it)
+        expect([(endpoint, query) for _, endpoint, query in head] + before)
     for name, endpoint, query in head:
         results[name] = fetch(endpoint, query)
         if progress:

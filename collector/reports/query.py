@@ -262,12 +262,13 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
     """``event_query`` for several ``groups`` of one scope (None: the total) in one pass, by
     GROUPING SETS: the same WHERE and the same aggregates over each group's rows, one scan.
     Each row names its group in ``grouped_by`` (see ``grouped_rows``); group i's label is
-    ``g<i>``. For groups whose columns read no engagement rows and are all stored on each event
-    or all event groups (their columns differ)."""
+    ``g<i>``. The groups are all stored on each event or all event groups (their columns
+    differ). When a column reads the engagement rows, every group's rows are read with them,
+    and, as ``event_query`` does, a label (or a total) only they have is no row: every other
+    column counts only events (catalogue.COUNTED), so it gives the same numbers either way."""
     params: dict[str, Any] = {}
     columns = columns_for(metrics, scope.record_secret is not None)
-    if reads_engagement(columns):
-        raise ValueError("grouped_event_query: columns that read engagement rows need their own HAVING")
+    engagement = reads_engagement(columns)
     by_event = {g in EVENT_GROUPS for g in groups if g is not None}
     if len(by_event) > 1 or any(isinstance(g, GoalGroup) for g in groups):
         raise ValueError("grouped_event_query: event groups and stored visit properties take different columns")
@@ -276,8 +277,9 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
     keys = "".join(f"toString({g}) AS g{i}, " for i, g in enumerate(keyed))
     sets = [f"(g{i})" for i in range(len(keyed))] + (["()"] if None in groups else [])
     which = f"grouping({', '.join(f'g{i}' for i in range(len(keyed)))}) AS grouped_by, " if keyed else ""
-    return (f"SELECT {keys}{which}{select} FROM spii.events WHERE {scope.where(params)} "
-            f"GROUP BY GROUPING SETS ({', '.join(sets)})"), params
+    having = f" HAVING countIf({COUNTED}) > 0" if engagement else ""
+    return (f"SELECT {keys}{which}{select} FROM spii.events WHERE {scope.where(params, engagement)} "
+            f"GROUP BY GROUPING SETS ({', '.join(sets)}){having}"), params
 
 
 def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[str | None, dict[str, dict[str, Any]]]:

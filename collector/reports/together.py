@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from collector.reports.catalogue import columns_for, reads_engagement
+from collector.reports.catalogue import columns_for
 from collector.reports.query import EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_event_query, grouped_rows
 
 if TYPE_CHECKING:
@@ -50,8 +50,7 @@ def _scope_key(scope: Scope) -> str:
 
 
 def _fusable(planned: Planned) -> bool:
-    return (planned.group != "exit_page" and not isinstance(planned.group, GoalGroup)
-            and not reads_engagement(columns_for(planned.metrics, planned.scope.record_secret is not None)))
+    return planned.group != "exit_page" and not isinstance(planned.group, GoalGroup)
 
 
 @dataclass
