@@ -16,6 +16,7 @@ from collector.reports.query import complement_query, parse_filters, property_ex
 from collector.reports.stats import Stats
 from collector.store.clickhouse import Store
 from collector.tenants import Client
+from tests.reports.stores import loaded
 
 CLIENT = "c_sample000000"
 DAY = date(2026, 11, 20)
@@ -49,11 +50,7 @@ def rows() -> bytes:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    store = Store(f"chdb://{tmp_path_factory.mktemp('complement')}/clickhouse")
-    store.migrate()
-    store.insert_segment(rows(), "complement")
-    yield store
-    store.close()
+    yield from loaded(tmp_path_factory, "complement", rows())
 
 
 def full_count(store: Store, scope, group, k, labels, combine) -> set[str]:

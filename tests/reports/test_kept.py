@@ -17,29 +17,13 @@ from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
 from collector.reports.query import parse_filters
 from collector.reports.stats import Stats, StatsRequest
-from collector.store.clickhouse import Store
 from collector.tenants import Client
+from tests.reports.stores import CountingStore, loaded
 
 TODAY = datetime.now(UTC).date()
 PAST = Period(TODAY - timedelta(days=12), TODAY - timedelta(days=3))
 OPEN = Period(TODAY - timedelta(days=6), TODAY)
 C = Client(client_id="c_closed000000", name="closed", domains=["closed.example"], perturb=False)
-
-
-class CountingStore(Store):
-    """The real store, counting the SELECTs sent to it."""
-
-    selects = 0
-    counts = 0
-
-    def query(self, sql, parameters=None):
-        self.selects += 1
-        self.counts += sql.startswith("SELECT count() FROM spii.events WHERE")
-        return super().query(sql, parameters)
-
-    def query_dicts(self, sql, parameters=None):
-        self.selects += 1
-        return super().query_dicts(sql, parameters)
 
 
 def _rows(day_offsets, visitors=range(1, 31), path="/a") -> bytes:
@@ -51,11 +35,7 @@ def _rows(day_offsets, visitors=range(1, 31), path="/a") -> bytes:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    store = CountingStore(f"chdb://{tmp_path_factory.mktemp('closed')}/clickhouse")
-    store.migrate()
-    store.insert_segment(_rows(range(0, 14)), "closed-0")
-    yield store
-    store.close()
+    yield from loaded(tmp_path_factory, "closed", _rows(range(0, 14)), CountingStore)
 
 
 @pytest.fixture(autouse=True)

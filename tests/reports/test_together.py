@@ -18,8 +18,8 @@ from collector.reports.periods import Period
 from collector.reports.query import parse_filters
 from collector.reports.stats import Stats, StatsRequest
 from collector.reports.together import PageFetch
-from collector.store.clickhouse import Store
 from collector.tenants import Client
+from tests.reports.stores import CountingStore, loaded
 
 TODAY = datetime.now(UTC).date()
 C = Client(client_id="c_together0000", name="together", domains=["together.example"], k=5)
@@ -67,25 +67,9 @@ def _events(seed: int = 7, visitors: int = 500) -> bytes:
     return b"".join(lines)
 
 
-class CountingStore(Store):
-    selects = 0
-
-    def query(self, sql, parameters=None):
-        self.selects += 1
-        return super().query(sql, parameters)
-
-    def query_dicts(self, sql, parameters=None):
-        self.selects += 1
-        return super().query_dicts(sql, parameters)
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    store = CountingStore(f"chdb://{tmp_path_factory.mktemp('together')}/clickhouse")
-    store.migrate()
-    store.insert_segment(_events(), "together-0")
-    yield store
-    store.close()
+    yield from loaded(tmp_path_factory, "together", _events(), CountingStore)
 
 
 def _page(store, client: Client, together: bool, period: str, filters: str) -> tuple[dict, int, int]:
