@@ -19,7 +19,7 @@ from collector.reports.periods import Period
 
 __all__ = [
     "PROPERTIES", "BUCKETS", "Filter", "QueryError",
-    "parse_filters", "Scope", "event_query", "grouped_event_query", "grouped_rows", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
+    "parse_filters", "Scope", "event_query", "grouped_event_query", "grouped_complement_query", "grouped_rows", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
 ]
 
 
@@ -273,13 +273,9 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
     if len(by_event) > 1 or any(isinstance(g, GoalGroup) for g in groups):
         raise ValueError("grouped_event_query: event groups and stored visit properties take different columns")
     select = ", ".join(f"{(COLUMNS[name].event_group_sql if True in by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
-    keyed = [g for g in groups if g is not None]
-    keys = "".join(f"toString({g}) AS g{i}, " for i, g in enumerate(keyed))
-    sets = [f"(g{i})" for i in range(len(keyed))] + (["()"] if None in groups else [])
-    which = f"grouping({', '.join(f'g{i}' for i in range(len(keyed)))}) AS grouped_by, " if keyed else ""
     having = f" HAVING countIf({COUNTED}) > 0" if engagement else ""
-    return (f"SELECT {keys}{which}{select} FROM spii.events WHERE {scope.where(params, engagement)} "
-            f"GROUP BY GROUPING SETS ({', '.join(sets)}){having}"), params
+    return (f"SELECT {_grouping_keys(groups)}{select} FROM spii.events WHERE {scope.where(params, engagement)} "
+            f"GROUP BY {_grouping_sets(groups)}{having}"), params
 
 
 def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[str | None, dict[str, dict[str, Any]]]:
@@ -349,6 +345,18 @@ def complement_query(scope: Scope, group: str | None, labels: list[str] | None =
     reaches k passes the rule without the full count. Every label of the rows is still listed
     (with 0 when none is sampled)."""
     params: dict[str, Any] = {}
+    where, columns = _complement_parts(scope, params, sample)
+    if group is not None and labels is not None:
+        params["complement_labels"] = labels
+        where += f" AND {label_in(group, 'complement_labels')}"
+    label = "''" if group is None or combine else f"toString({group})"
+    grouped = "" if group is None or combine else " GROUP BY label"
+    return f"SELECT {label} AS label, {columns} FROM spii.events WHERE {where}{grouped}", params
+
+
+def _complement_parts(scope: Scope, params: dict[str, Any], sample: int = 1) -> tuple[str, str]:
+    """(WHERE, columns) of the complement rule's pass: the rows without the scope's filters, and
+    exact people with them (``inside``) and in all (``everyone``)."""
     unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
                        retention_days=scope.retention_days, goals=scope.goals)
     where = unfiltered.where(params)
@@ -356,9 +364,24 @@ def complement_query(scope: Scope, group: str | None, labels: list[str] | None =
     sampled = "" if sample <= 1 else f" AND (visitor_id = 0 OR visitor_id % {int(sample)} = 0)"
     inside = PEOPLE.format(exact="Exact", also=f" AND ({matches}){sampled}")
     everyone = PEOPLE.format(exact="Exact", also=sampled)
-    if group is not None and labels is not None:
-        params["complement_labels"] = labels
-        where += f" AND {label_in(group, 'complement_labels')}"
-    label = "''" if group is None or combine else f"toString({group})"
-    grouped = "" if group is None or combine else " GROUP BY label"
-    return f"SELECT {label} AS label, {inside} AS inside, {everyone} AS everyone FROM spii.events WHERE {where}{grouped}", params
+    return where, f"{inside} AS inside, {everyone} AS everyone"
+
+
+def grouped_complement_query(scope: Scope, groups: list[str | None]) -> tuple[str, dict[str, Any]]:
+    """``complement_query`` of every label of several ``groups`` of one scope (None: the total)
+    in one pass, by GROUPING SETS; its rows are read with ``grouped_rows``."""
+    params: dict[str, Any] = {}
+    where, columns = _complement_parts(scope, params)
+    return f"SELECT {_grouping_keys(groups)}{columns} FROM spii.events WHERE {where} GROUP BY {_grouping_sets(groups)}", params
+
+
+def _grouping_keys(groups: list[str | None]) -> str:
+    """Group i's label as ``g<i>`` and which group a row belongs to as ``grouped_by``."""
+    keyed = [g for g in groups if g is not None]
+    keys = "".join(f"toString({g}) AS g{i}, " for i, g in enumerate(keyed))
+    return keys + (f"grouping({', '.join(f'g{i}' for i in range(len(keyed)))}) AS grouped_by, " if keyed else "")
+
+
+def _grouping_sets(groups: list[str | None]) -> str:
+    keyed = [g for g in groups if g is not None]
+    return f"GROUPING SETS ({', '.join([f'(g{i})' for i in range(len(keyed))] + (['()'] if None in groups else []))})"

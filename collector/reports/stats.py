@@ -144,7 +144,7 @@ class Stats:
                      retention_days=client.retention_days, record_secret=secret, goals=list(client.goals))
 
     def _complement_small(self, scope: Scope, group: str | None, k: int, labels: list[str] | None = None,
-                          combine: bool = False) -> set[str]:
+                          combine: bool = False, together: Together | None = None) -> set[str]:
         """The complement rule: labels (or '' for a total, or for ``labels`` combined) whose
         filtered answer leaves fewer than k people outside it, so that "unfiltered minus
         filtered" would single them out.
@@ -155,6 +155,9 @@ class Stats:
         (query.complement_query), and counted in full only when that bound is under k."""
         if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
+        if not combine and together is not None and (counted := together.complement(scope, group)) is not None:
+            return {label for label, row in counted.items() if (labels is None or label in labels)
+                    and 0 < int(row["everyone"]) - int(row["inside"]) < k}
         if group is not None and not combine and labels is not None and "" in labels:
             others = [label for label in labels if label != ""]
             sampled = self._complement(scope, group, [""], False, COMPLEMENT_SAMPLE)
@@ -187,7 +190,8 @@ class Stats:
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
         return {label: finish(metrics, row, scope.record_secret) for label, row in rows.items()}
 
-    def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int) -> tuple[list[Row], int]:
+    def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int,
+                         together: Together | None = None) -> tuple[list[Row], int]:
         """The shown rows minus those the complement rule withholds, checking only as many as the
         requested page needs (the check is an exact count per row). Returns (rows, withheld)."""
         if not (scope.filters or scope.conditions):
@@ -196,7 +200,7 @@ class Stats:
         checked = 0
         while checked < len(shown) and (passed := checked - len(withheld)) < needed:
             batch = [r["label"] for r in shown[checked:checked + needed - passed]]
-            withheld |= self._complement_small(scope, group, k, batch)
+            withheld |= self._complement_small(scope, group, k, batch, together=together)
             checked += len(batch)
         return [r for r in shown if r["label"] not in withheld], len(withheld)
 
@@ -362,7 +366,7 @@ class Stats:
     def _compute_total(self, client: Client, req: StatsRequest, period: Period, together: Together | None = None) -> Row | None:
         scope = self.scope(client, period, req.filters)
         row = self._rows(scope, None, req.metrics, together=together)[""]
-        if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
+        if row["people"] < client.k or "" in self._complement_small(scope, None, client.k, together=together):
             return None
         shown = self._shown(row, req.metrics, client)
         if "conversion_rate" in req.metrics and any(f.prop == "event:goal" for f in req.filters):
@@ -389,7 +393,7 @@ class Stats:
         scope = self.scope(client, req.period, req.filters)
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics, together=together)
-        complement = self._complement_small(scope, group, client.k)
+        complement = self._complement_small(scope, group, client.k, together=together)
         listed = sorted(({"label": label, **row} for label, row in rows.items() if label not in complement), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k)
         shown = {r["label"]: r for r in cut.shown}
@@ -432,7 +436,7 @@ class Stats:
         rows = self._rows(scope, group, req.metrics, together=together)
         listed = sorted(({"label": label, **row} for label, row in rows.items()), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k, req.metrics)
-        shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit)
+        shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit, together)
         key = label_key(req.prop)
         out = [{key: r["label"], **self._shown(r, req.metrics, client)} for r in shown]
         hidden = [r["label"] for r in cut.hidden]

@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from collector.reports.catalogue import columns_for
-from collector.reports.query import EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_event_query, grouped_rows
+from collector.reports.query import (
+    EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
+)
 
 if TYPE_CHECKING:
     from collector.reports.stats import Stats, StatsRequest
@@ -58,12 +60,14 @@ class _Family:
     groups: list[str | None]
     metrics: list[str]
     rows: dict[str | None, dict[str, Row]] | None = None  # once counted; a group's entry is removed when given
+    complement: dict[str | None, dict[str, Row]] | None = None  # the complement rule's counts, once asked
 
 
 class Together:
     def __init__(self, query_dicts: Callable[[str, dict[str, Any]], list[Row]]) -> None:
         self.query_dicts = query_dicts
         self._families: dict[tuple[str, bool, str | None], _Family] = {}  # (scope, event group?, group) -> family
+        self._filtered: dict[tuple[str, str | None], _Family] = {}  # (scope, group) -> family, for the complement rule
         self.passes = 0  # grouped queries run (tests read it)
 
     def expect(self, planned: list[Planned]) -> None:
@@ -79,6 +83,7 @@ class Together:
             if len(family.groups) > 1:
                 for group in family.groups:
                     self._families.setdefault((scope, by_event, group), family)
+                    self._filtered.setdefault((scope, group), family)
 
     def take(self, scope: Scope, group: str | None, metrics: list[str]) -> dict[str, Row] | None:
         """The rows ``event_query(scope, group, metrics=metrics)`` would return, counted with
@@ -97,6 +102,24 @@ class Together:
         if rows is None or (group is None and "" not in rows):
             return None  # (a total over no rows: only its own query answers one row of zeros)
         return {label: {c: row[c] for c in columns} for label, row in rows.items()}
+
+
+    def complement(self, scope: Scope, group: str | None) -> dict[str, Row] | None:
+        """Every label's ``inside`` and ``everyone`` of ``complement_query(scope, group)``,
+        counted for the whole family at its first check (the checks of a filtered page's panels
+        then cost one pass); None when not expected: check it alone. Kept for the page, as one
+        panel may check its labels in several batches."""
+        family = self._filtered.get((_scope_key(scope), group))
+        if family is None or not (scope.filters or scope.conditions):
+            return None
+        if family.complement is None:
+            sql, params = grouped_complement_query(scope, family.groups)
+            family.complement = grouped_rows(family.groups, self.query_dicts(sql, params))
+            self.passes += 1
+        rows = family.complement.get(group)
+        if rows is None or (group is None and "" not in rows):
+            return None
+        return rows
 
 
 class PageFetch:
