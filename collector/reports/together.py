@@ -64,6 +64,9 @@ class _Family:
 
 
 class Together:
+    """The grouped passes of one page: planned by ``expect``, run at the first ``take`` (or
+    ``complement``) of a family, given out per question."""
+
     def __init__(self, query_dicts: Callable[[str, dict[str, Any]], list[Row]]) -> None:
         self.query_dicts = query_dicts
         self._families: dict[tuple[str, bool, str | None], _Family] = {}  # (scope, event group?, group) -> family
@@ -102,7 +105,6 @@ class Together:
         if rows is None or (group is None and "" not in rows):
             return None  # (a total over no rows: only its own query answers one row of zeros)
         return {label: {c: row[c] for c in columns} for label, row in rows.items()}
-
 
     def complement(self, scope: Scope, group: str | None) -> dict[str, Row] | None:
         """Every label's ``inside`` and ``everyone`` of ``complement_query(scope, group)``,
