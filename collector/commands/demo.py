@@ -69,15 +69,21 @@ def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iter
     and campaigns, transactions with postcodes, fulfilments, contacts, and a few bots."""
     rng = random.Random(seed)
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = start + timedelta(days=days)
+    so_far = (end - today) / timedelta(days=1)  # the share of today that has passed
     for day in range(days + 1):  # the last one is today, up to ``end``
         events: list[tuple[datetime, str, str, dict]] = []
         weekday = (start + timedelta(days=day)).weekday()
         count = int(per_day * (0.7 if weekday >= 5 else 1.0) * rng.uniform(0.8, 1.25) * (1 + day / (days * 3)))
+        if day == days:  # today's visits so far, a few at least whatever the hour (a day's start has none)
+            count = max(3, round(count * so_far))
         for v in range(count):
             ip = f"198.51.{rng.randint(0, 255)}.{rng.randint(1, 254)}" if rng.random() < 0.8 else f"2001:db8::{rng.randint(1, 65535):x}"
             ua = _weighted(rng, UAS)[0]
             referrer, query, _ = _weighted(rng, SOURCES)
             t = start + timedelta(days=day, hours=rng.triangular(6, 23, 14), minutes=rng.random() * 60)
+            if day == days:
+                t = today + (t - today) * so_far  # the day's shape, in the hours that have passed
             if t > end:
                 continue
             path = rng.choice(PAGES[:4]) if rng.random() < 0.7 else rng.choice(PAGES)
