@@ -242,8 +242,7 @@ def event_query(
     columns = columns_for(metrics or [], scope.record_secret is not None)
     engagement = reads_engagement(columns)
     where = scope.where(params, engagement)
-    by_event = group is not None and group in EVENT_GROUPS
-    select = ", ".join(f"{(COLUMNS[name].event_group_sql if by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
+    select = _select(columns, group is not None and group in EVENT_GROUPS)
     if exact_people:
         select += f", {PEOPLE.format(exact='Exact', also='')} AS exact_people"
     if group is None:
@@ -253,9 +252,17 @@ def event_query(
         where += f" AND {label_in(group, 'labels')}"
     if combine:
         return f"SELECT {select} FROM spii.events WHERE {where}", params
-    # (with engagement rows read, a label only they have is no row of the report)
-    having = f" HAVING countIf({COUNTED}) > 0" if engagement else ""
-    return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{having}", params
+    return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{_having(engagement)}", params
+
+
+def _select(columns: list[str], by_event: bool) -> str:
+    """The catalogue's SQL of ``columns``, as aggregated per event group or otherwise."""
+    return ", ".join(f"{(COLUMNS[name].event_group_sql if by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
+
+
+def _having(engagement: bool) -> str:
+    """With engagement rows read, a label (or total) only they have is no row of the report."""
+    return f" HAVING countIf({COUNTED}) > 0" if engagement else ""
 
 
 def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[str]) -> tuple[str, dict[str, Any]]:
@@ -272,10 +279,8 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
     by_event = {g in EVENT_GROUPS for g in groups if g is not None}
     if len(by_event) > 1 or any(isinstance(g, GoalGroup) for g in groups):
         raise ValueError("grouped_event_query: event groups and stored visit properties take different columns")
-    select = ", ".join(f"{(COLUMNS[name].event_group_sql if True in by_event else None) or COLUMNS[name].sql} AS {name}" for name in columns)
-    having = f" HAVING countIf({COUNTED}) > 0" if engagement else ""
-    return (f"SELECT {_grouping_keys(groups)}{select} FROM spii.events WHERE {scope.where(params, engagement)} "
-            f"GROUP BY {_grouping_sets(groups)}{having}"), params
+    return (f"SELECT {_grouping_keys(groups)}{_select(columns, True in by_event)} FROM spii.events "
+            f"WHERE {scope.where(params, engagement)} GROUP BY {_grouping_sets(groups)}{_having(engagement)}"), params
 
 
 def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[str | None, dict[str, dict[str, Any]]]:

@@ -1,13 +1,14 @@
 """The questions of one page counted together: one scan grouped several ways.
 
-A dashboard asks about twenty questions of one client and period, one after another. Eleven of
-its panels (sources, referrers, the UTM ones, postcode areas, countries, regions, devices,
-browsers, operating systems) read the same rows, each grouped by another stored column.
-ClickHouse's GROUPING SETS groups one scan several ways, so a page that says what it will ask
-next (``expect``) has those questions counted in one pass the first time one of them is
-computed: at 10M events the eleven panels' rows take one query of ~1.0 s instead of eleven of
-~1.9 s together. (The head's totals read the engagement rows too, so they are no such sibling
-of its daily line.)
+A dashboard asks about twenty questions of one client and period, one after another. Several
+read the same rows, each grouped another way: the totals and the daily line (of the period, and
+of the previous one), eleven panels by a stored visit column (sources, referrers, the UTM ones,
+postcode areas, countries, regions, devices, browsers, operating systems), engagement and
+events by an event property. ClickHouse's GROUPING SETS groups one scan several ways, so a page
+that says what it will ask next (``expect``) has such a family counted in one pass the first
+time one of its questions is computed: at 10M events the eleven panels' rows take one query of
+~1.0 s instead of eleven of ~1.9 s together. Under filters, the complement rule's checks of a
+family are one more pass (``complement``).
 
 Each question still gets exactly the rows its own query would have returned (the same WHERE and
 aggregates, the columns its own metrics need), and suppression, the complement rule and
