@@ -8,7 +8,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
@@ -139,15 +139,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         state.tasks.append(asyncio.create_task(_ship_when_store_answers(state), name="shipper"))
     state.tasks.append(asyncio.create_task(_every(state.settings.subject_flags_seconds, state.flags.load), name="flags"))
     state.tasks.append(asyncio.create_task(_on_the_loop(METRICS_FLUSH_SECONDS, state.metrics.flush), name="metrics"))
-    state.tasks.append(asyncio.create_task(_every(state.settings.keys_check_seconds, state.keys.check), name="keys-check"))
+    state.tasks.append(asyncio.create_task(_every(state.settings.keys_check_seconds, state.keys.check, run=state.keys.run),
+                                           name="keys-check"))
     kept = state.stats.kept
     if kept is not None and kept.fresh_seconds > 0 and kept.warm_seconds > 0:
         state.tasks.append(asyncio.create_task(_refresh_kept(kept), name="refresh-kept"))
     if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
         state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
-        state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0),
-                                               name="keys-prune"))
+        state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0,
+                                                      run=state.keys.run), name="keys-prune"))
     yield
     deadline = time.monotonic() + state.settings.shutdown_seconds
     for running in state.tasks:
@@ -157,6 +158,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await running
     drained = await state.shipper.drain(deadline)
     log.info("stopped", extra={"fields": {"drained": drained, "segments_left": state.spool.ready_count()}})
+    await loop.run_in_executor(None, state.keys.close)
     await loop.run_in_executor(None, state.store.close)
 
 
@@ -185,13 +187,17 @@ async def _ship_when_store_answers(state: State, backoff: float = 1.0, backoff_m
     await state.shipper.run()
 
 
-async def _every(seconds: float, job: Callable[[], object], first: float | None = None) -> None:
-    """Run a blocking ``job`` in a worker thread every ``seconds`` (after ``first``); a failure
-    is logged and retried at the next tick, never fatal."""
+async def _every(seconds: float, job: Callable[[], object], first: float | None = None,
+                 run: Callable[[Callable[[], object]], Awaitable[object]] | None = None) -> None:
+    """Run a blocking ``job`` every ``seconds`` (after ``first``) in a worker thread, or through
+    ``run`` (the key keeper's own thread); a failure is logged and retried at the next tick,
+    never fatal."""
+    loop = asyncio.get_running_loop()
+    run = run or (lambda blocking: loop.run_in_executor(None, blocking))
     await asyncio.sleep(seconds if first is None else first)
     while True:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, job)
+            await run(job)
         except Exception as exc:  # noqa: BLE001 - a background duty must not kill the collector
             log.warning("background job failed", extra={"fields": {"job": getattr(job, "__name__", str(job)), "error": type(exc).__name__}})
         await asyncio.sleep(seconds)

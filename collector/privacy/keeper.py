@@ -4,7 +4,9 @@ calendar moved on.
 With ``keys_auto_rotate`` (the default) the collector creates ``keys_ahead`` future epochs
 itself: on a timer much shorter than an epoch, and at once when an event finds no key for the
 current time (off the event loop, under the keyring's file lock, one request doing it while
-the others wait). With auto-rotate off (an operator distributes keys to several nodes), it only
+the others wait). Key work runs on the keeper's own thread (``run``), never in the shared pool:
+there it would queue behind report queries, which wait their turn for the store, and an event
+in need of a key waited with them (over 10 s under load). With auto-rotate off (an operator distributes keys to several nodes), it only
 reports: the number of epochs ahead in /readyz and the ``spii_keys_ahead`` gauge, a WARNING
 once fewer than ``keys_min_ahead`` remain, and an ERROR at most once a minute while events are
 refused for lack of a key.
@@ -16,7 +18,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from collector.audit import AuditLog
 from collector.privacy.keyring import IP, LiveKeyring
@@ -24,6 +28,8 @@ from collector.privacy.keyring import IP, LiveKeyring
 __all__ = ["KeyKeeper"]
 
 log = logging.getLogger("spii.keys")
+
+T = TypeVar("T")
 
 REFUSING_LOG_SECONDS = 60.0
 LOW_WARNING_SECONDS = 3600.0
@@ -49,8 +55,17 @@ class KeyKeeper:
         self.on_ahead = on_ahead
         self.clock = clock
         self._lock = asyncio.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spii-keys")
         self._last_refusing_log = -REFUSING_LOG_SECONDS
         self._last_low_warning = -LOW_WARNING_SECONDS
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """``job()`` (blocking key work: the timer's check, the daily prune) on the keeper's own
+        thread; one at a time, so they also never wait on each other's file lock."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, job)
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
 
     def epochs_ahead(self, now: datetime | None = None) -> int:
         """Future ip epochs after the current one (0 when even the current one is missing)."""
@@ -88,7 +103,7 @@ class KeyKeeper:
                 return True  # a request before us created it, or the file was just replaced
             if self.auto_rotate:
                 try:
-                    await asyncio.get_running_loop().run_in_executor(None, self.check)
+                    await self.run(self.check)
                 except Exception as exc:  # noqa: BLE001 - the event is refused (503), the cause logged
                     self._refusing(f"cannot create the current key ({type(exc).__name__})")
                     return False

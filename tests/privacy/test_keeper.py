@@ -4,6 +4,8 @@ create them, and an operator is told when they may."""
 import asyncio
 import logging
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import time_machine
@@ -110,3 +112,30 @@ def test_a_key_written_by_the_timer_a_moment_ago_is_found(tmp_path):
         keeper.live.get()  # the collector's snapshot: before the move, no key for today
         keeper.live.store.rotate(7, datetime.now(UTC))  # the timer, in its thread, rotated (the file changed, no reload yet)
         assert asyncio.run(keeper.supply_current()) is True
+
+
+def test_a_key_is_supplied_while_the_shared_pool_is_busy(tmp_path):
+    """The stall CI found in the simulated year: every thread of the loop's shared pool was busy
+    (report queries queue there for the store), and an event needing today's key waited behind
+    them for over 10 s. Key work has its own thread: here the pool stays blocked until the key
+    has been supplied (with the shared pool, this would wait for the 60 s guard and fail)."""
+    with time_machine.travel(START, tick=False) as clock:
+        keeper, _ = _keeper(tmp_path)
+        clock.move_to(START + timedelta(days=20))
+        release = threading.Event()
+
+        async def supply_with_the_pool_blocked() -> bool:
+            loop = asyncio.get_running_loop()
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=2))
+            busy = [loop.run_in_executor(None, release.wait) for _ in range(4)]
+            try:
+                supplied = await asyncio.wait_for(keeper.supply_current(), 60)
+                assert not release.is_set() and not any(b.done() for b in busy)
+            finally:
+                release.set()
+            await asyncio.gather(*busy)
+            return supplied
+
+        assert asyncio.run(supply_with_the_pool_blocked()) is True
+        assert keeper.has_current() and keeper.epochs_ahead() == 7
+    keeper.close()
