@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     keys_check_seconds: float = Field(
         60.0, gt=0, le=3600, description="How often `spii serve` checks the keys ahead (and creates them, with auto-rotate)."
     )
+    report_threads: int = Field(
+        4, ge=1, le=64,
+        description="Threads for report queries and dashboard pages (each page holds one while it renders). Shipping, "
+        "readiness checks, key and subject work have their own, so analysts never hold them up.",
+    )
 
     # --- service
     workers: int = Field(

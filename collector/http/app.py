@@ -9,6 +9,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -124,6 +125,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         subjects=SubjectService(store, flags, audit),
         keys=keys,
         ledger=PrivacyLedger(settings.privacy_ledger_path),
+        reports=ThreadPoolExecutor(max_workers=settings.report_threads, thread_name_prefix="spii-reports"),
         worker=worker,
     )
 
@@ -143,7 +145,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                                            name="keys-check"))
     kept = state.stats.kept
     if kept is not None and kept.fresh_seconds > 0 and kept.warm_seconds > 0:
-        state.tasks.append(asyncio.create_task(_refresh_kept(kept), name="refresh-kept"))
+        state.tasks.append(asyncio.create_task(_refresh_kept(kept, state.reports), name="refresh-kept"))
     if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
         state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
@@ -158,6 +160,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await running
     drained = await state.shipper.drain(deadline)
     log.info("stopped", extra={"fields": {"drained": drained, "segments_left": state.spool.ready_count()}})
+    state.reports.shutdown(wait=False, cancel_futures=True)  # a page still rendering stops at its next query's error
     await loop.run_in_executor(None, state.keys.close)
     await loop.run_in_executor(None, state.store.close)
 
@@ -203,7 +206,7 @@ async def _every(seconds: float, job: Callable[[], object], first: float | None 
         await asyncio.sleep(seconds)
 
 
-async def _refresh_kept(kept: KeptAnswers, poll: float = 1.0) -> None:
+async def _refresh_kept(kept: KeptAnswers, threads: ThreadPoolExecutor, poll: float = 1.0) -> None:
     """Recompute the open answers analysts are watching before they go stale (reports/kept.py),
     resting after each for three times what it took: at most a quarter of one core."""
     loop = asyncio.get_running_loop()
@@ -211,7 +214,7 @@ async def _refresh_kept(kept: KeptAnswers, poll: float = 1.0) -> None:
         await asyncio.sleep(poll)
         for full in kept.due():
             try:
-                cost = await loop.run_in_executor(None, kept.refresh, full)
+                cost = await loop.run_in_executor(threads, kept.refresh, full)
             except Exception as exc:  # noqa: BLE001 - the next ask computes it instead
                 log.warning("refreshing a kept report answer failed", extra={"fields": {"error": type(exc).__name__}})
                 cost = poll

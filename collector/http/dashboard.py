@@ -5,7 +5,6 @@ behind a trusted TLS proxy), holding a signed ticket, never the token (http/auth
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from aiohttp import web
@@ -96,17 +95,16 @@ async def render_dashboard(request: web.Request, client: Client, **urls: str) ->
     if period not in dict(PERIOD_CHOICES):
         period = "30d"
     summary = {"name": client.name, "client_id": client.client_id}
-    loop = asyncio.get_running_loop()
-    page = PageStream()
+    page = PageStream(state.reports)
     questions = PageFetch(state.stats, client, parse_request)
     fetch = page.fetching(questions)
     try:
         filters = Filters(request.query.get("filters"), period)
-        overview = await loop.run_in_executor(None, lambda: build_overview(fetch, summary, period, filters=filters.text, lazy_panels=True,
+        overview = await state.in_report_thread(lambda: build_overview(fetch, summary, period, filters=filters.text, lazy_panels=True,
                                                                            expect=questions.expect))
     except QueryError as exc:
         return field_error(400, "invalid query", exc.field, exc.problem)
-    overview["realtime"] = await loop.run_in_executor(None, state.stats.realtime, client)
+    overview["realtime"] = await state.in_report_thread(state.stats.realtime, client)
     if "export_url" in urls:
         urls["export_url"] += filters.url(filters.active)
     return await page.send(request, render_chunks(overview, interactive=True, filters=filters, **urls), SECURITY_HEADERS)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -22,6 +26,8 @@ from collector.subjects.flags import SubjectFlags
 from collector.subjects.service import SubjectService
 from collector.tenants import LiveRegistry
 
+T = TypeVar("T")
+
 
 @dataclass
 class State:
@@ -40,8 +46,14 @@ class State:
     subjects: SubjectService
     keys: KeyKeeper
     ledger: PrivacyLedger
+    reports: ThreadPoolExecutor  # report work only: a dashboard holds its thread for seconds
     worker: int | None = None  # index of this process among N workers; None when alone
     tasks: list = field(default_factory=list)
+
+    def in_report_thread(self, fn: Callable[..., T], *args: Any) -> Awaitable[T]:
+        """``fn(*args)`` on a report thread: its queries wait there for the store, and the shared
+        pool (the spool's syncs, the shipper, readiness, subject requests) stays free."""
+        return asyncio.get_running_loop().run_in_executor(self.reports, fn, *args)
 
 
 STATE = web.AppKey("state", State)

@@ -4,7 +4,6 @@ passed small-count suppression (reports/suppression.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -81,10 +80,6 @@ async def _answered(state: Any, endpoint: str, compute: Callable[[], Awaitable[A
     return web.json_response(result, headers={"Cache-Control": "private, no-store"})
 
 
-def _in_thread(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-    return asyncio.get_running_loop().run_in_executor(None, fn, *args)
-
-
 def report_handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The handler of one endpoint: auth, parameters, then Stats.<endpoint> in a worker thread."""
 
@@ -93,7 +88,7 @@ def report_handler(endpoint: str) -> Callable[[web.Request], Awaitable[web.Respo
 
         async def compute() -> Any:
             client = _site_client(request, state)
-            return await _in_thread(getattr(state.stats, endpoint), client, parse_request(request.query))
+            return await state.in_report_thread(getattr(state.stats, endpoint), client, parse_request(request.query))
 
         return await _answered(state, endpoint, compute)
 
@@ -111,8 +106,8 @@ def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaita
         if period not in dict(PERIOD_CHOICES):
             return field_error(400, "invalid query", "period", f"one of {', '.join(p for p, _ in PERIOD_CHOICES)}")
         try:
-            body, name = await asyncio.get_running_loop().run_in_executor(
-                None, build_export, state.stats, state.ledger, client, period, query.get("date"), query.get("filters", ""))
+            body, name = await state.in_report_thread(
+                build_export, state.stats, state.ledger, client, period, query.get("date"), query.get("filters", ""))
         except BudgetSpent as spent:
             response = field_error(429, "privacy budget spent", "period", str(spent))
             response.headers["Retry-After"] = str(int((datetime.combine(spent.renews, datetime.min.time(), UTC)
@@ -130,7 +125,7 @@ def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaita
 async def realtime_response(state: Any, client: Any) -> web.Response:
     """A bare integer, as Plausible's: distinct visitors in the last 5 minutes. Fewer than k
     answer 0 with ``X-SPII-Suppressed: true``."""
-    visitors = await asyncio.get_running_loop().run_in_executor(None, state.stats.realtime, client)
+    visitors = await state.in_report_thread(state.stats.realtime, client)
     state.metrics.stats_queries.labels("realtime").inc()
     headers = {"Cache-Control": "private, no-store", **({"X-SPII-Suppressed": "true"} if visitors is None else {})}
     return web.json_response(visitors or 0, headers=headers)
@@ -156,7 +151,7 @@ async def funnel(request: web.Request) -> web.Response:
         name = request.query.get("funnel")
         if not name:
             raise QueryError("funnel", "the funnel's name: funnel=NAME (spii funnels list CLIENT)")
-        return await _in_thread(state.stats.funnel, client, parse_request(request.query), name)
+        return await state.in_report_thread(state.stats.funnel, client, parse_request(request.query), name)
 
     return await _answered(state, "funnel", compute)
 
@@ -174,7 +169,7 @@ async def query_v2(request: web.Request) -> web.Response:
             raise QueryError("body", "expected a JSON object") from None
         site = body.get("site_id") if isinstance(body, dict) else None
         client = state.auth.client_for(bearer_token(request), site if isinstance(site, str) else None, state.registry.get())
-        return await _in_thread(state.stats.query_v2, client, parse_v2(body))
+        return await state.in_report_thread(state.stats.query_v2, client, parse_v2(body))
 
     return await _answered(state, "v2", compute)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from typing import Any
 
 from aiohttp import web
@@ -28,8 +29,9 @@ class _ReaderGone(Exception):
 
 
 class PageStream:
-    def __init__(self) -> None:
+    def __init__(self, threads: Executor | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._threads = threads  # where the page renders (None: the loop's default pool)
         self._queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         self._rendered: list[str] = []
         self._gone = False
@@ -68,7 +70,7 @@ class PageStream:
         response = web.StreamResponse(status=200, headers=headers)
         response.content_type = "text/html"
         response.charset = "utf-8"
-        self._loop.run_in_executor(None, self._render, chunks)  # (it never raises: its end is in the queue)
+        self._loop.run_in_executor(self._threads, self._render, chunks)  # (it never raises: its end is in the queue)
         try:
             await response.prepare(request)
             while (item := await self._queue.get()) is not None:

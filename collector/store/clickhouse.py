@@ -4,7 +4,8 @@
 host:8123/db`` is a ClickHouse server or cluster. Same SQL, same code path. chDB's engine does
 not serve the async client, so callers run these blocking calls in a thread executor; one lock
 serialises them (chDB connections are not safe for concurrent use, and a server sees the
-shipper's one-insert-at-a-time anyway).
+shipper's one-insert-at-a-time anyway). The readiness check does not queue behind that lock: a
+call in progress is itself the sign that the store answers (``ping``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import os
 import re
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -77,6 +81,9 @@ class Store:
         self.embedded = dsn.startswith("chdb:")
         self.cluster = cluster
         self._lock = threading.Lock()
+        self._busy_since: float | None = None  # monotonic start of the call holding _lock
+        self._answered = False  # whether the last call finished without an error
+        self._slow_call_seconds = float(send_receive_timeout)  # a call running longer is stuck, not slow
         kwargs: dict[str, Any] = {}
         if not self.embedded:
             kwargs.update(connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout, verify=verify, query_retries=3)
@@ -97,6 +104,21 @@ class Store:
             self._client = clickhouse_connect.get_client(dsn=self.dsn, **self._kwargs)
         return self._client
 
+    @contextmanager
+    def _using(self) -> Iterator[Any]:
+        """The client, held for one call."""
+        with self._lock:
+            self._busy_since = time.monotonic()
+            try:
+                yield self.client
+            except BaseException:
+                self._answered = False
+                raise
+            else:
+                self._answered = True
+            finally:
+                self._busy_since = None
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -104,23 +126,23 @@ class Store:
                 self._client = None
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
-        with self._lock:
-            return self.client.command(sql, parameters=parameters)
+        with self._using() as client:
+            return client.command(sql, parameters=parameters)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
-        with self._lock:
-            return self.client.query(sql, parameters=parameters).result_rows
+        with self._using() as client:
+            return client.query(sql, parameters=parameters).result_rows
 
     def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self._lock:
-            result = self.client.query(sql, parameters=parameters)
+        with self._using() as client:
+            result = client.query(sql, parameters=parameters)
         return [dict(zip(result.column_names, row)) for row in result.result_rows]
 
     def insert_segment(self, body: bytes, dedup_token: str, table: str = EVENTS_TABLE) -> None:
         """One INSERT whose body is a whole spool segment (JSONEachRow). The dedup token makes a
         retry after a crash between INSERT and segment delete a no-op."""
-        with self._lock:
-            self.client.raw_insert(
+        with self._using() as client:
+            client.raw_insert(
                 table,
                 insert_block=body,
                 fmt="JSONEachRow",
@@ -136,12 +158,21 @@ class Store:
         self.command(f"INSERT INTO {table} FROM INFILE '{path}' SETTINGS insert_deduplication_token='{dedup_token}', "
                      "input_format_defaults_for_omitted_fields=1 FORMAT JSONEachRow")
 
-    def ping(self) -> bool:
+    def ping(self, wait: float = 0.5) -> bool:
+        """Whether the store answers. While another call holds the connection (a report at 100M
+        events runs for seconds), ping does not queue behind it: the store answered the call
+        before, and this one has run for less than the send/receive timeout. Queued, a readiness
+        probe failed for as long as an analyst's dashboard ran, and its pod left the service."""
+        if not self._lock.acquire(timeout=wait):
+            since = self._busy_since
+            return self._answered and since is not None and time.monotonic() - since < self._slow_call_seconds
         try:
-            with self._lock:
-                return self.client.command("SELECT 1") == 1
+            self._answered = self.client.command("SELECT 1") == 1
         except Exception:  # noqa: BLE001 - any failure means "not reachable"
-            return False
+            self._answered = False
+        finally:
+            self._lock.release()
+        return self._answered
 
     def delete_events(self, where: str, parameters: dict[str, Any]) -> None:
         """Lightweight DELETE of matching rows (on every shard's local table in cluster mode:
