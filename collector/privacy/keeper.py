@@ -4,12 +4,14 @@ calendar moved on.
 With ``keys_auto_rotate`` (the default) the collector creates ``keys_ahead`` future epochs
 itself: on a timer much shorter than an epoch, and at once when an event finds no key for the
 current time (off the event loop, under the keyring's file lock, one request doing it while
-the others wait). Key work runs on the keeper's own thread (``run``), never in the shared pool:
-there it would queue behind report queries, which wait their turn for the store, and an event
-in need of a key waited with them (over 10 s under load). With auto-rotate off (an operator distributes keys to several nodes), it only
+the others wait). With auto-rotate off (an operator distributes keys to several nodes), it only
 reports: the number of epochs ahead in /readyz and the ``spii_keys_ahead`` gauge, a WARNING
 once fewer than ``keys_min_ahead`` remain, and an ERROR at most once a minute while events are
 refused for lack of a key.
+
+Key work runs on the keeper's own thread (``run``), never in the loop's shared pool. There it
+queued behind report queries waiting their turn for the store, and an event that needed a key
+waited with them (over 10 s under load).
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ class KeyKeeper:
         self._last_low_warning = -LOW_WARNING_SECONDS
 
     async def run(self, job: Callable[[], T]) -> T:
-        """``job()`` (blocking key work: the timer's check, the daily prune) on the keeper's own
-        thread; one at a time, so they also never wait on each other's file lock."""
+        """``job()`` on the keeper's own thread: blocking key work (the timer's check, an event's
+        missing key, the daily prune), one at a time, so none waits on another's file lock."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, job)
 
     def close(self) -> None:
