@@ -29,6 +29,7 @@ def test_report_formats_match_the_api(tmp_path):
         # an analyst token works too, and is refused for a site it does not own
         out = subprocess.run([*SPII, "report", "shop", "--format", "csv", "--token", shop["token"]], env=collector.env,
                              capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
         rows = list(csv.DictReader(io.StringIO(out.stdout)))
         assert {"section": "total", "label": "", "metric": "visitors", "value": "15"} in rows
         html_path = tmp_path / "report.html"
