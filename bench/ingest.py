@@ -3,7 +3,9 @@ same realistic, varied events (bench/ingest_events.lua). Every request carries a
 address through X-Forwarded-For from a trusted proxy, one of 300 paths, a referrer, a real
 browser UA, and a mix of pageviews, custom events, transactions with postcodes and contacts.
 
-* **spii serve**: the real collector on the embedded store, answering 202.
+* **spii serve**: the real collector on the embedded store, answering 202 (with `--with-pure`, the
+  same collector a second time with its hot path as plain Python, SPII_PURE_PYTHON=1: the
+  compiled build's baseline, collector/build_info.py).
 * **bare aiohttp**: a `web.Application` whose handler reads the body and answers 204.
 * **Python ceiling**: a bare uvloop `asyncio.Protocol` that answers a fixed 204 to each request.
 
@@ -40,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests.e2e.harness import Collector, free_port  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "ingest_events.lua"
+SPII, SPII_PURE = "spii serve (202)", "spii pure Python (202)"
 SERVER_CPU, LOAD_CPU = "0", "1"
 
 BARE_AIOHTTP = """
@@ -139,6 +142,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     parser.add_argument("--only-spii", action="store_true", help="profile helper: run spii alone, no baselines")
+    parser.add_argument("--with-pure", action="store_true",
+                        help="also run spii with its hot path as plain Python (SPII_PURE_PYTHON=1): the compiled build's baseline")
     parser.add_argument("--store-on-serving-cpu", action="store_true",
                         help="pin all of spii to the serving CPU, the embedded store's threads included")
     args = parser.parse_args()
@@ -151,9 +156,29 @@ def main() -> None:
         for name, code in (("Python ceiling (204)", PROTOCOL_CEILING), ("bare aiohttp (204)", BARE_AIOHTTP)):
             port = free_port()
             servers[name] = (port, pinned([sys.executable, "-c", code, str(port)]))
+    collectors = {SPII: _start_spii(args)}
+    if args.with_pure:  # the same collector with its hot path as plain Python: the compiled build's baseline
+        collectors[SPII_PURE] = _start_spii(args, SPII_PURE_PYTHON="1")
+    servers.update((name, (c.port, c.proc)) for name, c in collectors.items())
+    try:
+        rounds, accepted = _measure(servers, args)
+    finally:
+        for name, (_, proc) in servers.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM if name.startswith("spii") else signal.SIGINT)
+                proc.wait(120)
+    stored = {}
+    for name, collector in collectors.items():
+        collector.proc = None
+        stored[name] = collector.query("SELECT count() AS n FROM spii.events")[0]["n"]
+        shutil.rmtree(collector.data_dir, ignore_errors=True)
+    _print(rounds, servers, args, accepted, stored)
+
+
+def _start_spii(args: argparse.Namespace, **env: str) -> Collector:
     data_dir = Path(tempfile.mkdtemp(prefix="spii-bench-ingest-"))
     collector = Collector(data_dir, SPII_CLIENT_RATE="0", SPII_TRUSTED_PROXIES="127.0.0.1/32",
-                          SPII_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(), SPII_SPOOL_SEGMENT_SECONDS="1.0")
+                          SPII_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(), SPII_SPOOL_SEGMENT_SECONDS="1.0", **env)
     collector.add_client("bench", "bench.example", perturb="off")
     # spii's event loop gets CPU 0 like the baselines; its other threads (spool sync, the embedded
     # store's inserts and merges) go to CPU 1 beside wrk (SPII_SERVE_CPUS; --store-on-serving-cpu keeps them on 0)
@@ -164,62 +189,57 @@ def main() -> None:
         collector.proc = subprocess.Popen(["taskset", "-c", f"{SERVER_CPU},{LOAD_CPU}", sys.executable, "-m", "collector", "serve",
                                            "--port", str(collector.port)], env=collector.env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
-    servers["spii serve (202)"] = (collector.port, collector.proc)
-    try:
-        rounds, accepted = _measure(servers, args)
-    finally:
-        for name, (_, proc) in servers.items():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM if name.startswith("spii") else signal.SIGINT)
-                proc.wait(120)
-        collector.proc = None
-    stored = collector.query("SELECT count() AS n FROM spii.events")[0]["n"]
-    _print(rounds, servers, args, accepted, stored)
-    shutil.rmtree(data_dir, ignore_errors=True)
+    return collector
 
 
-def _measure(servers: dict[str, tuple[int, subprocess.Popen]], args: argparse.Namespace) -> tuple[list[dict[str, dict]], int]:
+def _measure(servers: dict[str, tuple[int, subprocess.Popen]], args: argparse.Namespace) -> tuple[list[dict[str, dict]], dict[str, int]]:
     for port, _ in servers.values():
         wait_port(port)
-    accepted = 0
+    accepted: dict[str, int] = {}
     for name, (port, proc) in servers.items():  # warm-up runs, discarded (their events are stored too)
         warm = run_wrk(port, proc.pid, 2, args.connections)
-        accepted += warm["ok"] if name.startswith("spii") else 0
+        accepted[name] = warm["ok"]
     rounds: list[dict[str, dict]] = []
     for _ in range(args.rounds):
         results = {}
         for name, (port, proc) in servers.items():
             time.sleep(1.5)  # the shipper drains the previous run before the next server's turn
             results[name] = run_wrk(port, proc.pid, args.duration, args.connections)
-        accepted += results["spii serve (202)"]["ok"]
+        for name in results:
+            accepted[name] += results[name]["ok"]
         rounds.append(results)
     return rounds, accepted
 
 
-def _print(rounds: list[dict[str, dict]], servers: dict, args: argparse.Namespace, accepted: int, stored: int) -> None:
+def _print(rounds: list[dict[str, dict]], servers: dict, args: argparse.Namespace, accepted: dict[str, int],
+           stored: dict[str, int]) -> None:
     print(f"ingest benchmark (wrk): {args.rounds} interleaved rounds of {args.duration:g} s, {args.connections} connections, "
           f"server on cpu {SERVER_CPU}, wrk on cpu {LOAD_CPU}, realistic varied events (bench/ingest_events.lua)")
-    print(f"{'round':6} {'server':22} {'events/s':>10} {'cpu µs/ev':>10} {'loop µs/ev':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'round':6} {'server':24} {'events/s':>10} {'cpu µs/ev':>10} {'loop µs/ev':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for n, results in enumerate(rounds, 1):
         for name, r in results.items():
-            print(f"{n:<6} {name:22} {r['events_per_s']:10.0f} {r['cpu_us']:10.1f} {r['loop_us']:11.1f} {r['p50_ms']:8.2f} "
+            print(f"{n:<6} {name:24} {r['events_per_s']:10.0f} {r['cpu_us']:10.1f} {r['loop_us']:11.1f} {r['p50_ms']:8.2f} "
                   f"{r['p99_ms']:8.2f} {r['errors']:7d}")
     print("median:")
     for name in servers:
         series = [results[name] for results in rounds]
-        print(f"       {name:22} {statistics.median(r['events_per_s'] for r in series):10.0f} "
+        print(f"       {name:24} {statistics.median(r['events_per_s'] for r in series):10.0f} "
               f"{statistics.median(r['cpu_us'] for r in series):10.1f} {statistics.median(r['loop_us'] for r in series):11.1f} "
               f"{statistics.median(r['p50_ms'] for r in series):8.2f} {statistics.median(r['p99_ms'] for r in series):8.2f}")
     print("(cpu µs/ev: every thread of the server; loop µs/ev: its event loop's thread alone)")
-    if not args.only_spii:
-        for base in ("bare aiohttp (204)", "Python ceiling (204)"):
-            ratios = [results["spii serve (202)"]["events_per_s"] / results[base]["events_per_s"] for results in rounds]
-            print(f"spii / {base}: " + ", ".join(f"{r:.2f}x" for r in ratios) + f"; median {statistics.median(ratios):.2f}x")
-    in_flight = (args.rounds + 1) * len(servers) * args.connections  # answered after wrk stopped counting: stored, not counted
-    verdict = "OK" if accepted <= stored <= accepted + in_flight else "MISMATCH"
-    print(f"accepted {accepted}, stored in ClickHouse {stored} (up to {in_flight} more: requests in flight when wrk stopped counting): {verdict}")
+    bases = [base for base in (SPII_PURE, "bare aiohttp (204)", "Python ceiling (204)") if base in servers]
+    for spii in [name for name in (SPII, SPII_PURE) if name in servers]:
+        for base in bases:
+            if base != spii:
+                ratios = [results[spii]["events_per_s"] / results[base]["events_per_s"] for results in rounds]
+                print(f"{spii} / {base}: " + ", ".join(f"{r:.2f}x" for r in ratios) + f"; median {statistics.median(ratios):.2f}x")
+    in_flight = (args.rounds + 1) * args.connections  # answered after wrk stopped counting: stored, not counted
+    for name, count in stored.items():
+        verdict = "OK" if accepted[name] <= count <= accepted[name] + in_flight else "MISMATCH"
+        print(f"{name}: accepted {accepted[name]}, stored in ClickHouse {count} (up to {in_flight} more: requests in flight "
+              f"when wrk stopped counting): {verdict}")
     pass_us = privacy_pass_us()
-    spii_cpu = statistics.median(results["spii serve (202)"]["cpu_us"] for results in rounds)
+    spii_cpu = statistics.median(results[SPII]["cpu_us"] for results in rounds)
     if pass_us:
         print(f"in-server CPU per event {spii_cpu:.1f} µs vs the privacy pass alone (bench/privacy.py) {pass_us:.1f} µs")
 

@@ -170,10 +170,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from collector.build_info import hot_path
     from collector.files import HeldByAnother, hold_exclusively
     from collector.http.app import serve
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    hot = hot_path()
+    if hot.stale:  # the compiled code is not the source: an edited checkout not reinstalled
+        raise CliError(f"cannot serve: {hot.describe()}")
     settings = load_settings(args)
     if settings.workers > 1 and settings.embedded:
         raise CliError("--workers > 1 needs a ClickHouse server (--clickhouse http(s)://...): embedded chDB allows one process per store")

@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: creates .venv, installs spii with its test
-# dependencies, installs Debian's chromium for the browser tests when missing, runs pytest.
+# The whole test suite, from a fresh machine: installs the Debian packages it needs when missing
+# (a C compiler, chromium, faketime), creates .venv, installs spii (its hot path compiled) with its
+# test dependencies, runs pytest.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k keyring`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
-
-# Debian packages the tests drive: chromium (browser tests), faketime (the simulated-year test
-# moves a real collector's wall clock with libfaketime).
+# Debian packages, first: the C compiler the install below uses, chromium (browser tests), faketime
+# (the simulated-year test moves a real collector's wall clock with libfaketime).
 missing=()
+command -v cc >/dev/null || missing+=(gcc)  # pip install compiles the hot path (setup.py); tests/test_build.py checks it did
 [ -x /usr/bin/chromium ] || [ "${SPII_SKIP_BROWSER_INSTALL:-0}" = "1" ] || missing+=(chromium)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,5 +21,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing ${missing[*]} and no root: the tests that need them will be skipped" >&2
   fi
 fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
 
 exec .venv/bin/python -m pytest "$@"

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from collector.audit import AuditLog
+from collector.build_info import hot_path
 from collector.config import Settings
 from collector.http import beacon, dashboard, goals, inline, ops, share, stats, subjects, tracker
 from collector.http.affinity import pin_threads
@@ -275,6 +276,9 @@ def serve(settings: Settings, worker: int | None = None) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     if worker in (None, 0):
         log.info("config", extra={"fields": {"settings": {**settings.redacted(), "clickhouse_url": redact_dsn(state.store.dsn)}}})
+        hot = hot_path()
+        (log.info if not hot.pure else log.warning)("hot path", extra={"fields": {"runs": hot.describe(), "compiled": len(hot.compiled),
+                                                                                 "pure": list(hot.pure)}})
     asyncio.run(_serve_until_stopped(build_app(state), state, worker))
 
 

@@ -284,7 +284,9 @@ async def post_events(request: web.Request, state: State) -> web.Response:
         raise Reject(field_error(413, "batch too large", "body", f"at most {MAX_BATCH_EVENTS} events"), "too_large")
     facts = facts_of(request.headers, request.remote, state)
     now = datetime.now(UTC)
-    results, rows, outcomes = [], [], []
+    results: list[dict[str, Any]] = []
+    rows: list[bytes] = []
+    outcomes: list[Outcome] = []
 
     def run_batch() -> None:
         results.clear()

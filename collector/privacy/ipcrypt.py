@@ -24,7 +24,7 @@ import ipaddress
 import os
 import socket
 import threading
-import weakref
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -86,40 +86,42 @@ def _check_key(key: bytes, length: int) -> None:
 # exact. Contexts are not safe to share between threads, hence a cache per thread: at most
 # _CACHE_LIMIT contexts each (one per client and live epoch in use), and all of them dropped by
 # forget_keys() when the keyring changes, so a destroyed key's material leaves memory.
+# The caches are plain dicts registered by thread id (not held weakly: this module is compiled
+# by mypyc, whose classes take no weak references); a dead thread's cache goes at the next
+# thread's registration, and forget_keys() empties it before that.
 _local = threading.local()
 _CACHE_LIMIT = 4096
-
-
-class _ContextCache(dict):
-    """A thread's contexts (a dict subclass, so the set below can hold it weakly: a thread's
-    cache goes when the thread does)."""
-
-    __hash__ = object.__hash__  # identity: the weak set holds each thread's cache once
-    __eq__ = object.__eq__
-
-
-_all_caches: weakref.WeakSet[_ContextCache] = weakref.WeakSet()  # every live thread's cache
+_all_caches: dict[int, dict[tuple[bytes, bool], Any]] = {}  # thread id -> that thread's cache
 _all_caches_lock = threading.Lock()
 
 
 def forget_keys() -> None:
     """Drop every cached cipher context in every thread (the keyring changed)."""
     with _all_caches_lock:
-        for cache in _all_caches:
+        for cache in _all_caches.values():
             cache.clear()
 
 
 def cached_contexts() -> int:
     with _all_caches_lock:
-        return sum(len(cache) for cache in _all_caches)
+        return sum(len(cache) for cache in _all_caches.values())
 
 
-def _ecb(key: bytes, decrypt: bool):  # -> CipherContext
-    cache: _ContextCache | None = getattr(_local, "ecb", None)
+def _thread_cache() -> dict[tuple[bytes, bool], Any]:
+    cache: dict[tuple[bytes, bool], Any] = {}
+    _local.ecb = cache
+    with _all_caches_lock:
+        alive = {thread.ident for thread in threading.enumerate()}
+        for ident in [ident for ident in _all_caches if ident not in alive]:
+            del _all_caches[ident]
+        _all_caches[threading.get_ident()] = cache
+    return cache
+
+
+def _ecb(key: bytes, decrypt: bool) -> Any:  # a CipherContext
+    cache: dict[tuple[bytes, bool], Any] | None = getattr(_local, "ecb", None)
     if cache is None:
-        cache = _local.ecb = _ContextCache()
-        with _all_caches_lock:
-            _all_caches.add(cache)
+        cache = _thread_cache()
     ctx = cache.get((key, decrypt))
     if ctx is None:
         if len(cache) >= _CACHE_LIMIT:

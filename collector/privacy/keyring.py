@@ -121,7 +121,7 @@ class Epoch:
         return self.start <= ts < self.end
 
     def to_json(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "key_id": self.key_id,
             "purpose": self.purpose,
             "start": _iso(self.start),

@@ -80,7 +80,7 @@ _scrubbed: dict[tuple[str, frozenset[str], bool], ScrubbedUrl | None] = {}
 _referrers: dict[str, str] = {}
 
 
-def scrub_url(url: str, allow_params: frozenset[str] = frozenset(), hash_routing: bool = False) -> ScrubbedUrl | None:
+def scrub_url(url: str | None, allow_params: frozenset[str] = frozenset(), hash_routing: bool = False) -> ScrubbedUrl | None:
     """Scrub a page URL; None when it is not an absolute http(s) URL."""
     if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
         return None

@@ -102,6 +102,9 @@ def test_image_is_slim_non_root_and_health_checked() -> None:
     assert re.search(r"^USER 10001", dockerfile, re.M)
     assert "/healthz" in dockerfile.split("HEALTHCHECK", 1)[1]
     assert re.search(r"^STOPSIGNAL SIGTERM", dockerfile, re.M)
+    build, final = dockerfile.split("\nFROM ", 2)[1:]
+    assert "setup.py" in build and "gcc" in build and "hot_path()" in build  # the image runs the compiled hot path
+    assert "gcc" not in final  # and carries no compiler
     example = dict(line.split("=", 1) for line in (COMPOSE / "env.example").read_text().splitlines() if "=" in line and not line.startswith("#"))
     for path in FILES:  # every ${VAR:?} a compose file needs is in env.example
         for variable in re.findall(r"\$\{(\w+):\?", path.read_text()):

@@ -128,3 +128,23 @@ def test_deterministic_rejects_wrong_key_length(key):
 def test_distinct_keys_give_unrelated_tokens():
     tokens = {ipcrypt.encrypt_deterministic("203.0.113.7", bytes([i]) * 16) for i in range(50)}
     assert len(tokens) == 50
+
+
+def test_every_threads_cipher_contexts_are_forgotten_and_a_dead_threads_go():
+    """forget_keys() drops the contexts of every thread (a destroyed key's material leaves
+    memory), and a thread that has ended leaves no cache behind once another thread encrypts."""
+    import threading
+
+    ipcrypt.forget_keys()
+    key = bytes(range(16))
+    worker = threading.Thread(target=ipcrypt.encrypt_deterministic, args=("192.0.2.1", key))
+    worker.start()
+    worker.join()
+    ipcrypt.encrypt_deterministic("192.0.2.2", key)  # this thread's cache, registered after the worker's
+    before = ipcrypt.cached_contexts()
+    ipcrypt.forget_keys()
+    assert before >= 1 and ipcrypt.cached_contexts() == 0
+    later = threading.Thread(target=ipcrypt.encrypt_deterministic, args=("192.0.2.3", key))
+    later.start()
+    later.join()
+    assert worker.ident not in ipcrypt._all_caches or worker.ident == later.ident

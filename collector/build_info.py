@@ -1,0 +1,114 @@
+"""Does the beacon's hot path run compiled, and is that build the source beside it?
+
+``setup.py`` compiles the modules of :data:`HOT_PATH` to C extensions with mypyc (the same typed
+Python, ~1.4x faster per event: bench/hotpath.py) and records each one's source digest in
+``_compiled.json``. Python imports an extension before the ``.py`` of the same name, so in a
+checkout installed with ``pip install -e .`` an edited module would go on running its old
+compiled self without a word, a privacy fix included: :func:`hot_path` finds such a module,
+``spii serve`` refuses to start with it and the tests refuse to run.
+
+Standard library only: setup.py reads :data:`HOT_PATH` from this file before anything else of
+spii is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec, SourceFileLoader
+from importlib.util import spec_from_file_location
+from pathlib import Path
+
+__all__ = ["HOT_PATH", "MANIFEST_NAME", "HotPath", "hot_path", "prefer_source", "source_digest"]
+
+# What each beacon event runs through, in order (measured with py-spy under wrk, issue 16).
+# collector/http/inline.py stays Python: it swaps the class of aiohttp's server object, which a
+# compiled class cannot take part in.
+HOT_PATH = (
+    "collector.http.beacon",
+    "collector.ingest.client_ip",
+    "collector.ingest.pipeline",
+    "collector.ingest.sessions",
+    "collector.privacy.anonymise",
+    "collector.privacy.url",
+    "collector.privacy.keyring",
+    "collector.privacy.ipcrypt",
+    "collector.spool.segments",
+)
+MANIFEST_NAME = "_compiled.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def source_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class HotPath:
+    compiled: tuple[str, ...]  # running as C extensions built from the source beside them
+    pure: tuple[str, ...]  # running as plain Python (SPII_PURE_PYTHON=1, or no C compiler at install)
+    stale: tuple[str, ...]  # compiled from a source that has changed since: the .py is not what runs
+
+    def describe(self) -> str:
+        if self.stale:
+            return (f"compiled modules older than their source: {', '.join(self.stale)} "
+                    "(run `pip install -e .` again to rebuild them)")
+        if not self.pure:
+            return f"compiled ({len(self.compiled)} modules)"
+        if not self.compiled:
+            return "pure Python (SPII_PURE_PYTHON=1, or not compiled at install: no C compiler)"
+        return f"compiled {len(self.compiled)} of {len(HOT_PATH)} modules; pure Python: {', '.join(self.pure)}"
+
+
+class _SourceFirst:
+    """A meta path finder that loads the hot path's ``.py`` even where its extension is built."""
+
+    def __init__(self, package_dir: Path) -> None:
+        self.package_dir = package_dir
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if name not in HOT_PATH:
+            return None
+        source = self.package_dir.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        return spec_from_file_location(name, source, loader=SourceFileLoader(name, str(source)))
+
+
+def prefer_source(package_dir: Path = PACKAGE_DIR) -> None:
+    """Run the hot path as plain Python in this process (SPII_PURE_PYTHON=1 at run time, read by
+    collector/__init__.py before any of it is imported): the same-run baseline of the compiled
+    build in bench/ingest.py, and the pure path's own tests."""
+    if not any(isinstance(finder, _SourceFirst) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SourceFirst(package_dir))
+
+
+def _runs_as_source(package_dir: Path) -> bool:
+    return any(isinstance(finder, _SourceFirst) and finder.package_dir == package_dir for finder in sys.meta_path)
+
+
+def _extension_of(source: Path) -> Path | None:
+    """The extension module Python would import instead of ``source``, if there is one."""
+    for suffix in EXTENSION_SUFFIXES:
+        candidate = source.with_name(source.stem + suffix)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def hot_path(package_dir: Path = PACKAGE_DIR, modules: tuple[str, ...] = HOT_PATH) -> HotPath:
+    """What runs for each hot-path module of the package installed at ``package_dir``."""
+    try:
+        digests = json.loads((package_dir / MANIFEST_NAME).read_text()).get("modules", {})
+    except (OSError, ValueError):
+        digests = {}
+    compiled, pure, stale = [], [], []
+    for name in modules:
+        source = package_dir.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        if _extension_of(source) is None or _runs_as_source(package_dir):
+            pure.append(name)
+        elif source.exists() and digests.get(name) != source_digest(source):
+            stale.append(name)
+        else:
+            compiled.append(name)
+    return HotPath(tuple(compiled), tuple(pure), tuple(stale))

@@ -1,0 +1,75 @@
+"""spii's build: everything is in pyproject.toml except the beacon's hot path, which mypyc
+compiles to C extensions here (collector/build_info.py lists the modules and says why).
+
+The compiled modules are the same typed Python, not a second implementation: without a C
+compiler, or with SPII_PURE_PYTHON=1, the install goes on and spii runs them as plain Python
+(slower per event, same behaviour). `spii serve` logs which of the two it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).resolve().parent
+_info = runpy.run_path(str(ROOT / "collector" / "build_info.py"))
+HOT_PATH: tuple[str, ...] = _info["HOT_PATH"]
+MANIFEST_NAME: str = _info["MANIFEST_NAME"]
+source_digest = _info["source_digest"]
+
+
+def _source(module: str) -> Path:
+    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+
+
+def _hot_path_extensions() -> list:
+    if os.environ.get("SPII_PURE_PYTHON") == "1":
+        print("spii: SPII_PURE_PYTHON=1, the hot path stays pure Python", file=sys.stderr)
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        print("spii: mypyc not available, the hot path stays pure Python", file=sys.stderr)
+        return []
+    # spii's third-party packages are not in the isolated build environment: their types are
+    # taken as Any (the calls into them are the same), spii's own are checked and compiled.
+    # Only the hot path's own type errors stop its compilation (--follow-imports=silent).
+    options = ["--ignore-missing-imports", "--follow-imports=silent"]
+    try:
+        return mypycify([*options, *(str(_source(m).relative_to(ROOT)) for m in HOT_PATH)], opt_level="3",
+                        group_name="spii_hot_path")
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a type error mypyc refuses: install pure Python, loudly
+        print(f"spii: mypyc cannot compile the hot path ({exc!r}); it stays pure Python", file=sys.stderr)
+        return []
+
+
+class HotPathBuild(build_ext):
+    """Builds the compiled hot path, or warns and leaves it pure Python when the C compiler
+    fails; then records the source digest of each compiled module (collector/build_info.py)."""
+
+    def run(self) -> None:
+        if not self.extensions:
+            return
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - no compiler, no Python headers: install pure Python
+            print(f"spii: compiling the hot path failed ({exc}); it stays pure Python", file=sys.stderr)
+            self._remove_outputs()
+            return
+        manifest = {"modules": {m: source_digest(_source(m)) for m in HOT_PATH}}
+        target = Path(self.get_ext_fullpath(HOT_PATH[0])).parents[1] / MANIFEST_NAME  # the collector package dir
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(manifest, indent=1) + "\n")
+
+    def _remove_outputs(self) -> None:
+        for ext in self.extensions:
+            Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
+
+
+setup(ext_modules=_hot_path_extensions(), cmdclass={"build_ext": HotPathBuild})
