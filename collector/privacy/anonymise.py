@@ -9,7 +9,7 @@ URL. Callers must drop the raw values after this call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict
 
@@ -38,25 +38,31 @@ class ClientPolicy:
     us_zip3: bool = False
 
 
-@dataclass(slots=True)
-class RawVisit:  # not frozen: frozen dataclasses cost ~1 µs more to build on the hot path
-    """Raw request facts. Lives only in memory for the duration of one request."""
+class RawVisit:
+    """Raw request facts. Lives only in memory for the duration of one request.
 
-    # raw values: never in a repr (a repr can end up in a log line or a traceback)
-    ip: str | None = field(repr=False)
-    user_agent: str = field(repr=False)
-    url: str = field(repr=False)
-    referrer: str | None = field(default=None, repr=False)
-    postcode: str | None = field(default=None, repr=False)
-    country: str | None = None
-    cookie_id: str | None = field(default=None, repr=False)
-    hash_routing: bool = False
-    refuses_tracking: bool = False  # Sec-GPC: 1 or DNT: 1
-    # Sent by a shop's server, not a browser: a fulfilment, or a non-browser UA whose address is
-    # the socket peer (not a visitor forwarded by a trusted proxy). Its address is the server's,
-    # so it gets no IP token and is nobody's visitor.
-    server_sent: bool = False
-    forwarded: bool = False  # the address came from a trusted proxy's forwarding header
+    A plain class, not a dataclass: compiled (setup.py), its ``__init__`` is native code, where a
+    dataclass's generated one stays Python (~1 µs per event). Its repr names no raw value (a repr
+    can end up in a log line or a traceback)."""
+
+    def __init__(
+        self, ip: str | None, user_agent: str, url: str, referrer: str | None = None, postcode: str | None = None,
+        country: str | None = None, cookie_id: str | None = None, hash_routing: bool = False,
+        refuses_tracking: bool = False, server_sent: bool = False, forwarded: bool = False,
+    ) -> None:
+        self.ip, self.user_agent, self.url, self.referrer = ip, user_agent, url, referrer
+        self.postcode, self.country, self.cookie_id = postcode, country, cookie_id
+        self.hash_routing = hash_routing
+        self.refuses_tracking = refuses_tracking  # Sec-GPC: 1 or DNT: 1
+        # Sent by a shop's server, not a browser: a fulfilment, or a non-browser UA whose address
+        # is the socket peer (not a visitor forwarded by a trusted proxy). Its address is the
+        # server's, so it gets no IP token and is nobody's visitor.
+        self.server_sent = server_sent
+        self.forwarded = forwarded  # the address came from a trusted proxy's forwarding header
+
+    def __repr__(self) -> str:
+        return (f"RawVisit(country={self.country!r}, hash_routing={self.hash_routing}, refuses_tracking={self.refuses_tracking}, "
+                f"server_sent={self.server_sent}, forwarded={self.forwarded})")
 
 
 class AnonymousVisit(TypedDict):
