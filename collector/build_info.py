@@ -1,11 +1,11 @@
 """Does the beacon's hot path run compiled, and is that build the source beside it?
 
 ``setup.py`` compiles the modules of :data:`HOT_PATH` to C extensions with mypyc (the same typed
-Python, ~1.4x faster per event: bench/hotpath.py) and records each one's source digest in
-``_compiled.json``. Python imports an extension before the ``.py`` of the same name, so in a
-checkout installed with ``pip install -e .`` an edited module would go on running its old
-compiled self without a word, a privacy fix included: :func:`hot_path` finds such a module,
-``spii serve`` refuses to start with it and the tests refuse to run.
+Python, 1.2-1.4x the events per core under wrk: bench/ingest.py --with-pure) and records each
+one's source digest in ``_compiled.json``. Python imports an extension before the ``.py`` of the
+same name, so in a checkout installed with ``pip install -e .`` an edited module would go on
+running its old compiled self without a word, a privacy fix included: :func:`hot_path` finds
+such a module, ``spii serve`` refuses to start with it and the tests refuse to run.
 
 Standard library only: setup.py reads :data:`HOT_PATH` from this file before anything else of
 spii is installed.
@@ -71,7 +71,7 @@ class _SourceFirst:
     def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
         if name not in HOT_PATH:
             return None
-        source = self.package_dir.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        source = _source_of(self.package_dir, name)
         return spec_from_file_location(name, source, loader=SourceFileLoader(name, str(source)))
 
 
@@ -79,12 +79,16 @@ def prefer_source(package_dir: Path = PACKAGE_DIR) -> None:
     """Run the hot path as plain Python in this process (SPII_PURE_PYTHON=1 at run time, read by
     collector/__init__.py before any of it is imported): the same-run baseline of the compiled
     build in bench/ingest.py, and the pure path's own tests."""
-    if not any(isinstance(finder, _SourceFirst) for finder in sys.meta_path):
+    if not _runs_as_source(package_dir):
         sys.meta_path.insert(0, _SourceFirst(package_dir))
 
 
 def _runs_as_source(package_dir: Path) -> bool:
     return any(isinstance(finder, _SourceFirst) and finder.package_dir == package_dir for finder in sys.meta_path)
+
+
+def _source_of(package_dir: Path, module: str) -> Path:
+    return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
 
 
 def _extension_of(source: Path) -> Path | None:
@@ -104,7 +108,7 @@ def hot_path(package_dir: Path = PACKAGE_DIR, modules: tuple[str, ...] = HOT_PAT
         digests = {}
     compiled, pure, stale = [], [], []
     for name in modules:
-        source = package_dir.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        source = _source_of(package_dir, name)
         if _extension_of(source) is None or _runs_as_source(package_dir):
             pure.append(name)
         elif source.exists() and digests.get(name) != source_digest(source):
