@@ -22,10 +22,11 @@ _info = runpy.run_path(str(ROOT / "collector" / "build_info.py"))
 HOT_PATH: tuple[str, ...] = _info["HOT_PATH"]
 MANIFEST_NAME: str = _info["MANIFEST_NAME"]
 source_digest = _info["source_digest"]
+PACKAGE_DIR = ROOT / "collector"
 
 
 def _source(module: str) -> Path:
-    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    return _info["source_path"](PACKAGE_DIR, module)
 
 
 def _hot_path_extensions() -> list:

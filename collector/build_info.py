@@ -21,7 +21,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec, SourceFileLoader
 from importlib.util import spec_from_file_location
 from pathlib import Path
 
-__all__ = ["HOT_PATH", "MANIFEST_NAME", "HotPath", "hot_path", "prefer_source", "source_digest"]
+__all__ = ["HOT_PATH", "MANIFEST_NAME", "HotPath", "hot_path", "prefer_source", "source_digest", "source_path"]
 
 # What each beacon event runs through, in order (measured with py-spy under wrk, issue 16).
 # collector/http/inline.py stays Python: it swaps the class of aiohttp's server object, which a
@@ -71,7 +71,7 @@ class _SourceFirst:
     def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
         if name not in HOT_PATH:
             return None
-        source = _source_of(self.package_dir, name)
+        source = source_path(self.package_dir, name)
         return spec_from_file_location(name, source, loader=SourceFileLoader(name, str(source)))
 
 
@@ -87,7 +87,8 @@ def _runs_as_source(package_dir: Path) -> bool:
     return any(isinstance(finder, _SourceFirst) and finder.package_dir == package_dir for finder in sys.meta_path)
 
 
-def _source_of(package_dir: Path, module: str) -> Path:
+def source_path(package_dir: Path, module: str) -> Path:
+    """The ``.py`` of a ``collector.*`` module in the package at ``package_dir``."""
     return package_dir.joinpath(*module.split(".")[1:]).with_suffix(".py")
 
 
@@ -108,7 +109,7 @@ def hot_path(package_dir: Path = PACKAGE_DIR, modules: tuple[str, ...] = HOT_PAT
         digests = {}
     compiled, pure, stale = [], [], []
     for name in modules:
-        source = _source_of(package_dir, name)
+        source = source_path(package_dir, name)
         if _extension_of(source) is None or _runs_as_source(package_dir):
             pure.append(name)
         elif source.exists() and digests.get(name) != source_digest(source):
