@@ -64,9 +64,11 @@ class HotPathBuild(build_ext):
             self._remove_outputs()
             return
         manifest = {"modules": {m: source_digest(_source(m)) for m in HOT_PATH}}
-        target = Path(self.get_ext_fullpath(HOT_PATH[0])).parents[1] / MANIFEST_NAME  # the collector package dir
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(manifest, indent=1) + "\n")
+        package_dir = Path(self.get_ext_fullpath(HOT_PATH[0])).parents[1]  # the collector package the build fills
+        package_dir.mkdir(parents=True, exist_ok=True)
+        (package_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
+        for extension in _info["stray_extensions"](package_dir, HOT_PATH).values():
+            extension.unlink()  # an earlier build's module no longer on the hot path: its .py must run
 
     def _remove_outputs(self) -> None:
         for ext in self.extensions:

@@ -21,7 +21,7 @@ from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec, SourceFileLoader
 from importlib.util import spec_from_file_location
 from pathlib import Path
 
-__all__ = ["HOT_PATH", "MANIFEST_NAME", "HotPath", "hot_path", "prefer_source", "source_digest", "source_path"]
+__all__ = ["HOT_PATH", "MANIFEST_NAME", "HotPath", "hot_path", "prefer_source", "source_digest", "source_path", "stray_extensions"]
 
 # What each beacon event runs through, in order (measured with py-spy under wrk, issue 16).
 # collector/http/inline.py stays Python: it swaps the class of aiohttp's server object, which a
@@ -36,6 +36,8 @@ HOT_PATH = (
     "collector.privacy.keyring",
     "collector.privacy.ipcrypt",
     "collector.spool.segments",
+    "collector.privacy.postcode",
+    "collector.privacy.geoip",
 )
 MANIFEST_NAME = "_compiled.json"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -49,11 +51,13 @@ def source_digest(path: Path) -> str:
 class HotPath:
     compiled: tuple[str, ...]  # running as C extensions built from the source beside them
     pure: tuple[str, ...]  # running as plain Python (SPII_PURE_PYTHON=1, or no C compiler at install)
-    stale: tuple[str, ...]  # compiled from a source that has changed since: the .py is not what runs
+    # compiled from a source that has changed since, or left by an earlier build whose hot path
+    # had a module this one has not: either way the .py beside it is not what runs
+    stale: tuple[str, ...]
 
     def describe(self) -> str:
         if self.stale:
-            return (f"compiled modules older than their source: {', '.join(self.stale)} "
+            return (f"compiled modules that are not their source: {', '.join(self.stale)} "
                     "(run `pip install -e .` again to rebuild them)")
         if not self.pure:
             return f"compiled ({len(self.compiled)} modules)"
@@ -101,6 +105,20 @@ def _extension_of(source: Path) -> Path | None:
     return None
 
 
+def stray_extensions(package_dir: Path, modules: tuple[str, ...] = HOT_PATH) -> dict[str, Path]:
+    """Extension modules in the package at ``package_dir`` that are not on the hot path (an
+    earlier build compiled them): Python would still import them instead of their source."""
+    wanted = {source_path(package_dir, m) for m in modules}
+    strays = {}
+    for suffix in EXTENSION_SUFFIXES:
+        for extension in package_dir.rglob("*" + suffix):
+            source = extension.with_name(extension.name[: -len(suffix)] + ".py")
+            if source.exists() and source not in wanted:
+                name = ".".join(("collector", *source.relative_to(package_dir).with_suffix("").parts))
+                strays[name] = extension
+    return strays
+
+
 def hot_path(package_dir: Path = PACKAGE_DIR, modules: tuple[str, ...] = HOT_PATH) -> HotPath:
     """What runs for each hot-path module of the package installed at ``package_dir``."""
     try:
@@ -116,4 +134,6 @@ def hot_path(package_dir: Path = PACKAGE_DIR, modules: tuple[str, ...] = HOT_PAT
             stale.append(name)
         else:
             compiled.append(name)
+    if not _runs_as_source(package_dir):
+        stale += stray_extensions(package_dir, modules)
     return HotPath(tuple(compiled), tuple(pure), tuple(stale))

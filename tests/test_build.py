@@ -44,6 +44,20 @@ def test_a_module_edited_after_its_build_is_stale(tmp_path):
     assert hot_path(tmp_path, modules).stale == modules
 
 
+def test_an_extension_left_by_an_earlier_build_is_stale(tmp_path):
+    """A module taken off the hot path keeps its old extension in an editable checkout, and
+    Python would import it before the .py: found, and named."""
+    modules = ("collector.ingest.pipeline",)
+    _package(tmp_path, compiled=True)
+    source = tmp_path / "files.py"
+    source.write_text("X = 1\n")
+    source.with_name("files" + EXTENSION_SUFFIXES[0]).write_bytes(b"\x7fELF")
+    hot = hot_path(tmp_path, modules)
+    assert hot.compiled == modules and hot.stale == ("collector.files",)
+    assert "collector.files" in hot.describe()
+    assert build_info.stray_extensions(tmp_path, modules) == {"collector.files": source.with_name("files" + EXTENSION_SUFFIXES[0])}
+
+
 def test_without_extensions_the_hot_path_is_pure_python(tmp_path):
     modules = ("collector.ingest.pipeline",)
     _package(tmp_path, compiled=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from operator import itemgetter
-from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -42,11 +41,18 @@ class RequestFacts:
         return f"RequestFacts(refuses_tracking={self.refuses_tracking}, forwarded={self.forwarded})"
 
 
-@dataclass
 class Outcome:
-    row: bytes | None = field(default=None, repr=False)  # one JSONEachRow line, newline-terminated
-    dropped: str | None = None
-    kind: str = ""
+    """An event's result: its row, or why it was dropped. (A plain class, as RequestFacts.)"""
+
+    __slots__ = ("row", "dropped", "kind")
+
+    def __init__(self, row: bytes | None = None, dropped: str | None = None, kind: str = "") -> None:
+        self.row = row  # one JSONEachRow line, newline-terminated
+        self.dropped = dropped
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"Outcome(dropped={self.dropped!r}, kind={self.kind!r})"
 
 
 class TokenBucket:
@@ -103,9 +109,11 @@ _visit_source = itemgetter(*VISIT_SOURCE_COLUMNS)
 _second_cache: list = [None, ""]
 
 
-def _ts(at: datetime) -> str:
-    """'YYYY-MM-DD hh:mm:ss.mmm' (DateTime64(3)); strftime runs once per second, not per event."""
-    second = int(at.timestamp())
+def _ts(at: datetime, unix: float) -> str:
+    """'YYYY-MM-DD hh:mm:ss.mmm' (DateTime64(3)) of ``at`` (``unix`` is its timestamp, which the
+    caller has anyway: an aware datetime's timestamp() costs a timedelta); strftime runs once
+    per second, not per event."""
+    second = int(unix)
     if _second_cache[0] != second:
         _second_cache[0], _second_cache[1] = second, at.strftime("%Y-%m-%d %H:%M:%S.")
     return _second_cache[1] + str(1000 + at.microsecond // 1000)[1:]
@@ -171,10 +179,11 @@ class Pipeline:
             return Outcome(dropped="objected")  # the subject objected or was erased: same IP, same epoch
         revenue = payload.revenue
         at = event_time or now
+        unix = at.timestamp()  # (once: the row's ts and the visit's clock)
         # Only what the event has: a column left out of a JSONEachRow line takes its type's
         # default ('' / 0 / empty), so a plain pageview's row is ~30% shorter to write and parse.
         row["client_id"] = client.client_id
-        row["ts"] = _ts(at)
+        row["ts"] = _ts(at, unix)
         row["kind"] = kind
         row["name"] = payload.n if kind == "event" else kind
         row["retention_days"] = client.retention_days
@@ -196,10 +205,10 @@ class Pipeline:
             row["tracking_refused"] = 1
         visitor_id = row["visitor_id"]
         if kind == "engagement":
-            return self._engagement(payload, row, client.client_id, at)
+            return self._engagement(payload, row, client.client_id, unix)
         if visitor_id and kind != "fulfilment":  # a fulfilment is an order's later news, not part of a visit
             source = _visit_source(row)
-            step = self.sessions.step(client.client_id, visitor_id, at.timestamp(), row["path"], source, kind == "pageview")
+            step = self.sessions.step(client.client_id, visitor_id, unix, row["path"], source, kind == "pageview")
             session = step.visit
             row["session_id"], row["entry_page"] = session.session_id, session.entry_page
             row["visit_event"], row["visit_pageview"], row["visit_seconds"] = step.event, step.pageview, step.seconds
@@ -207,11 +216,11 @@ class Pipeline:
                 row.update(zip(VISIT_SOURCE_COLUMNS, session.source))
         return Outcome(row=orjson.dumps(row) + b"\n", kind=kind)
 
-    def _engagement(self, payload: EventPayload, row: dict, client_id: str, at: datetime) -> Outcome:
+    def _engagement(self, payload: EventPayload, row: dict, client_id: str, unix: float) -> Outcome:
         """Plausible's engagement ping: the page's scroll depth and engaged time, stored on a row
         of its own in the visit it belongs to (never a pageview or a custom event). Without an
         open visit (a visitor who refuses tracking has none) there is no one to attach it to."""
-        joined = self.sessions.engage(client_id, row["visitor_id"], at.timestamp()) if row["visitor_id"] else None
+        joined = self.sessions.engage(client_id, row["visitor_id"], unix) if row["visitor_id"] else None
         if joined is None:
             return Outcome(dropped="engagement_without_visit")
         visit, seconds = joined

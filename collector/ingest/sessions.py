@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import TypeVar
 
 __all__ = ["Visit", "SessionCache", "VISIT_SOURCE_COLUMNS", "SESSION_TIMEOUT_SECONDS"]
@@ -24,26 +23,36 @@ T = TypeVar("T")
 VISIT_SOURCE_COLUMNS = ("referrer_host", "referrer_source", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
-@dataclass(slots=True)
 class Visit:
-    session_id: int
-    last_seen: float
-    entry_page: str
-    source: tuple[str, ...]
-    events: int = 0
-    pageviews: int = 0
+    """An open visit. (Plain classes here: compiled, their ``__init__`` is native code, where a
+    dataclass's generated one stays Python; one Step is made per event.)"""
+
+    __slots__ = ("session_id", "last_seen", "entry_page", "source", "events", "pageviews")
+
+    def __init__(self, session_id: int, last_seen: float, entry_page: str, source: tuple[str, ...], events: int = 0, pageviews: int = 0) -> None:
+        self.session_id = session_id
+        self.last_seen = last_seen
+        self.entry_page = entry_page
+        self.source = source
+        self.events = events
+        self.pageviews = pageviews
+
+    def __repr__(self) -> str:
+        return f"Visit(session_id={self.session_id}, events={self.events}, pageviews={self.pageviews})"
 
 
-@dataclass(slots=True)
 class Step:
     """One event's place in its visit. Stored on the row, these make visits, bounce rate and
     visit duration plain sums (no GROUP BY visit at query time):
     visits = count(event = 1), not bounced = count(pageview = 2), duration = sum(seconds)."""
 
-    visit: Visit
-    event: int  # 1 = the event that opened the visit
-    pageview: int  # n-th pageview of the visit; 0 for other kinds
-    seconds: int  # since the visit's previous event
+    __slots__ = ("visit", "event", "pageview", "seconds")
+
+    def __init__(self, visit: Visit, event: int, pageview: int, seconds: int) -> None:
+        self.visit = visit
+        self.event = event  # 1 = the event that opened the visit
+        self.pageview = pageview  # n-th pageview of the visit; 0 for other kinds
+        self.seconds = seconds  # since the visit's previous event
 
 
 class SessionCache:

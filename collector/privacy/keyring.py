@@ -147,13 +147,25 @@ class Epoch:
         )
 
 
-@dataclass(frozen=True)
 class Pseudonyms:
-    """What the ingest pipeline stores instead of an IP address."""
+    """What the ingest pipeline stores instead of an IP address. (A plain class: compiled, its
+    ``__init__`` is native where a dataclass's stays Python; one is made per event.)"""
 
-    key_id: str
-    ip_token: str = field(repr=False)  # ipcrypt-deterministic output, an IPv6 address string
-    visitor_id: int = field(repr=False)  # 64-bit keyed hash of (IP, coarse UA)
+    __slots__ = ("key_id", "ip_token", "visitor_id")
+
+    def __init__(self, key_id: str, ip_token: str, visitor_id: int) -> None:
+        self.key_id = key_id
+        self.ip_token = ip_token  # ipcrypt-deterministic output, an IPv6 address string
+        self.visitor_id = visitor_id  # 64-bit keyed hash of (IP, coarse UA)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Pseudonyms) and (self.key_id, self.ip_token, self.visitor_id) == (other.key_id, other.ip_token, other.visitor_id)
+
+    def __hash__(self) -> int:
+        return hash((self.key_id, self.ip_token, self.visitor_id))
+
+    def __repr__(self) -> str:
+        return f"Pseudonyms(key_id={self.key_id!r})"
 
 
 @dataclass

@@ -104,7 +104,7 @@ _US = re.compile(r"[0-9]{5}(?:[0-9]{4})?")
 SUPPORTED_COUNTRIES = frozenset({"GB", "UK", "GG", "JE", "IM", "US", "CA", "NL", "IE", *TERRITORY_OUTWARD})
 
 
-def _parse(value: str) -> tuple[str, frozenset[int]] | None:
+def _parse(value: object) -> tuple[str, frozenset[int]] | None:
     """(the code without separators, the positions in it where a separator stood), or None
     unless only ASCII A-Z/0-9 and separators remain after NFKC and uppercasing."""
     if not isinstance(value, str) or len(value) > MAX_INPUT_CHARS:
@@ -122,7 +122,7 @@ def _parse(value: str) -> tuple[str, frozenset[int]] | None:
     return code, frozenset(positions)
 
 
-def normalise(value: str) -> str | None:
+def normalise(value: object) -> str | None:
     """NFKC, uppercase, without separators; None unless only ASCII A-Z/0-9 remain."""
     parsed = _parse(value)
     return parsed[0] if parsed else None
@@ -195,7 +195,7 @@ def _ie(code: str) -> str | None:
     return None
 
 
-def coarse_area(value: str, country: str = "GB", *, zip3: bool = False) -> str | None:
+def coarse_area(value: object, country: object = "GB", *, zip3: bool = False) -> str | None:
     """The outward code / area of ``value`` for ``country`` (ISO 3166-1 alpha-2), or None."""
     parsed = _parse(value)
     if parsed is None or not isinstance(country, str):
@@ -209,7 +209,8 @@ def coarse_area(value: str, country: str = "GB", *, zip3: bool = False) -> str |
         return _gb(code)
     if country in CROWN_DEPENDENCY_AREA:
         area = _gb(code)
-        if area is None or _LEADING_LETTERS.match(area).group() != CROWN_DEPENDENCY_AREA[country]:
+        letters = _LEADING_LETTERS.match(area) if area is not None else None
+        if letters is None or letters.group() != CROWN_DEPENDENCY_AREA[country]:
             return None
         return area
     if country in TERRITORY_OUTWARD:

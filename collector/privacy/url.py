@@ -5,7 +5,7 @@ drop what can identify a person (query strings, fragments, emails or ids in path
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
 from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit
 
 __all__ = ["ScrubbedUrl", "scrub_url", "referrer_host", "referrer_source", "UTM_PARAMS", "scrub_text"]
@@ -59,12 +59,22 @@ def _kept_params(query: str, allow_params: frozenset[str]) -> list[tuple[str, st
     return kept
 
 
-@dataclass(slots=True)
 class ScrubbedUrl:
-    host: str
-    path: str  # scrubbed path (plus "#/route" under hash routing)
-    query: str = ""  # allow-listed, non-UTM parameters, url-encoded
-    utm: dict[str, str] = field(default_factory=dict)
+    """A URL with nothing personal left. (A plain class: compiled, its ``__init__`` is native.)"""
+
+    __slots__ = ("host", "path", "query", "utm")
+
+    def __init__(self, host: str, path: str, query: str = "", utm: dict[str, str] | None = None) -> None:
+        self.host = host
+        self.path = path  # scrubbed path (plus "#/route" under hash routing)
+        self.query = query  # allow-listed, non-UTM parameters, url-encoded
+        self.utm: dict[str, str] = {} if utm is None else utm
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScrubbedUrl) and (self.host, self.path, self.query, self.utm) == (other.host, other.path, other.query, other.utm)
+
+    def __repr__(self) -> str:
+        return f"ScrubbedUrl(host={self.host!r}, path={self.path!r}, query={self.query!r}, utm={self.utm!r})"
 
 
 def _host(netloc_host: str | None) -> str:
