@@ -45,6 +45,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def new_secret_token() -> str:
+    """256 random bits, URL-safe. Never starting with '-': a command line would read such a token
+    given as ``--token T`` (or its prefix given to ``spii clients revoke``) as an option."""
+    while True:
+        token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        if not token.startswith("-"):
+            return token
+
+
 class TokenRecord(BaseModel):
     prefix: str  # first characters of the token: lets an operator name it for revocation
     sha256: str
@@ -289,7 +298,7 @@ class RegistryStore:
         with locked(self.path):
             registry = self.load()
             client = self._require(registry, name_or_id)
-            token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+            token = new_secret_token()
             share = ShareRecord(share_id="s_" + secrets.token_hex(4), sha256=hash_token(token), expires=expires,
                                 created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                                 password=hash_password(password) if password else None)
@@ -376,7 +385,7 @@ class RegistryStore:
 
 
 def _new_token(client: Client) -> str:
-    token = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    token = new_secret_token()
     client.tokens.append(
         TokenRecord(
             prefix=token[:TOKEN_PREFIX_CHARS],

@@ -16,7 +16,7 @@ from collector.config import Settings
 from collector.files import locked, write_secret_file
 from collector.http.errors import field_error
 from collector.ingest.pipeline import TokenBucket
-from collector.tenants import Client, Registry, hash_token
+from collector.tenants import Client, Registry, hash_token, new_secret_token
 
 __all__ = ["admin_token", "bearer_token", "Auth", "Denied"]
 
@@ -29,7 +29,7 @@ def admin_token(settings: Settings) -> str:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with locked(path):
         if not path.exists():
-            write_secret_file(path, base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=") + b"\n")
+            write_secret_file(path, new_secret_token().encode() + b"\n")
     return path.read_text().strip()
 
 
