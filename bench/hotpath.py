@@ -8,7 +8,7 @@ loopback): what one event costs the event loop's core when no load generator sha
 machine and no system call for the socket is counted. Baseline in the same run: aiohttp's
 C request parser alone on the same bytes (every spii event goes through it first).
 
-    .venv/bin/python bench/hotpath.py [--events 20000] [--rounds 7]
+    .venv/bin/python bench/hotpath.py [--events 20000] [--rounds 7] [--per-turn 8]
 
 Each round feeds fresh visitors (new addresses), as wrk does, so the open visits grow the way
 they do under load; garbage collection is timed too (gc.callbacks).
@@ -89,10 +89,16 @@ class Sink(asyncio.Transport):
         pass
 
 
-def per_event_us(feed, batch: list[bytes]) -> float:
+async def per_event_us(feed, batch: list[bytes], per_turn: int) -> float:
+    """µs per request fed, the loop turning after every ``per_turn`` of them (the inline path
+    writes a turn's rows to the spool and its answers at the end of the turn, as under load
+    with that many connections ready at once)."""
     t0 = time.perf_counter_ns()
-    for request in batch:
+    for n, request in enumerate(batch, 1):
         feed(request)
+        if n % per_turn == 0:
+            await asyncio.sleep(0)
+    await asyncio.sleep(0)
     return (time.perf_counter_ns() - t0) / len(batch) / 1000
 
 
@@ -120,8 +126,7 @@ async def measure(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     parser = HttpRequestParser(protocol, loop, 2**16)
     batches = [requests(args.events, random.Random(n)) for n in range(args.rounds + 1)]
-    for request in batches[0]:  # warm-up: caches, the first spool segment
-        protocol.data_received(request)
+    await per_event_us(protocol.data_received, batches[0], args.per_turn)  # warm-up: caches, the first spool segment
     assert sink.last.startswith(b"HTTP/1.1 202"), sink.last[:120]
 
     gc.freeze()
@@ -137,11 +142,13 @@ async def measure(args: argparse.Namespace) -> None:
     gc.callbacks.append(timer)
     rounds = []
     for batch in batches[1:]:
-        rounds.append((per_event_us(parser.feed_data, batch), per_event_us(protocol.data_received, batch)))
+        rounds.append((await per_event_us(parser.feed_data, batch, args.per_turn),
+                       await per_event_us(protocol.data_received, batch, args.per_turn)))
     gc.callbacks.remove(timer)
     assert sink.last.startswith(b"HTTP/1.1 202"), sink.last[:120]
 
-    print(f"beacon hot path in-process: {args.rounds} rounds of {args.events} events (new visitors each), no sockets")
+    print(f"beacon hot path in-process: {args.rounds} rounds of {args.events} events (new visitors each), "
+          f"{args.per_turn} per turn of the loop, no sockets")
     print(f"{'round':6} {'aiohttp parser µs/ev':>21} {'spii whole path µs/ev':>22}")
     for n, (parse, whole) in enumerate(rounds, 1):
         print(f"{n:<6} {parse:21.1f} {whole:22.1f}")
@@ -155,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20000, help="events per round")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--per-turn", type=int, default=8, help="requests per turn of the event loop")
     uvloop.run(measure(parser.parse_args()))
 
 

@@ -3,7 +3,8 @@
 
 Every answer is deliberate: 202 accepted; 202 + ``X-SPII-Dropped`` when dropped on purpose;
 400 with a JSON body naming the field; 413 too large; 429 rate limited; 503 + Retry-After when
-the event cannot be stored. The row is in the spool (one write syscall) before 202 goes out.
+the event cannot be stored. The row is in the spool (one write syscall; on the inline path one
+per turn of the event loop, collector/http/answer.py) before 202 goes out.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def process_one(
         return [{"field": "u", "problem": str(exc)}]
 
 
-def _unavailable(reason: str) -> Reject:
+def unavailable(reason: str) -> Reject:
     message = "no encryption key for the current time" if reason == "no_key" else "spool over its disk budget"
     return Reject(error(503, f"cannot store events now: {message}", headers={"Retry-After": RETRY_AFTER_SECONDS}), reason)
 
@@ -142,11 +143,11 @@ def store_rows(state: State, rows: list[bytes]) -> None:
             state.spool.append(b"".join(rows))
         except SpoolFull:
             sessions.rollback()
-            raise _unavailable("spool_full") from None
+            raise unavailable("spool_full") from None
     sessions.commit()
 
 
-def _count(state: State, outcome: Outcome) -> None:
+def count(state: State, outcome: Outcome) -> None:
     if outcome.dropped:
         state.metrics.drop(outcome.dropped)
     else:
@@ -186,23 +187,29 @@ async def with_current_key(state: State, run: Callable[[], T]) -> T:
     except NoCurrentKey:
         sessions.rollback()  # (an event before it in a batch may have stepped a visit)
         if not await state.keys.supply_current():
-            raise _unavailable("no_key") from None
+            raise unavailable("no_key") from None
     try:
         return run()
     except NoCurrentKey:
         sessions.rollback()
-        raise _unavailable("no_key") from None
+        raise unavailable("no_key") from None
+
+
+def run_event(state: State, data: Any, facts: RequestFacts, now: datetime, event_time: datetime | None = None) -> Outcome:
+    """One event run, neither stored nor counted; raises Reject for a 400, or NoCurrentKey."""
+    result = process_one(state, data, facts, now, event_time)
+    if isinstance(result, list):
+        raise Reject(error(400, "invalid event", result), "invalid_event")
+    return result
 
 
 def accept_event(state: State, data: Any, facts: RequestFacts, now: datetime, event_time: datetime | None = None) -> Outcome:
     """One event run, stored and counted; raises Reject (its answer), or NoCurrentKey before
     anything was stored (the caller rolls the visits back)."""
-    result = process_one(state, data, facts, now, event_time)
-    if isinstance(result, list):
-        raise Reject(error(400, "invalid event", result), "invalid_event")
+    result = run_event(state, data, facts, now, event_time)
     if result.row is not None:
         store_rows(state, [result.row])
-    _count(state, result)
+    count(state, result)
     return result
 
 
@@ -307,7 +314,7 @@ async def post_events(request: web.Request, state: State) -> web.Response:
     await with_current_key(state, run_batch)
     store_rows(state, rows)  # all accepted rows of the batch in one write
     for outcome in outcomes:
-        _count(state, outcome)
+        count(state, outcome)
     summary = {
         "accepted": len(rows),
         "dropped": sum(1 for r in results if r["status"] == "dropped"),

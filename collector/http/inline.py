@@ -46,6 +46,7 @@ def install(server: web_server.Server, state: State) -> bool:
         return False
     server.__class__ = _BeaconServer  # the same object: aiohttp's sites and shutdown keep their reference
     server.spii_state = state  # type: ignore[attr-defined]
+    server.spii_batch = answer.TickBatch(state)  # type: ignore[attr-defined]
     return True
 
 
@@ -53,10 +54,11 @@ class _BeaconServer(web_server.Server):
     """aiohttp's connection factory, with the parser of each connection wrapped."""
 
     spii_state: State
+    spii_batch: answer.TickBatch
 
     def __call__(self) -> web_protocol.RequestHandler:
         protocol = super().__call__()
-        protocol._parser = _InlineParser(protocol._parser, protocol, self.spii_state)
+        protocol._parser = _InlineParser(protocol._parser, protocol, self.spii_state, self.spii_batch)
         return protocol
 
 
@@ -64,10 +66,11 @@ class _InlineParser:
     """aiohttp's request parser, keeping back the messages answered inline: the protocol queues
     only what is left, so its own handling never sees them."""
 
-    __slots__ = ("_parser", "_protocol", "_state", "peer")
+    __slots__ = ("_parser", "_protocol", "_state", "batch", "peer")
 
-    def __init__(self, parser: Any, protocol: web_protocol.RequestHandler, state: State) -> None:
+    def __init__(self, parser: Any, protocol: web_protocol.RequestHandler, state: State, batch: answer.TickBatch) -> None:
         self._parser, self._protocol, self._state = parser, protocol, state
+        self.batch = batch  # the server's answers of this turn of the loop (one for all its connections)
         self.peer: answer.Peer | None = None  # the socket's address, and whether it is a trusted proxy
 
     def __getattr__(self, name: str) -> Any:

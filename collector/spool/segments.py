@@ -166,9 +166,10 @@ class Spool:
     def over_budget(self) -> bool:
         return self.used_bytes >= self.budget_bytes
 
-    def append(self, lines: bytes) -> None:
-        """Append complete JSONEachRow lines (each ending in a newline) with one write."""
-        if self.over_budget:
+    def append(self, lines: bytes, enforce_budget: bool = True) -> None:
+        """Append complete JSONEachRow lines (each ending in a newline) with one write.
+        ``enforce_budget=False``: the caller checked the budget when it accepted them."""
+        if enforce_budget and self.over_budget:
             raise SpoolFull("spool over its disk budget")
         if self._fd is None:
             self._open_segment()
