@@ -1,0 +1,109 @@
+"""Experiment for issue 17 (a dashboard in one breath): would per-day pre-aggregated visitor
+sketches make the visit-column panels cheap? Loads bench/reports.py's synthetic events into
+embedded ClickHouse, builds a per-(client, day, dimension, label) AggregatingMergeTree rollup of
+the 12 stored visit columns with one sketch function, and times merging 30 days of it against
+the GROUPING SETS scan of the raw events the dashboard runs now (reports/together.py), in the
+same run, then compares every cell (visitors, cell key, visits, events).
+
+    .venv/bin/python bench/rollups.py [--events 10000000] [--sketch uniq|uniqCombined|uniqHLL12] [--runs 5]
+
+Not used by spii: a measurement for the product decision (docs/capacity.md has the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import reports  # noqa: E402  (its LOAD and its last day)
+
+from collector.store.clickhouse import Store  # noqa: E402
+
+DIMS = ["referrer_source", "referrer_host", "utm_source", "utm_medium", "utm_campaign", "postcode_area", "country", "region",
+        "device", "browser", "os", "entry_page"]
+CLIENT = "c_big000000000"
+
+
+def timed(store: Store, sql: str, runs: int) -> tuple[list[dict], list[float]]:
+    times, rows = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        rows = store.query_dicts(sql)
+        times.append((time.perf_counter() - t0) * 1000)
+    return rows, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--sketch", default="uniq", choices=["uniq", "uniqCombined", "uniqHLL12"])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    fn = args.sketch
+
+    store = Store(f"chdb://{tempfile.mkdtemp(prefix='spii-bench-rollups-')}/clickhouse")
+    store.migrate()
+    days = 60
+    start = date.fromordinal(reports.LAST_DAY.toordinal() - days + 1)
+    store.command(reports.LOAD.format(start=start, step_ms=days * 86_400_000 // args.events, events=args.events))
+    store.command("OPTIMIZE TABLE spii.events FINAL")
+
+    pairs = ", ".join(f"('{d}', toString({d}))" for d in DIMS)
+    t0 = time.perf_counter()
+    store.command(f"""CREATE TABLE spii.rollup (client_id LowCardinality(String), day Date, dim LowCardinality(String), label String,
+        visitors AggregateFunction({fn}, UInt64), cell_key SimpleAggregateFunction(max, UInt64),
+        visits SimpleAggregateFunction(sum, UInt64), events SimpleAggregateFunction(sum, UInt64))
+        ENGINE = AggregatingMergeTree ORDER BY (client_id, dim, day, label)""")
+    store.command(f"""INSERT INTO spii.rollup SELECT client_id, toDate(ts) AS day, p.1 AS dim, p.2 AS label,
+        {fn}StateIf(visitor_id, visitor_id != 0), maxIf(visitor_id, visitor_id != 0), countIf(visit_event = 1), count()
+        FROM spii.events ARRAY JOIN [{pairs}] AS p WHERE kind != 'engagement' GROUP BY client_id, day, dim, label""")
+    store.command("OPTIMIZE TABLE spii.rollup FINAL")
+    build_s = time.perf_counter() - t0
+    size = store.query_dicts("SELECT sum(data_compressed_bytes) AS b, sum(rows) AS r FROM system.parts WHERE active AND table IN ('rollup', 'events') "
+                             "GROUP BY table ORDER BY table")
+
+    last = reports.LAST_DAY
+    first = date.fromordinal(last.toordinal() - 29)
+    where = f"client_id = '{CLIENT}' AND toDate(ts) BETWEEN '{first}' AND '{last}' AND kind != 'engagement'"
+    keys = ", ".join(f"toString({d}) AS g{i}" for i, d in enumerate(DIMS))
+    scan = (f"SELECT {keys}, grouping({', '.join(f'g{i}' for i in range(len(DIMS)))}) AS gb, uniqIf(visitor_id, visitor_id != 0) AS v, "
+            f"maxIf(visitor_id, visitor_id != 0) AS m, countIf(visit_event = 1) AS visits, count() AS events FROM spii.events "
+            f"WHERE {where} GROUP BY GROUPING SETS ({', '.join(f'(g{i})' for i in range(len(DIMS)))})")
+    merged = (f"SELECT dim, label, {fn}Merge(visitors) AS v, max(cell_key) AS m, sum(visits) AS visits, sum(events) AS events "
+              f"FROM spii.rollup WHERE client_id = '{CLIENT}' AND day BETWEEN '{first}' AND '{last}' GROUP BY dim, label")
+    scan_rows, scan_ms = timed(store, scan, args.runs)
+    merged_rows, merged_ms = timed(store, merged, args.runs)
+
+    bits = len(DIMS)
+    by_scan = {}
+    for row in scan_rows:
+        i = next(i for i in range(bits) if not row["gb"] >> (bits - 1 - i) & 1)
+        by_scan[(DIMS[i], row[f"g{i}"])] = (row["v"], row["m"], row["visits"], row["events"])
+    by_rollup = {(r["dim"], r["label"]): (r["v"], r["m"], r["visits"], r["events"]) for r in merged_rows}
+    identical = sum(1 for k, v in by_scan.items() if by_rollup.get(k) == v)
+    relative = [abs(by_rollup[k][0] - v[0]) / max(v[0], 1) for k, v in by_scan.items() if k in by_rollup]
+    small_off = sum(1 for k, v in by_scan.items() if v[0] < 1000 and by_rollup.get(k, (None,))[0] != v[0])
+    others_off = sum(1 for k, v in by_scan.items() if by_rollup.get(k, (None,) * 4)[1:] != v[1:])
+
+    print(f"rollup experiment: {args.events:,} events, {len(DIMS)} visit columns, 30 days of the big client, sketch {fn}")
+    print(f"rollup built in {build_s:.1f} s: {size[1]['r']:,} rows, {size[1]['b'] / 1e6:.1f} MB compressed "
+          f"(the events: {size[0]['b'] / 1e6:.1f} MB)")
+    print(f"{'':34} {'median ms':>10}  runs")
+    print(f"{'scan of the events (GROUPING SETS)':34} {statistics.median(scan_ms):10.0f}  {[round(x) for x in scan_ms]}")
+    print(f"{'merge of 30 days of rollup':34} {statistics.median(merged_ms):10.0f}  {[round(x) for x in merged_ms]}")
+    print(f"cells: {len(by_scan)} scanned, {len(by_rollup)} merged, {identical} identical; visitors off by at most "
+          f"{max(relative):.2%} (mean {statistics.mean(relative):.3%}); cells under 1,000 visitors that differ: {small_off}; "
+          f"cells whose cell key, visits or events differ: {others_off}")
+
+
+if __name__ == "__main__":
+    main()
