@@ -64,11 +64,17 @@ class HotPathBuild(build_ext):
             self._remove_outputs()
             return
         manifest = {"modules": {m: source_digest(_source(m)) for m in HOT_PATH}}
-        package_dir = Path(self.get_ext_fullpath(HOT_PATH[0])).parents[1]  # the collector package the build fills
+        package_dir = self._package_dir()
         package_dir.mkdir(parents=True, exist_ok=True)
         (package_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
         for extension in _info["stray_extensions"](package_dir, HOT_PATH).values():
             extension.unlink()  # an earlier build's module no longer on the hot path: its .py must run
+
+    def _package_dir(self) -> Path:
+        """The collector package this build fills (the source tree for an editable install):
+        up from the first module's extension by its depth, whichever module comes first."""
+        first = HOT_PATH[0]
+        return Path(self.get_ext_fullpath(first)).parents[first.count(".") - 1]
 
     def _remove_outputs(self) -> None:
         for ext in self.extensions:

@@ -126,15 +126,16 @@ def hot_path(package_dir: Path = PACKAGE_DIR, modules: tuple[str, ...] = HOT_PAT
         digests = json.loads((package_dir / MANIFEST_NAME).read_text()).get("modules", {})
     except (OSError, ValueError):
         digests = {}
+    as_source = _runs_as_source(package_dir)
     compiled, pure, stale = [], [], []
     for name in modules:
         source = source_path(package_dir, name)
-        if _extension_of(source) is None or _runs_as_source(package_dir):
+        if as_source or _extension_of(source) is None:
             pure.append(name)
         elif source.exists() and digests.get(name) != source_digest(source):
             stale.append(name)
         else:
             compiled.append(name)
-    if not _runs_as_source(package_dir):
+    if not as_source:
         stale += stray_extensions(package_dir, modules)
     return HotPath(tuple(compiled), tuple(pure), tuple(stale))

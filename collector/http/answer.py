@@ -46,35 +46,32 @@ class TickBatch:
 
     def __init__(self, state: State) -> None:
         self.state = state
-        self.rows: list[bytes] = []
-        self.accepted: list[Outcome] = []  # counted once their rows are written
+        self.to_store: list[Outcome] = []  # the turn's outcomes with a row: written, then counted
         self.answers: list[tuple[Any, bytes, bool]] = []  # (transport, answer, whether its row is in this batch)
         self.scheduled = False
 
-    def add(self, protocol: Any, answer: bytes, outcome: Outcome | None) -> None:
-        stored = outcome is not None and outcome.row is not None
-        if stored:
-            assert outcome is not None and outcome.row is not None
-            self.rows.append(outcome.row)
-            self.accepted.append(outcome)
-        self.answers.append((protocol.transport, answer, stored))
+    def add(self, protocol: Any, answer: bytes, to_store: Outcome | None) -> None:
+        """Queue ``answer``; ``to_store`` is its Outcome when that has a row to write first."""
+        if to_store is not None:
+            self.to_store.append(to_store)
+        self.answers.append((protocol.transport, answer, to_store is not None))
         if not self.scheduled:
             self.scheduled = True
             protocol._loop.call_soon(self.flush)
 
     def flush(self) -> None:
         state = self.state
-        rows, accepted, answers = self.rows, self.accepted, self.answers
-        self.rows, self.accepted, self.answers, self.scheduled = [], [], [], False
+        to_store, answers = self.to_store, self.answers
+        self.to_store, self.answers, self.scheduled = [], [], False
         failed: bytes | None = None
-        if rows:
+        if to_store:
             try:
                 # the budget was checked as each was accepted (_answer): a turn's rows may pass it, as a batch's do
-                state.spool.append(b"".join(rows), enforce_budget=False)
+                state.spool.append(b"".join([o.row for o in to_store if o.row is not None]), enforce_budget=False)
             except Exception as exc:  # noqa: BLE001 - a disk error: their senders get a 500, never a 202
                 failed = serialise(internal_error(exc, state.metrics, route=f"POST {PATH}"))
             else:
-                for outcome in accepted:
+                for outcome in to_store:
                     beacon.count(state, outcome)
         for transport, answer, stored in answers:
             if transport is not None and not transport.is_closing():
@@ -117,8 +114,8 @@ class Handover:
 
 
 def _answer(state: State, message: Any, payload: Any, inline: Any) -> tuple[bytes, Outcome | None] | Handover:
-    """The serialised answer to ``message`` and its Outcome when it has a row still to store;
-    or a Handover for aiohttp."""
+    """The serialised answer to ``message`` and its Outcome when that has a row still to store
+    (None otherwise); or a Handover for aiohttp."""
     if message.method != "POST" or message.path != PATH or message.version != HttpVersion11 or message.should_close \
             or message.chunked or not payload.is_eof():
         return Handover(message, payload)
@@ -135,16 +132,16 @@ def _answer(state: State, message: Any, payload: Any, inline: Any) -> tuple[byte
             raise beacon.too_large(beacon.MAX_EVENT_BYTES)
         facts = beacon.facts_of(headers, peer.address, state, peer.trusted)
         outcome = beacon.run_event(state, beacon.parse_json(body), facts, datetime.now(UTC))
-        if outcome.row is None:
+        to_store = outcome if outcome.row is not None else None
+        if to_store is None:
             beacon.count(state, outcome)
         elif state.spool.over_budget:
             sessions.rollback()
             raise beacon.unavailable("spool_full")
         sessions.commit()  # (its row is written at the end of the turn, before its answer goes out)
         if outcome.dropped is None and not origin:
-            return _accepted(), outcome
-        response = beacon.event_answer(outcome, beacon.cors_headers(origin, state))
-        return serialise(response), outcome
+            return _accepted(), to_store
+        return serialise(beacon.event_answer(outcome, beacon.cors_headers(origin, state))), to_store
     except NoCurrentKey:
         sessions.rollback()
         return Handover(message, _unread(body, inline._protocol))

@@ -5,7 +5,6 @@ drop what can identify a person (query strings, fragments, emails or ids in path
 from __future__ import annotations
 
 import re
-
 from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit
 
 __all__ = ["ScrubbedUrl", "scrub_url", "referrer_host", "referrer_source", "UTM_PARAMS", "scrub_text"]
