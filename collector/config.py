@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from collector.reports.periods import PERIOD_CHOICES
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -109,6 +111,13 @@ class Settings(BaseSettings):
     report_warm_seconds: float = Field(
         600.0, ge=0, description="Kept answers asked again within this long are recomputed before they go stale (0: never)."
     )
+    report_ready_periods: Annotated[list[str], NoDecode] = Field(
+        ["30d"], description="Each big client's dashboard of these periods (comma-separated: 30d,7d; empty: none) is counted ahead "
+        "and kept ready, so its first view answers from memory (needs SPII_REPORT_FRESH_SECONDS and SPII_REPORT_WARM_SECONDS above 0)."
+    )
+    report_ready_seconds: float = Field(
+        60.0, gt=0, description="How often the dashboards kept ready are asked again (a new day, an erasure, a client grown big)."
+    )
     subject_flags_seconds: float = Field(
         5.0, gt=0, description="How often each collector reloads restriction/objection flags set through other nodes."
     )
@@ -126,6 +135,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.replace(" ", "").split(",") if part]
         return value
+
+    @field_validator("report_ready_periods", mode="before")
+    @classmethod
+    def _split_periods(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        ready = [period for period, _ in PERIOD_CHOICES]
+        for period in value if isinstance(value, list) else []:
+            if period not in ready:
+                raise ValueError(f"unknown period {period!r}: one of {', '.join(ready)}")
+        return list(dict.fromkeys(value)) if isinstance(value, list) else value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
 from collector.http.state import STATE, State
+from collector.http.stats import parse_request
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline, TokenBucket
 from collector.ingest.sessions import SessionCache
@@ -35,6 +36,7 @@ from collector.privacy.masterkey import MasterKey
 from collector.privacy.setup import keyring_store, load_master_key
 from collector.reports.privacy_budget import PrivacyLedger
 from collector.reports.kept import REFRESH_SHARE, KeptAnswers
+from collector.reports.ready import ask_dashboard, ready_worth
 from collector.reports.stats import Stats
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
@@ -147,6 +149,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     kept = state.stats.kept
     if kept is not None and kept.fresh_seconds > 0 and kept.warm_seconds > 0:
         state.tasks.append(asyncio.create_task(_refresh_kept(kept, state.reports), name="refresh-kept"))
+        if state.settings.report_ready_periods:
+            state.tasks.append(asyncio.create_task(_keep_dashboards_ready(state), name="dashboards-ready"))
     if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
         state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
@@ -220,6 +224,26 @@ async def _refresh_kept(kept: KeptAnswers, threads: ThreadPoolExecutor, poll: fl
                 log.warning("refreshing a kept report answer failed", extra={"fields": {"error": type(exc).__name__}})
                 cost = poll
             await asyncio.sleep(cost * (1 / REFRESH_SHARE - 1))
+
+
+async def _keep_dashboards_ready(state: State) -> None:
+    """Ask each big client's dashboard of the ready periods every SPII_REPORT_READY_SECONDS, so
+    its answers are kept and refreshed before an analyst opens it (reports/ready.py); after a
+    count, rest three times what it took (the refresher's share of a core)."""
+    while True:
+        for client in state.registry.get().clients:
+            for period in state.settings.report_ready_periods:
+                try:
+                    if not await state.in_report_thread(ready_worth, state.stats, client, period):
+                        continue
+                    took = await state.in_report_thread(ask_dashboard, state.stats, client, period, parse_request)
+                except Exception as exc:  # noqa: BLE001 - the analyst's own view computes it instead
+                    log.warning("keeping a dashboard ready failed", extra={"fields": {"client": client.name, "error": type(exc).__name__}})
+                    continue
+                if took >= 1.0:
+                    log.info("dashboard kept ready", extra={"fields": {"client": client.name, "period": period, "seconds": round(took, 1)}})
+                await asyncio.sleep(took * (1 / REFRESH_SHARE - 1))
+        await asyncio.sleep(state.settings.report_ready_seconds)
 
 
 async def _on_the_loop(seconds: float, job: Callable[[], object]) -> None:

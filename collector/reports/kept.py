@@ -125,7 +125,7 @@ class KeptAnswers:
         # how long an open answer is kept now: fresh_seconds, or longer when recomputing the
         # watched answers at REFRESH_SHARE of a core takes longer than that (never past warm_seconds)
         self.span = fresh_seconds
-        self._answers: _Lru[Any] = _Lru(max_entries, max_bytes // 2)
+        self._answers: _Lru[tuple[Any]] = _Lru(max_entries, max_bytes // 2)
         self._open: _Lru[_Open] = _Lru(max_entries, max_bytes // 2)
         self._generation = 0  # forget() moves it on: a computation that started before is not kept
         self._recent: dict[Hashable, tuple[float, Any]] = {}  # recent(): when, result
@@ -145,15 +145,27 @@ class KeptAnswers:
                 self.hits += 1
         if kept is not None:
             self.count("kept_closed")
-            return copy.deepcopy(kept)
+            return copy.deepcopy(kept[0])
         result = self._computed(compute)
-        with self._lock:
-            self._answers.put(full, copy.deepcopy(result), _size(result))
+        with self._lock:  # boxed: an answer of None (the total of a period without rows) is kept too
+            self._answers.put(full, (copy.deepcopy(result),), _size(result))
         return result
 
+    def would_keep(self, scope: Scope) -> bool:
+        """Would answers for ``scope`` be kept: a closed period, or an open one of a big client
+        (reports/ready.py asks those ahead)? At most one row count."""
+        today = self.clock().date()
+        if scope.period.last <= today - timedelta(days=CLOSED_AFTER_DAYS):
+            return True
+        return self._keeps_open(scope, today) and self._rows(scope) >= self.fresh_rows
+
     # --- open periods
+    def _keeps_open(self, scope: Scope, today: Any) -> bool:
+        """Open answers are kept at all, and this period does not reach back to the retention cut."""
+        return self.fresh_seconds > 0 and scope.period.first > today - timedelta(days=scope.retention_days)
+
     def _open_answer(self, scope: Scope, key: Hashable, compute: Callable[[], T], today: Any) -> T:
-        if self.fresh_seconds <= 0 or scope.period.first <= today - timedelta(days=scope.retention_days):
+        if not self._keeps_open(scope, today):
             return self._computed(compute)
         full = (key, tuple(scope.exclusions))
         now = self.timer()

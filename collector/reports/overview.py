@@ -4,7 +4,7 @@ HTTP) fetch exactly the same numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,7 +128,7 @@ def build_overview(
     progress: Callable[[str], None] | None = None,
     filters: str = "",
     lazy_panels: bool = False,
-    expect: Callable[[list[tuple[str, dict[str, str]]]], None] | None = None,
+    expect: Callable[[list[tuple[str, Mapping[str, str]]]], None] | None = None,
 ) -> dict[str, Any]:
     """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document.
     With ``lazy_panels`` the breakdown panels are fetched one by one as the page is rendered
@@ -143,7 +143,8 @@ def build_overview(
     except PeriodError:
         before = None  # the head's own calls answer it (a 400 naming the field)
     if expect:
-        expect([(endpoint, query) for _, endpoint, query in head] + ([("timeseries", before)] if before else []))
+        asked: list[tuple[str, Mapping[str, str]]] = [(endpoint, query) for _, endpoint, query in head]
+        expect(asked + ([("timeseries", before)] if before else []))
     for name, endpoint, query in head:
         results[name] = fetch(endpoint, query)
         if progress:

@@ -14,9 +14,10 @@ from tests.e2e.test_subjects import SITE, SUBJECT, _aggregate, _post, _send
 
 
 def _shop(tmp_path: Path, fresh_seconds: str) -> tuple[Collector, str]:
-    """A running collector where every client counts as big (SPII_REPORT_FRESH_ROWS=1)."""
+    """A running collector where every client counts as big (SPII_REPORT_FRESH_ROWS=1), counting
+    no dashboard ahead (tests/e2e/test_ready_dashboards.py does): what it counts is what was asked."""
     collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
-                          SPII_REPORT_FRESH_SECONDS=fresh_seconds)
+                          SPII_REPORT_FRESH_SECONDS=fresh_seconds, SPII_REPORT_READY_PERIODS="")
     collector.add_client("shop", SITE, k="5", perturb="off")
     collector.start()
     return collector, collector.admin_token()

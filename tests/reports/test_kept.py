@@ -279,3 +279,12 @@ def test_two_panels_of_one_dashboard_share_their_complement_check(store, monkeyp
     stats.forget()
     stats.breakdown(C, StatsRequest(period=OPEN, metrics=["visitors"], prop="event:page", filters=pages))
     assert sum(checks) == 2 * first  # an erasure or a flag change: checked again
+
+
+def test_the_total_of_a_closed_period_without_rows_is_kept_too(store):
+    stats = Stats(store)
+    empty = Period(TODAY - timedelta(days=40), TODAY - timedelta(days=30))  # before the module's rows
+    req = StatsRequest(period=empty, metrics=["visitors", "pageviews"])
+    first, passes = _asked(stats, store, lambda: stats.aggregate(C, req))
+    again, counts = _asked(stats, store, lambda: stats.aggregate(C, req))
+    assert again == first and counts == 1 < passes

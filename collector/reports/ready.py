@@ -1,0 +1,51 @@
+"""Dashboards kept ready: each big client's dashboard counted before an analyst opens it.
+
+Counting a big client's dashboard takes seconds: ~6 s for 30 days of a client with 8 million
+events on two cores (bench/reports.py), and no faster way to count distinct visitors exactly
+was found (docs/capacity.md: per-day visitor sets and sketches cost about what scanning does).
+Kept answers (reports/kept.py) make a dashboard fast from its second view on, and keep a
+watched dashboard fresh. This makes the first view fast too: ``spii serve`` asks each big
+client's dashboard of the ``SPII_REPORT_READY_PERIODS`` itself (unfiltered), at start and
+every ``SPII_REPORT_READY_SECONDS``, so its answers are kept and refreshed ahead like those of
+a dashboard an analyst watches. An analyst opening it is answered from memory, with numbers at
+most ``SPII_REPORT_FRESH_SECONDS`` old (or as old as the refresher's round at a quarter of one
+core). A filter clicked, another period, a small client: counted when asked, as before.
+
+The asking costs the refresher's share of a core for each big client (kept.REFRESH_SHARE), and
+its own first count of a day: after each count it rests three times what that took. Small
+clients cost one row count per round. What is kept is what the stats service answers:
+suppressed and perturbed, never a raw value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import date as Date
+
+from collector.reports.overview import build_overview
+from collector.reports.periods import parse_period
+from collector.reports.stats import Stats, StatsRequest
+from collector.reports.together import PageFetch
+from collector.tenants import Client
+
+__all__ = ["ready_worth", "ask_dashboard"]
+
+def ready_worth(stats: Stats, client: Client, period: str, today: Date | None = None) -> bool:
+    """Would ``client``'s answers for ``period`` (unfiltered, ending ``today``) be kept (a big
+    client), so that asking them ahead makes its dashboard answer from memory? One row count."""
+    if stats.kept is None:
+        return False
+    anchor = today or stats.kept.clock().date()
+    return stats.kept.would_keep(stats.scope(client, parse_period(period, None, anchor), []))
+
+
+def ask_dashboard(stats: Stats, client: Client, period: str, parse: Callable[[Mapping[str, str]], StatsRequest],
+                  date: str | None = None) -> float:
+    """Ask every answer of ``client``'s dashboard of ``period`` (ending today, or at ``date``)
+    as the page does (blocking: run it on a report thread); the seconds it took (near 0 when
+    they were kept)."""
+    started = time.monotonic()
+    fetch = PageFetch(stats, client, parse)
+    build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, expect=fetch.expect)
+    return time.monotonic() - started
