@@ -11,9 +11,9 @@ a dashboard an analyst watches. An analyst opening it is answered from memory, w
 most ``SPII_REPORT_FRESH_SECONDS`` old (or as old as the refresher's round at a quarter of one
 core). A filter clicked, another period, a small client: counted when asked, as before.
 
-The asking costs the refresher's share of a core for each big client (kept.REFRESH_SHARE), and
-its own first count of a day: after each count it rests three times what that took. Small
-clients cost one row count per round. What is kept is what the stats service answers:
+Keeping those answers fresh is the refresher's work, within its quarter of one core for all
+clients together (kept.REFRESH_SHARE). The asker's own counts (a new day's period, after an
+erasure) rest three times what they took. Small clients cost one row count per round. What is kept is what the stats service answers:
 suppressed and perturbed, never a raw value.
 """
 
@@ -30,6 +30,7 @@ from collector.reports.together import PageFetch
 from collector.tenants import Client
 
 __all__ = ["ready_worth", "ask_dashboard"]
+
 
 def ready_worth(stats: Stats, client: Client, period: str, today: Date | None = None) -> bool:
     """Would ``client``'s answers for ``period`` (unfiltered, ending ``today``) be kept (a big
