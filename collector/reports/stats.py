@@ -19,7 +19,7 @@ from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
-    BUCKETS, VISIT_ONLY, Filter, QueryError, Scope,
+    BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
     complement_query, distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
 )
 from collector.reports.together import Planned, Together
@@ -182,6 +182,8 @@ class Stats:
         counted = together.take(scope, group, metrics) if together is not None and labels is None and not combine else None
         if counted is not None:
             rows = counted
+        elif isinstance(group, GoalGroup) and not scope.goals:
+            rows = {}  # a client without goals: no event meets one, so no scan (a dashboard's Goals panel)
         elif group == "exit_page":  # the only visit property not stored on each event
             sql, params = exit_page_query(scope, metrics, labels, combine)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
@@ -381,6 +383,8 @@ class Stats:
         return None if row["people"] < client.k else row["visitors"]
 
     def _goal_conversion_rates(self, client: Client, req: StatsRequest, rows: list[Row]) -> None:
+        if not rows:
+            return  # (no goal shown: the period's visitors are not needed)
         total = self._period_visitors(client, req, req.period)
         for row in rows:
             row["conversion_rate"] = _rate(row["visitors"], total)

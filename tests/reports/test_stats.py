@@ -159,3 +159,11 @@ def test_the_complement_rule_hides_a_filtered_answer_that_leaves_fewer_than_k_ou
     assert "" not in {r["source"] for r in rows["results"]} and rows["hidden_rows"] >= 1
     series = stats.timeseries(A, req(metrics=["visitors"], interval="day", filters=parse_filters("event:page!=/small")))
     assert series["results"][0]["visitors"] is None and series["suppressed_buckets"] == 1
+
+
+def test_a_client_without_goals_gets_an_empty_goals_breakdown_without_a_scan(stats, monkeypatch):
+    asked = []
+    monkeypatch.setattr(stats.store, "query_dicts", lambda sql, params=None: asked.append(sql) or [])
+    out = Stats(stats.store, kept=False).breakdown(A, req(prop="event:goal", metrics=["visitors", "events", "conversion_rate"]))
+    assert out == {"results": [], "hidden_rows": 0, "k": A.k, "page": 1, "total_rows": 0}
+    assert asked == []
