@@ -13,8 +13,8 @@ core). A filter clicked, another period, a small client: counted when asked, as 
 
 Keeping those answers fresh is the refresher's work, within its quarter of one core for all
 clients together (kept.REFRESH_SHARE). The asker's own counts (a new day's period, after an
-erasure) rest three times what they took. Small clients cost one row count per round. What is kept is what the stats service answers:
-suppressed and perturbed, never a raw value.
+erasure) rest three times what they took. Small clients cost one row count per round. What
+is kept is what the stats service answers: suppressed and perturbed, never a raw value.
 """
 
 from __future__ import annotations
