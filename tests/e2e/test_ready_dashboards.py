@@ -2,7 +2,8 @@
 with SPII_REPORT_FRESH_ROWS=1 every client with events counts as big, so the collector counts
 its 30-day dashboard by itself, before anyone asks; the analyst who then logs in and opens it is
 answered from memory (no answer computed for the page), with the visitors stored. A client
-without events is not counted ahead at all."""
+without events is not counted ahead at all. With the collector's wall clock moved to the next
+day by libfaketime (monotonic untouched), the new day's 30 days are counted ahead in turn."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.e2e.harness import Collector
 from tests.e2e.test_kept_answers import _answers, _visit
+from tests.e2e.test_simulated_year import LIBFAKETIME, SimulatedClock
 from tests.e2e.test_subjects import SITE
 
 
@@ -29,9 +33,21 @@ def _settled(collector: Collector, timeout: float = 60) -> dict[str, float]:
     raise TimeoutError(f"no dashboard counted ahead: {computed}\n{collector.logs()[-2000:]}")
 
 
+def _ready_collector(tmp_path: Path, **env: str) -> Collector:
+    return Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
+                     SPII_REPORT_FRESH_SECONDS="600", SPII_REPORT_READY_SECONDS="1", **env)
+
+
+def _session(collector: Collector, token: str) -> str:
+    """The analyst's dashboard session cookie, logged in with the analyst token."""
+    status, headers, _ = collector.request("POST", "/dashboard/shop/login", urlencode({"token": token}),
+                                           {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 303, status
+    return headers["set-cookie"].split(";", 1)[0]
+
+
 def test_a_big_clients_dashboard_is_counted_before_the_analyst_opens_it(tmp_path: Path) -> None:
-    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", SPII_REPORT_FRESH_ROWS="1",
-                          SPII_REPORT_FRESH_SECONDS="600", SPII_REPORT_READY_SECONDS="1")
+    collector = _ready_collector(tmp_path)
     shop = collector.add_client("shop", SITE, k="5", perturb="off")
     collector.add_client("quiet", "quiet.example")
     collector.start()
@@ -42,10 +58,7 @@ def test_a_big_clients_dashboard_is_counted_before_the_analyst_opens_it(tmp_path
         collector.wait_shipped(12, admin, SITE)
         before = _settled(collector)  # counted by the collector itself: nobody has asked
 
-        status, headers, _ = collector.request("POST", "/dashboard/shop/login", urlencode({"token": shop["token"]}),
-                                               {"Content-Type": "application/x-www-form-urlencoded"})
-        assert status == 303, status
-        cookie = headers["set-cookie"].split(";", 1)[0]
+        cookie = _session(collector, shop["token"])
         status, _, page = collector.request("GET", "/dashboard/shop?period=30d", headers={"Cookie": cookie})
         assert status == 200
         after = _answers(collector)
@@ -55,5 +68,34 @@ def test_a_big_clients_dashboard_is_counted_before_the_analyst_opens_it(tmp_path
 
         status, _, _ = collector.request("GET", "/dashboard/shop?period=7d", headers={"Cookie": cookie})
         assert status == 200 and _answers(collector)["computed"] > after["computed"]  # another period: counted when asked
+    finally:
+        collector.stop()
+
+
+@pytest.mark.skipif(not LIBFAKETIME.exists(), reason="Debian package faketime not installed")
+def test_the_next_days_dashboard_is_counted_ahead_when_the_day_turns(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    clock = SimulatedClock(tmp_path / "faketime")
+    collector = _ready_collector(tmp_path, LD_PRELOAD=str(LIBFAKETIME), FAKETIME_TIMESTAMP_FILE=str(clock.path), FAKETIME_NO_CACHE="1",
+                                 FAKETIME_DONT_FAKE_MONOTONIC="1")
+    shop = collector.add_client("shop", SITE, k="5", perturb="off")
+    collector.start()
+    try:
+        admin = collector.admin_token()
+        _visit(collector, admin, range(12))
+        collector.wait_shipped(12, admin, SITE)
+        today = _settled(collector)
+
+        clock.set_day(1)  # tomorrow: the last 30 days are another period, none of its answers kept yet
+        deadline = time.monotonic() + 60
+        while _answers(collector)["computed"] < today["computed"] + 10 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        tomorrow = _settled(collector)
+        assert tomorrow["computed"] >= today["computed"] + 10  # counted by the collector, nobody asked
+
+        status, _, page = collector.request("GET", "/dashboard/shop?period=30d", headers={"Cookie": _session(collector, shop["token"])})
+        assert status == 200 and clock.now().date().isoformat() in page.decode()
+        assert _answers(collector)["computed"] == tomorrow["computed"]  # the new day's page was ready
+        assert b'data-metric="visitors">12<' in page
     finally:
         collector.stop()
