@@ -77,11 +77,11 @@ FROM (SELECT number, intDiv(number, 3) AS session, cityHash64(number, 'k') AS h 
 
 # The same numbers written by hand on the raw table, one statement per panel: no suppression, no
 # follow-up queries, only the first metric of the panel.
-WHERE = "client_id = 'c_big000000000' AND toDate(ts) BETWEEN '{first}' AND '{last}'"
+WHERE = "client_id = 'c_big000000000' AND day BETWEEN '{first}' AND '{last}'"
 HAND = {
     "aggregate": "SELECT uniq(visitor_id), countIf(visit_event = 1), countIf(kind = 'pageview'), count(), sumIf(revenue, kind = 'transaction') "
                  "FROM spii.events WHERE {where}",
-    "timeseries": "SELECT toDate(ts) d, uniq(visitor_id), countIf(kind = 'pageview') FROM spii.events WHERE {where} GROUP BY d ORDER BY d",
+    "timeseries": "SELECT day d, uniq(visitor_id), countIf(kind = 'pageview') FROM spii.events WHERE {where} GROUP BY d ORDER BY d",
     "visit": "SELECT {col}, count(), uniq(v) FROM (SELECT session_id, any(visitor_id) v, {inner} AS {col} FROM spii.events "
              "WHERE {where} GROUP BY session_id) GROUP BY {col} ORDER BY 2 DESC LIMIT 10",
     "breakdown": "SELECT {col}, uniq(visitor_id) u FROM spii.events WHERE {where} GROUP BY {col} ORDER BY u DESC LIMIT 10",

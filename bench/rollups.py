@@ -73,7 +73,7 @@ def main() -> None:
 
     last = reports.LAST_DAY
     first = date.fromordinal(last.toordinal() - 29)
-    where = f"client_id = '{CLIENT}' AND toDate(ts) BETWEEN '{first}' AND '{last}' AND kind != 'engagement'"
+    where = f"client_id = '{CLIENT}' AND day BETWEEN '{first}' AND '{last}' AND kind != 'engagement'"
     keys = ", ".join(f"toString({d}) AS g{i}" for i, d in enumerate(DIMS))
     scan = (f"SELECT {keys}, grouping({', '.join(f'g{i}' for i in range(len(DIMS)))}) AS gb, uniqIf(visitor_id, visitor_id != 0) AS v, "
             f"maxIf(visitor_id, visitor_id != 0) AS m, countIf(visit_event = 1) AS visits, count() AS events FROM spii.events "

@@ -60,7 +60,7 @@ _PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
 
 BUCKETS = {
     "hour": "toStartOfHour(ts)",
-    "day": "toDate(ts)",
+    "day": "day",  # the stored toDate(ts) (sql/007_day.sql)
     "week": "toMonday(ts)",
     "month": "toStartOfMonth(ts)",
 }
@@ -220,8 +220,9 @@ class Scope:
         not_before = self.now - timedelta(days=self.retention_days)
         params.update(self.bound, client=self.client_id, first=self.period.first, last=self.period.last,
                       now=self.now.strftime("%Y-%m-%d %H:%M:%S"), not_before_ms=int(not_before.timestamp() * 1000))
-        clauses = ["client_id = {client:String}", "toDate(ts) BETWEEN {first:Date} AND {last:Date}",
-                   "ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})"]
+        clauses = ["client_id = {client:String}", "day BETWEEN {first:Date} AND {last:Date}"]
+        if self.period.first <= not_before.date():  # (later days are wholly inside retention: no timestamp to read)
+            clauses.append("ts >= fromUnixTimestamp64Milli({not_before_ms:Int64})")
         if not engagement:
             clauses.append(COUNTED)
         clauses += filter_sql(self.filters, params, self.goals)

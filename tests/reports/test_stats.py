@@ -1,7 +1,7 @@
 """The stats service on crafted rows in real embedded ClickHouse: metrics, visits, periods,
 suppression with (other) and complementary hiding, rounding, and client isolation."""
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
@@ -167,3 +167,19 @@ def test_a_client_without_goals_gets_an_empty_goals_breakdown_without_a_scan(sta
     out = Stats(stats.store, kept=False).breakdown(A, req(prop="event:goal", metrics=["visitors", "events", "conversion_rate"]))
     assert out == {"results": [], "hidden_rows": 0, "k": A.k, "page": 1, "total_rows": 0}
     assert asked == []
+
+
+def test_rows_past_retention_leave_a_period_before_ttl_removes_them_and_later_days_read_no_timestamp(stats):
+    from collector.reports.query import Scope, event_query
+
+    def visitors(now: datetime, retention_days: int) -> tuple[int, str]:
+        scope = Scope(A.client_id, Period(DAY, DAY), now=now, retention_days=retention_days)
+        sql, params = event_query(scope, None, metrics=["visitors"])
+        return stats.store.query_dicts(sql, params)[0]["visitors"], sql
+
+    # one day's retention, a day and 5 minutes later: the cut runs through the period's day, and
+    # only the events at 10:05 or later are left (visitor 1's second page, visitor 2's transaction)
+    kept, sql = visitors(datetime(DAY.year, DAY.month, DAY.day, 10, 5, tzinfo=UTC) + timedelta(days=1), 1)
+    assert kept == 2 and "ts >= " in sql
+    everyone, sql = visitors(datetime(DAY.year, DAY.month, DAY.day, 10, 5, tzinfo=UTC) + timedelta(days=1), 2)
+    assert everyone == 47 and " ts" not in sql.split("WHERE", 1)[1]  # (wholly inside retention: the stored day alone)
