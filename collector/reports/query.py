@@ -55,6 +55,11 @@ PROPERTIES: dict[str, str] = {
     "visit:os_version": "os_version",
 }
 VISIT_ONLY = {"visit:exit_page"}
+# Properties whose stored column an exact-value filter compares directly (the enum against the
+# names given: an unknown name matches nothing): toString(kind) per row cost 70 ms of a 30-day
+# scan at 10M events, and each kind-filtered dashboard panel (top pages, fulfilments, contacts)
+# and its complement rule's pass paid it.
+_IN_COLUMNS = {"event:kind": "kind"}
 EVENT_GROUPS = {expr for prop, expr in PROPERTIES.items() if prop.startswith("event:")}
 _PROP_NAME = re.compile(r"^[A-Za-z0-9_.:\- ]{1,64}$")
 
@@ -193,7 +198,7 @@ def filter_sql(filters: list[Filter], params: dict[str, Any], goals: list[Any] |
             clause = f"arrayExists(v -> {expr} LIKE v, {{{name}:Array(String)}})"
         else:
             params[name] = list(f.values)
-            clause = f"{expr} IN {{{name}:Array(String)}}"
+            clause = f"{_IN_COLUMNS.get(f.prop, expr)} IN {{{name}:Array(String)}}"
         clauses.append(f"NOT ({clause})" if f.op == "!=" else clause)
     return clauses
 

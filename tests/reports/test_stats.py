@@ -183,3 +183,21 @@ def test_rows_past_retention_leave_a_period_before_ttl_removes_them_and_later_da
     assert kept == 2 and "ts >= " in sql
     everyone, sql = visitors(datetime(DAY.year, DAY.month, DAY.day, 10, 5, tzinfo=UTC) + timedelta(days=1), 2)
     assert everyone == 47 and " ts" not in sql.split("WHERE", 1)[1]  # (wholly inside retention: the stored day alone)
+
+
+def test_a_kind_filter_compares_the_stored_enum_and_an_unknown_kind_matches_nothing(stats):
+    from collector.reports.query import Scope, event_query
+
+    def pageviews(filters: str) -> tuple[int, str]:
+        scope = Scope(A.client_id, Period(DAY, DAY), parse_filters(filters))
+        sql, params = event_query(scope, None, metrics=["pageviews", "events"])
+        row = stats.store.query_dicts(sql, params)[0]
+        return (row["pageviews"], row["events"]), sql
+
+    (views, events), sql = pageviews("event:kind==pageview")
+    assert (views, events) == (98, 98) and "toString(kind)" not in sql
+    assert pageviews("event:kind==pageview|no-such-kind")[0] == (98, 98)
+    assert pageviews("event:kind==transaction")[0] == (0, 1)
+    assert pageviews("event:kind==no-such-kind")[0] == (0, 0)
+    assert pageviews("event:kind!=no-such-kind")[0] == pageviews("")[0] == (98, 99)
+    assert pageviews("event:kind~VIEW")[0] == (98, 98)  # (contains: the kind's name, case-insensitive)
