@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from collector.reports.periods import Period, parse_period
-from collector.reports.query import QueryError, parse_filters
+from collector.reports.query import QueryError, Scope, event_query, parse_filters
 from collector.reports.stats import Stats, StatsRequest
 from collector.store.clickhouse import Store
 from collector.tenants import Client
@@ -169,29 +169,26 @@ def test_a_client_without_goals_gets_an_empty_goals_breakdown_without_a_scan(sta
     assert asked == []
 
 
+
+def _counted(stats, scope: Scope, metrics: list[str]) -> tuple[dict, str]:
+    """The scope's total row of ``metrics`` as the query layer asks it, and its SQL."""
+    sql, params = event_query(scope, None, metrics=metrics)
+    return stats.store.query_dicts(sql, params)[0], sql
+
+
 def test_rows_past_retention_leave_a_period_before_ttl_removes_them_and_later_days_read_no_timestamp(stats):
-    from collector.reports.query import Scope, event_query
-
-    def visitors(now: datetime, retention_days: int) -> tuple[int, str]:
-        scope = Scope(A.client_id, Period(DAY, DAY), now=now, retention_days=retention_days)
-        sql, params = event_query(scope, None, metrics=["visitors"])
-        return stats.store.query_dicts(sql, params)[0]["visitors"], sql
-
-    # one day's retention, a day and 5 minutes later: the cut runs through the period's day, and
-    # only the events at 10:05 or later are left (visitor 1's second page, visitor 2's transaction)
-    kept, sql = visitors(datetime(DAY.year, DAY.month, DAY.day, 10, 5, tzinfo=UTC) + timedelta(days=1), 1)
-    assert kept == 2 and "ts >= " in sql
-    everyone, sql = visitors(datetime(DAY.year, DAY.month, DAY.day, 10, 5, tzinfo=UTC) + timedelta(days=1), 2)
-    assert everyone == 47 and " ts" not in sql.split("WHERE", 1)[1]  # (wholly inside retention: the stored day alone)
+    # a day and 5 minutes later: with one day's retention the cut runs through the period's day,
+    # and only the events at 10:05 or later are left (visitor 1's second page, visitor 2's transaction)
+    now = datetime(DAY.year, DAY.month, DAY.day, 10, 5, tzinfo=UTC) + timedelta(days=1)
+    kept, sql = _counted(stats, Scope(A.client_id, Period(DAY, DAY), now=now, retention_days=1), ["visitors"])
+    assert kept["visitors"] == 2 and "ts >= " in sql
+    everyone, sql = _counted(stats, Scope(A.client_id, Period(DAY, DAY), now=now, retention_days=2), ["visitors"])
+    assert everyone["visitors"] == 47 and " ts" not in sql.split("WHERE", 1)[1]  # (wholly inside retention: the stored day alone)
 
 
 def test_a_kind_filter_compares_the_stored_enum_and_an_unknown_kind_matches_nothing(stats):
-    from collector.reports.query import Scope, event_query
-
-    def pageviews(filters: str) -> tuple[int, str]:
-        scope = Scope(A.client_id, Period(DAY, DAY), parse_filters(filters))
-        sql, params = event_query(scope, None, metrics=["pageviews", "events"])
-        row = stats.store.query_dicts(sql, params)[0]
+    def pageviews(filters: str) -> tuple[tuple[int, int], str]:
+        row, sql = _counted(stats, Scope(A.client_id, Period(DAY, DAY), parse_filters(filters)), ["pageviews", "events"])
         return (row["pageviews"], row["events"]), sql
 
     (views, events), sql = pageviews("event:kind==pageview")
