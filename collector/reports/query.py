@@ -344,19 +344,16 @@ def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tupl
 
 
 def complement_query(scope: Scope, group: str | None, labels: list[str] | None = None,
-                     combine: bool = False, sample: int = 1) -> tuple[str, dict[str, Any]]:
-    """For the complement rule, in one pass: per label of ``group`` (or in total, label ''),
-    exact people with the scope's filters (``inside``) and without them (``everyone``);
-    ``labels`` keeps only those rows, ``combine`` takes them together as one.
+                     combine: bool = False, sample: int = 1, outside: bool = False) -> tuple[str, dict[str, Any]]:
+    """For the complement rule (reports/complement.py), in one pass: per label of ``group`` (or
+    in total, label ''), exact people with the scope's filters (``inside``) and without them
+    (``everyone``); ``labels`` keeps only those rows, ``combine`` takes them together as one.
 
-    ``sample`` > 1 counts only the people of one sample (the visitors whose id it divides, and
-    every order without a visitor), so the visitors' hash sets hold 1/sample of them. The
-    filtered people are a subset of everyone, so ``everyone - inside`` of a sample is a lower
-    bound of the whole difference, exact, not an estimate: a label whose sampled difference
-    reaches k passes the rule without the full count. Every label of the rows is still listed
-    (with 0 when none is sampled)."""
+    ``sample`` > 1 reads only the rows of one sample of the people (``sampled``); ``outside``
+    counts instead the rows of a person that the filters leave out (``outside``: 0 when nobody
+    is outside, with no distinct sets to count)."""
     params: dict[str, Any] = {}
-    where, columns = _complement_parts(scope, params, sample)
+    where, columns = _complement_parts(scope, params, sample, outside)
     if group is not None and labels is not None:
         params["complement_labels"] = labels
         where += f" AND {label_in(group, 'complement_labels')}"
@@ -365,24 +362,34 @@ def complement_query(scope: Scope, group: str | None, labels: list[str] | None =
     return f"SELECT {label} AS label, {columns} FROM spii.events WHERE {where}{grouped}", params
 
 
-def _complement_parts(scope: Scope, params: dict[str, Any], sample: int = 1) -> tuple[str, str]:
-    """(WHERE, columns) of the complement rule's pass: the rows without the scope's filters, and
-    exact people with them (``inside``) and in all (``everyone``)."""
+def _complement_parts(scope: Scope, params: dict[str, Any], sample: int = 1, outside: bool = False) -> tuple[str, str]:
+    """(WHERE, columns) of the complement rule's pass: the rows without the scope's filters
+    (of one sample of the people with ``sample`` > 1), and exact people with them (``inside``)
+    and in all (``everyone``), or with ``outside`` the person rows the filters leave out.
+
+    The sample is the visitors whose id is below 1/sample of the id space, and every order
+    without a visitor (visitor id 0). Visitor ids are keyed hashes, so uniform, and follow the
+    day in the table's sort key: the sample's rows lie together at the start of each day's,
+    and ClickHouse skips the rest of each day instead of reading and testing every row."""
     unfiltered = Scope(scope.client_id, scope.period, [], scope.exclusions, scope.bound, now=scope.now,
                        retention_days=scope.retention_days, goals=scope.goals)
     where = unfiltered.where(params)
+    if sample > 1:
+        params["sample_below"] = 2**64 // int(sample)
+        where += " AND visitor_id < {sample_below:UInt64}"
     matches = " AND ".join(filter_sql(scope.filters, params, scope.goals) + scope.conditions) or "1"
-    sampled = "" if sample <= 1 else f" AND (visitor_id = 0 OR visitor_id % {int(sample)} = 0)"
-    inside = PEOPLE.format(exact="Exact", also=f" AND ({matches}){sampled}")
-    everyone = PEOPLE.format(exact="Exact", also=sampled)
+    if outside:
+        return where, f"countIf(NOT ({matches}) AND (visitor_id != 0 OR order_id != '')) AS outside"
+    inside = PEOPLE.format(exact="Exact", also=f" AND ({matches})")
+    everyone = PEOPLE.format(exact="Exact", also="")
     return where, f"{inside} AS inside, {everyone} AS everyone"
 
 
-def grouped_complement_query(scope: Scope, groups: list[str | None]) -> tuple[str, dict[str, Any]]:
+def grouped_complement_query(scope: Scope, groups: list[str | None], sample: int = 1) -> tuple[str, dict[str, Any]]:
     """``complement_query`` of every label of several ``groups`` of one scope (None: the total)
     in one pass, by GROUPING SETS; its rows are read with ``grouped_rows``."""
     params: dict[str, Any] = {}
-    where, columns = _complement_parts(scope, params)
+    where, columns = _complement_parts(scope, params, sample)
     return f"SELECT {_grouping_keys(groups)}{columns} FROM spii.events WHERE {where} GROUP BY {_grouping_sets(groups)}", params
 
 

@@ -14,13 +14,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from collector.reports import complement
 from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
     BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
-    complement_query, distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
+    distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
 )
 from collector.reports.together import Planned, Together
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
@@ -29,9 +30,6 @@ from collector.store.clickhouse import Store
 from collector.tenants import Client
 
 __all__ = ["Stats", "StatsRequest", "QueryError"]
-
-# The complement rule counts a breakdown's empty label on one person in this many first (Stats._complement_small).
-COMPLEMENT_SAMPLE = 16
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -145,29 +143,15 @@ class Stats:
 
     def _complement_small(self, scope: Scope, group: str | None, k: int, labels: list[str] | None = None,
                           combine: bool = False, together: Together | None = None) -> set[str]:
-        """The complement rule: labels (or '' for a total, or for ``labels`` combined) whose
-        filtered answer leaves fewer than k people outside it, so that "unfiltered minus
-        filtered" would single them out.
-
-        A breakdown's empty label holds every event without the property (direct visits, every
-        event but a fulfilment for its status), so it usually leaves many people out: it is
-        first counted on a 1/COMPLEMENT_SAMPLE sample of the people, an exact lower bound
-        (query.complement_query), and counted in full only when that bound is under k."""
+        """The complement rule (reports/complement.py): labels of ``group`` among ``labels`` (or
+        '' for a total, or for ``labels`` combined) whose filtered answer leaves fewer than k
+        people outside it, so that "unfiltered minus filtered" would single them out."""
         if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
-        if not combine and together is not None and (counted := together.complement(scope, group)) is not None:
-            return {label for label, row in counted.items() if (labels is None or label in labels)
-                    and 0 < int(row["everyone"]) - int(row["inside"]) < k}
-        if group is not None and not combine and labels is not None and "" in labels:
-            others = [label for label in labels if label != ""]
-            sampled = self._complement(scope, group, [""], False, COMPLEMENT_SAMPLE)
-            if all(int(row["everyone"]) - int(row["inside"]) >= k for row in sampled if row["label"] == ""):
-                return self._complement_small(scope, group, k, others)  # (none left: labels == [] above)
-        rows = self._complement(scope, group, labels, combine)
-        return {row["label"] for row in rows if 0 < int(row["everyone"]) - int(row["inside"]) < k}
+        sampled = together.complement(scope, group) if together is not None and not combine else None
+        return complement.withheld(self._complement, scope, group, k, labels, combine, sampled)
 
-    def _complement(self, scope: Scope, group: str | None, labels: list[str] | None, combine: bool, sample: int = 1) -> list[Row]:
-        sql, params = complement_query(scope, group, labels, combine, sample)
+    def _complement(self, sql: str, params: dict[str, Any]) -> list[Row]:
         run = partial(self.store.query_dicts, sql, params)
         return self.kept.recent(sql, params, run) if self.kept is not None else run()
 
@@ -397,7 +381,7 @@ class Stats:
         scope = self.scope(client, req.period, req.filters)
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics, together=together)
-        complement = self._complement_small(scope, group, client.k, together=together)
+        complement = self._complement_small(scope, group, client.k, list(rows), together=together)
         listed = sorted(({"label": label, **row} for label, row in rows.items() if label not in complement), key=lambda r: r["label"])
         cut = self._suppress(scope, group, listed, client.k)
         shown = {r["label"]: r for r in cut.shown}

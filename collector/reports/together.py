@@ -8,7 +8,7 @@ events by an event property. ClickHouse's GROUPING SETS groups one scan several 
 that says what it will ask next (``expect``) has such a family counted in one pass the first
 time one of its questions is computed: at 10M events the eleven panels' rows take one query of
 ~1.0 s instead of eleven of ~1.9 s together. Under filters, the complement rule's checks of a
-family are one more pass (``complement``).
+family start from one more pass, over a sample of its people (``complement``).
 
 Each question still gets exactly the rows its own query would have returned (the same WHERE and
 aggregates, the columns its own metrics need), and suppression, the complement rule and
@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from collector.reports import complement
 from collector.reports.catalogue import columns_for
 from collector.reports.query import (
     EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
@@ -107,22 +108,23 @@ class Together:
             return None  # (a total over no rows: only its own query answers one row of zeros)
         return {label: {c: row[c] for c in columns} for label, row in rows.items()}
 
-    def complement(self, scope: Scope, group: str | None) -> dict[str, Row] | None:
-        """Every label's ``inside`` and ``everyone`` of ``complement_query(scope, group)``,
-        counted for the whole family at its first check (the checks of a filtered page's panels
-        then cost one pass); None when not expected: check it alone. Kept for the page, as one
-        panel may check its labels in several batches."""
+    def complement(self, scope: Scope, group: str | None) -> dict[str, int] | None:
+        """The complement rule's sampled pass (reports/complement.py) of ``group``: per label,
+        the sample's people its filtered answer leaves out, counted for the whole family at its
+        first check (the checks of a filtered page's panels then cost one sampled pass, plus
+        the further passes of the few labels it leaves undecided); None when not expected:
+        check it alone. Kept for the page, as one panel may check its labels in several batches."""
         family = self._filtered.get((_scope_key(scope), group))
         if family is None or not (scope.filters or scope.conditions):
             return None
         if family.complement is None:
-            sql, params = grouped_complement_query(scope, family.groups)
+            sql, params = grouped_complement_query(scope, family.groups, complement.SAMPLE)
             family.complement = grouped_rows(family.groups, self.query_dicts(sql, params))
             self.passes += 1
         rows = family.complement.get(group)
-        if rows is None or (group is None and "" not in rows):
+        if rows is None:
             return None
-        return rows
+        return {label: complement.left_out(row) for label, row in rows.items()}
 
 
 class PageFetch:

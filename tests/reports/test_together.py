@@ -94,9 +94,11 @@ def test_the_dashboard_counted_together_is_the_dashboard_asked_one_by_one(store,
     assert together == alone
     # one GROUPING SETS pass each: the head's totals and daily line, the previous period's, the
     # eleven stored visit properties' breakdowns, and engagement with events (both by an event
-    # property); under filters, the complement rule's checks of each family in one more pass each
+    # property); under filters, the complement rule's checks of each family start from one more
+    # (sampled) pass each, then count apart only the labels that pass leaves undecided: most of
+    # them here, where every label holds few people (reports/complement.py)
     assert passes == (8 if filters else 4)
-    assert together_queries == alone_queries - 13 if not filters else together_queries <= alone_queries - 30
+    assert together_queries == alone_queries - 13 if not filters else together_queries <= alone_queries - 20
     panels = {p["title"]: p for p in alone["panels"]}
     assert panels["Browsers"]["results"][0]["visitors"] > 0
     if not filters:  # the data exercises what stays per question: hidden rows folded into (other)
