@@ -306,14 +306,16 @@ def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[s
     return out
 
 
-def _visits_with_exit_page(scope: Scope, params: dict[str, Any]) -> str:
-    """One row per visit: its visitor, pageviews, duration (to its last engagement ping: time on
-    the last page) and exit page (its last pageview), the one visit property that cannot be stored
-    on each event as it arrives."""
+def _visits_with_exit_page(scope: Scope, params: dict[str, Any], engagement: bool = False) -> str:
+    """One row per visit: its visitor, pageviews, duration and exit page (its last pageview), the
+    one visit property that cannot be stored on each event as it arrives. Only the duration
+    reads the visit's engagement pings (it runs to the last one: time on the last page), so
+    they are read only with ``engagement`` (Plausible's tracker sends one per pageview: half of
+    a site's rows); a visit of pings alone is no visit either way."""
     return (
         "SELECT session_id, any(visitor_id) AS visitor_id, countIf(kind = 'pageview') AS pv, "
         "dateDiff('second', min(ts), max(ts)) AS duration, argMaxIf(path, ts, kind = 'pageview') AS label "
-        f"FROM spii.events WHERE {scope.where(params, engagement=True)} AND session_id != 0 GROUP BY session_id "
+        f"FROM spii.events WHERE {scope.where(params, engagement)} AND session_id != 0 GROUP BY session_id "
         f"HAVING countIf({COUNTED}) > 0"
     )
 
@@ -322,8 +324,8 @@ def exit_page_query(scope: Scope, metrics: list[str], labels: list[str] | None =
     """The catalogue's columns for ``metrics`` per exit page, each visit reduced to one row
     first (their ``visit_sql``); ``labels`` and ``combine`` as in event_query."""
     params: dict[str, Any] = {}
-    visits = _visits_with_exit_page(scope, params)
     columns = columns_for(metrics, scope.record_secret is not None)
+    visits = _visits_with_exit_page(scope, params, reads_engagement(columns))
     outer = ", ".join(f"{COLUMNS[name].visit_sql} AS {name}" for name in columns)
     only = ""
     if labels is not None:

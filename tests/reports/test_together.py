@@ -15,7 +15,7 @@ import pytest
 from collector.http.stats import parse_request
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
-from collector.reports.query import parse_filters
+from collector.reports.query import exit_page_query, parse_filters
 from collector.reports.stats import Stats, StatsRequest
 from collector.reports.together import PageFetch
 from collector.tenants import Client
@@ -123,3 +123,21 @@ def test_a_question_asked_again_or_with_other_metrics_is_counted_alone(store):
                        filters=parse_filters(None), prop="visit:device")
     assert fetch.together.take(stats.scope(C, req.period, []), "device", ["visitors", "transactions"]) is None  # not what was planned
     assert stats.breakdown(C, req, together=fetch.together) == stats.breakdown(C, req)
+
+
+def test_exit_pages_read_the_engagement_pings_only_for_the_visit_duration(store):
+    """A visit's pings extend its duration (time on its last page) and change nothing else an
+    exit page shows: asked without the duration, the per-visit pass leaves them unread and
+    counts the same visits and visitors of each exit page."""
+    stats = Stats(store, record_secret=None, kept=False)
+    period = Period(TODAY - timedelta(days=39), TODAY)
+
+    def exits(metrics: list[str]) -> list[dict]:
+        return stats.breakdown(C, StatsRequest(period=period, metrics=metrics, prop="visit:exit_page"))["results"]
+
+    plain, timed = exits(["visitors", "visits"]), exits(["visitors", "visits", "visit_duration"])
+    assert [{k: r[k] for k in ("exit_page", "visitors", "visits")} for r in timed] == plain and len(plain) > 3
+    assert any(r["visit_duration"] for r in timed)
+    scope = stats.scope(C, period, [])
+    assert "kind != 'engagement'" in exit_page_query(scope, ["visitors", "visits"])[0]
+    assert "kind != 'engagement' AND" not in exit_page_query(scope, ["visitors", "visits", "visit_duration"])[0]
