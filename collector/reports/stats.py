@@ -20,7 +20,7 @@ from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
-    BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
+    BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
     distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
 )
 from collector.reports.together import Planned, Together
@@ -174,7 +174,8 @@ class Stats:
         else:
             sql, params = event_query(scope, group, labels, combine, metrics)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
-        return {label: finish(metrics, row, scope.record_secret) for label, row in rows.items()}
+        # (None: the rows a group gives no label, such as the events of no visit by entry page)
+        return {label: finish(metrics, row, scope.record_secret) for label, row in rows.items() if label is not None}
 
     def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int,
                          together: Together | None = None) -> tuple[list[Row], int]:
@@ -414,9 +415,7 @@ class Stats:
         elif req.prop.startswith("event:") and any(METRICS[m].visit_level for m in req.metrics):
             raise QueryError("metrics", f"{', '.join(m for m in METRICS if METRICS[m].visit_level)} need a visit:* property")
         scope = self.scope(client, req.period, req.filters, bound)
-        if req.prop == "visit:entry_page":
-            scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
-        return scope, group
+        return scope, BREAKDOWN_GROUPS.get(req.prop, group)
 
     def _breakdown(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
         assert req.prop is not None

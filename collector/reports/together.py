@@ -3,8 +3,9 @@
 A dashboard asks about twenty questions of one client and period, one after another. Several
 read the same rows, each grouped another way: the totals and the daily line (of the period, and
 of the previous one), eleven panels by a stored visit column (sources, referrers, the UTM ones,
-postcode areas, countries, regions, devices, browsers, operating systems), engagement and
-events by an event property. ClickHouse's GROUPING SETS groups one scan several ways, so a page
+postcode areas, countries, regions, devices, browsers, operating systems) and the entry pages
+(their group leaves out the events of no visit: query.BREAKDOWN_GROUPS), engagement and events
+by an event property. ClickHouse's GROUPING SETS groups one scan several ways, so a page
 that says what it will ask next (``expect``) has such a family counted in one pass the first
 time one of its questions is computed: at 10M events the eleven panels' rows take one query of
 ~1.0 s instead of eleven of ~1.9 s together. Under filters, the complement rule's checks of a

@@ -134,6 +134,11 @@ def test_exit_page_and_entry_page(stats):
     with pytest.raises(QueryError) as err:
         stats.breakdown(A, req(prop="visit:exit_page", metrics=["revenue"]))
     assert err.value.field == "metrics"
+    # the 50 pageviews of people who sent GPC belong to no visit: no entry page, neither a row nor in (other)
+    entry = stats.breakdown(A, req(prop="visit:entry_page", metrics=["visitors", "visits", "pageviews"]))
+    assert entry["results"] == [{"entry_page": "/", "visitors": 30, "visits": 30, "pageviews": 30},
+                                {"entry_page": "(other)", "visitors": 19, "visits": 17, "pageviews": 18, "other": True}]
+    assert entry["hidden_rows"] == 5
 
 
 def test_bad_parameters_name_the_field():
