@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
@@ -32,7 +33,7 @@ class PageStream:
     def __init__(self, threads: Executor | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._threads = threads  # where the page renders (None: the loop's default pool)
-        self._queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, threading.Event] | BaseException | None] = asyncio.Queue()
         self._rendered: list[str] = []
         self._gone = False
 
@@ -40,18 +41,25 @@ class PageStream:
         """``fetch`` that first sends what the page has so far (called in the worker thread)."""
 
         def fetch_after_sending(endpoint: str, query: dict[str, str]) -> Any:
+            self._send_rendered()
             if self._gone:
                 raise _ReaderGone()
-            self._send_rendered()
             return fetch(endpoint, query)
 
         return fetch_after_sending
 
     def _send_rendered(self) -> None:
-        if self._rendered:
+        """What the page has so far, to the reader; back once it is written (or the reader is
+        gone). So the next query starts only after the write that would show a reader has left:
+        answers counted ahead with others (reports/together.py) come back at once, and the
+        rendering would otherwise outrun the writes through the rest of the page."""
+        if self._rendered and not self._gone:
             text = "".join(self._rendered)
             self._rendered.clear()
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, text)
+            written = threading.Event()
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (text, written))
+            while not written.wait(0.5) and not self._gone:
+                pass
 
     def _render(self, chunks: Iterator[str]) -> None:
         """In the worker thread: the whole page into the queue, then None (or what went wrong)."""
@@ -79,7 +87,14 @@ class PageStream:
                         log.warning("dashboard page cut short: %s", type(item).__name__)  # (the type only: never a value)
                         await response.write(INCOMPLETE.encode())
                     break
-                await response.write(item.encode())
+                text, written = item
+                try:
+                    await response.write(text.encode())
+                except BaseException:
+                    self._gone = True
+                    raise
+                finally:
+                    written.set()
             await response.write_eof()
         finally:
             self._gone = True  # a reader who left: the rendering stops at its next query
