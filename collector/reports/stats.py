@@ -228,8 +228,6 @@ class Stats:
         group = group_expr(query, period, bound, client.goals)
         scope = self.scope(client, period, [], bound)
         scope.conditions = conditions
-        if "visit:entry_page" in query.dimensions:
-            scope.exclusions.append("session_id != 0")  # only events of a visit have an entry page
         meta: dict[str, Any] = {"k": client.k}
         echo = {**query.model_dump(), "site_id": client.client_id, "date_range": [period.first.isoformat(), period.last.isoformat()]}
         if group is None:

@@ -22,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector.reports.catalogue import METRICS, available_for_visits
 from collector.reports.periods import Period, PeriodError, default_interval, parse_period
-from collector.reports.query import BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, goal_condition, property_expr
+from collector.reports.query import (
+    BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, goal_condition, property_expr,
+)
 
 __all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES"]
 
@@ -119,6 +121,8 @@ def dimension_expr(dimension: str, period: Period, params: dict[str, Any], tag: 
         if interval not in BUCKETS:
             raise QueryError("dimensions", f"time:{interval} is not one of time:{', time:'.join(BUCKETS)}")
         return BUCKETS[interval]
+    if dimension in BREAKDOWN_GROUPS:  # (the entry pages: only the events of a visit have one)
+        return BREAKDOWN_GROUPS[dimension]
     try:
         return property_expr(dimension, params, tag, goals)
     except QueryError as exc:

@@ -9,6 +9,7 @@ import pytest
 from collector.reports.periods import Period, parse_period
 from collector.reports.query import QueryError, Scope, event_query, parse_filters
 from collector.reports.stats import Stats, StatsRequest
+from collector.reports.v2 import parse_v2
 from collector.store.clickhouse import Store
 from collector.tenants import Client
 
@@ -139,6 +140,15 @@ def test_exit_page_and_entry_page(stats):
     assert entry["results"] == [{"entry_page": "/", "visitors": 30, "visits": 30, "pageviews": 30},
                                 {"entry_page": "(other)", "visitors": 19, "visits": 17, "pageviews": 18, "other": True}]
     assert entry["hidden_rows"] == 5
+    # the Stats API v2 by the same group: the same shown rows; with a second dimension, the events
+    # of no visit are still no row (their entry page is NULL, and so is the joined label)
+    dates = [DAY.isoformat(), DAY.isoformat()]
+    v2 = stats.query_v2(A, parse_v2({"metrics": ["visitors", "visits", "pageviews"], "date_range": dates,
+                                     "dimensions": ["visit:entry_page"]}))
+    assert v2["results"][0] == {"dimensions": ["/"], "metrics": [30, 30, 30]} and v2["meta"]["hidden_rows"] == 5
+    both = stats.query_v2(A, parse_v2({"metrics": ["pageviews"], "date_range": dates, "dimensions": ["visit:entry_page", "event:page"]}))
+    assert both["results"] == [{"dimensions": ["/", "/"], "metrics": [30]}]
+    assert both["meta"]["hidden_rows"] == 5  # /big, /small, /tiny, /pricing, /checkout: not /gpc
 
 
 def test_bad_parameters_name_the_field():
