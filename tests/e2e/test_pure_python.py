@@ -45,7 +45,8 @@ def _run(tmp_path, name: str, **env: str) -> tuple[list, list[dict], str]:
         answers.append((status, None, json.loads(body)))
     finally:
         collector.stop()
-    rows = collector.query(f"SELECT {', '.join(COLUMNS)} FROM spii.events ORDER BY ts, kind, name, path")
+    # (by what the events are, not when: two sent within one millisecond would otherwise sort by kind)
+    rows = collector.query(f"SELECT {', '.join(COLUMNS)} FROM spii.events ORDER BY visit_event, kind, name, path, ts")
     return answers, rows, collector.logs()
 
 
