@@ -238,7 +238,7 @@ def main() -> None:
         full += timed(lambda: dashboard(stats), 1)
         together += timed(lambda: page(stats), 1)
     print(f"slowest panel p50 {worst:.1f} ms; whole dashboard ({len(calls)} calls, one at a time) p50 {statistics.median(full):.0f} ms; "
-          f"as the page asks them (14 fewer queries: reports/together.py) p50 {statistics.median(together):.0f} ms; "
+          f"as the page asks them (11 fewer queries: reports/together.py) p50 {statistics.median(together):.0f} ms; "
           f"perturbation costs {totals['spii'] / totals['exact'] - 1:+.1%} over the sum of panel p50s")
     # a country clicked: the complement rule's checks sampled first (reports/complement.py), against counting them in
     # full (a sample of one: every label's exact count) in the same run, interleaved; the same page either way
