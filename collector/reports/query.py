@@ -262,11 +262,12 @@ def event_query(
     if group is None or combine:
         sql = f"SELECT {select} FROM spii.events WHERE {where}"
         if SCROLL_DEPTH in columns:
-            sql = f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({_scroll_depth(where, [])}) AS scrolled"
+            sql = f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({_scroll_depth(where)}) AS scrolled"
         return sql, params
     sql = f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{_having(engagement)}"
     if SCROLL_DEPTH in columns:
-        sql = f"SELECT * FROM ({sql}) AS counted LEFT JOIN ({_scroll_depth(where, [f'toString({group}) AS label'])}) AS scrolled USING label"
+        scrolled = _scroll_depth(where, f"toString({group}) AS label, ", ("label",), "label, visitor_id")
+        sql = f"SELECT * FROM ({sql}) AS counted LEFT JOIN ({scrolled}) AS scrolled USING label"
     return sql, params
 
 
@@ -278,19 +279,15 @@ def _in_one_pass(columns: list[str]) -> list[str]:
     return [c for c in columns if c != SCROLL_DEPTH]
 
 
-def _scroll_depth(where: str, keys: list[str], sets: str | None = None) -> str:
-    """Plausible's scroll depth per row of a report (``keys``: its label expressions, none for a
-    total; ``sets``: GROUPING SETS over them, each with the visitor): every visitor's deepest
-    scroll on the row's pages, averaged. Two GROUP BYs, the deepest scroll per row and visitor
-    and then the average per row, give the numbers of one pass's map of visitors per row
-    (``maxMapIf``) at an eighth of its cost: at 10M events with one engagement ping per
-    pageview (9M pings), the Engagement panel's scroll depths took 512 ms against 4,364 ms."""
-    names = [key.rsplit(" AS ", 1)[1] for key in keys]
-    group = f"GROUPING SETS ({sets})" if sets else ", ".join([*names, "visitor_id"])
-    deepest = (f"SELECT {''.join(k + ', ' for k in keys)}visitor_id, max(scroll_depth) AS deepest FROM spii.events "
-               f"WHERE {where} AND {ENGAGEMENT} AND visitor_id != 0 GROUP BY {group}")
-    if sets:
-        names = ["grouped_by", *[n for n in names if n != "grouped_by"]]
+def _scroll_depth(where: str, keys: str = "", names: tuple[str, ...] = (), group_by: str = "visitor_id") -> str:
+    """Plausible's scroll depth per row of a report (``keys``: the SELECT of its labels, named
+    ``names``; none for a total; ``group_by``: each row's labels with the visitor): every
+    visitor's deepest scroll on the row's pages, averaged. Two GROUP BYs, the deepest scroll per
+    row and visitor and then the average per row, give the numbers of one pass's map of
+    visitors per row (``maxMapIf``) at an eighth of its cost: at 10M events with one engagement
+    ping per pageview (9M pings), the Engagement panel's scroll depths took 512 ms against 4,364 ms."""
+    deepest = (f"SELECT {keys}visitor_id, max(scroll_depth) AS deepest FROM spii.events "
+               f"WHERE {where} AND {ENGAGEMENT} AND visitor_id != 0 GROUP BY {group_by}")
     by = f" GROUP BY {', '.join(names)}" if names else ""
     return f"SELECT {''.join(n + ', ' for n in names)}avg(deepest) AS {SCROLL_DEPTH} FROM ({deepest}){by}"
 
@@ -326,11 +323,9 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
         return sql, params
     # (a label is NULL in the sets that do not group by it, or for the entry page of no visit)
     keyed = [g for g in groups if g is not None]
-    keys = [f"toString({g}) AS g{i}" for i, g in enumerate(keyed)]
-    if keyed:
-        keys.append(f"grouping({', '.join(f'g{i}' for i in range(len(keyed)))}) AS grouped_by")
     sets = ", ".join([f"(g{i}, visitor_id)" for i in range(len(keyed))] + (["(visitor_id)"] if None in groups else []))
-    scrolled = _scroll_depth(where, keys, sets)
+    names = ("grouped_by", *(f"g{i}" for i in range(len(keyed)))) if keyed else ()
+    scrolled = _scroll_depth(where, _grouping_keys(groups), names, f"GROUPING SETS ({sets})")
     if not keyed:
         return f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({scrolled}) AS scrolled", params
     same = " AND ".join(["counted.grouped_by = scrolled.grouped_by"]
