@@ -261,13 +261,11 @@ def event_query(
         where += f" AND {label_in(group, 'labels')}"
     if group is None or combine:
         sql = f"SELECT {select} FROM spii.events WHERE {where}"
-        if SCROLL_DEPTH in columns:
-            sql = f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({_scroll_depth(where)}) AS scrolled"
-        return sql, params
+        return (_with_scroll_depth(sql, _scroll_depth(where)) if SCROLL_DEPTH in columns else sql), params
     sql = f"SELECT toString({group}) AS label, {select} FROM spii.events WHERE {where} GROUP BY label{_having(engagement)}"
     if SCROLL_DEPTH in columns:
         scrolled = _scroll_depth(where, f"toString({group}) AS label, ", ("label",), "label, visitor_id")
-        sql = f"SELECT * FROM ({sql}) AS counted LEFT JOIN ({scrolled}) AS scrolled USING label"
+        sql = _with_scroll_depth(sql, scrolled, "counted.label = scrolled.label")
     return sql, params
 
 
@@ -290,6 +288,13 @@ def _scroll_depth(where: str, keys: str = "", names: tuple[str, ...] = (), group
                f"WHERE {where} AND {ENGAGEMENT} AND visitor_id != 0 GROUP BY {group_by}")
     by = f" GROUP BY {', '.join(names)}" if names else ""
     return f"SELECT {''.join(n + ', ' for n in names)}avg(deepest) AS {SCROLL_DEPTH} FROM ({deepest}){by}"
+
+
+def _with_scroll_depth(sql: str, scrolled: str, on: str | None = None) -> str:
+    """The rows of a report's pass (``sql``) with their scroll depth from ``scrolled`` joined
+    ``on`` their labels (none: one row each, a total)."""
+    joined = f"LEFT JOIN ({scrolled}) AS scrolled ON {on}" if on else f"CROSS JOIN ({scrolled}) AS scrolled"
+    return f"SELECT counted.*, scrolled.{SCROLL_DEPTH} AS {SCROLL_DEPTH} FROM ({sql}) AS counted {joined}"
 
 
 def _select(columns: list[str], by_event: bool) -> str:
@@ -326,12 +331,9 @@ def grouped_event_query(scope: Scope, groups: list[str | None], metrics: list[st
     sets = ", ".join([f"(g{i}, visitor_id)" for i in range(len(keyed))] + (["(visitor_id)"] if None in groups else []))
     names = ("grouped_by", *(f"g{i}" for i in range(len(keyed)))) if keyed else ()
     scrolled = _scroll_depth(where, _grouping_keys(groups), names, f"GROUPING SETS ({sets})")
-    if not keyed:
-        return f"SELECT * FROM ({sql}) AS counted CROSS JOIN ({scrolled}) AS scrolled", params
     same = " AND ".join(["counted.grouped_by = scrolled.grouped_by"]
-                        + [f"isNotDistinctFrom(counted.g{i}, scrolled.g{i})" for i in range(len(keyed))])
-    return (f"SELECT counted.*, scrolled.{SCROLL_DEPTH} AS {SCROLL_DEPTH} FROM ({sql}) AS counted "
-            f"LEFT JOIN ({scrolled}) AS scrolled ON {same}"), params
+                        + [f"isNotDistinctFrom(counted.g{i}, scrolled.g{i})" for i in range(len(keyed))]) if keyed else None
+    return _with_scroll_depth(sql, scrolled, same), params
 
 
 def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[str | None, dict[str, dict[str, Any]]]:

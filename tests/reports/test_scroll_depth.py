@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 
-from collector.reports.catalogue import COUNTED
+from collector.reports.catalogue import COLUMNS, COUNTED
 from collector.reports.periods import Period
 from collector.reports.query import BREAKDOWN_GROUPS, Scope, event_query, grouped_event_query, grouped_rows, parse_filters
 from tests.reports.stores import loaded
 from tests.reports.test_together import C, TODAY, _events
 
-ONE_PASS = "arrayAvg(tupleElement(maxMapIf([visitor_id], [scroll_depth], kind = 'engagement' AND visitor_id != 0), 2))"
+ONE_PASS = COLUMNS["scroll_depth"].sql  # the catalogue's definition, one pass
 METRICS = ["visitors", "scroll_depth", "time_on_page"]
 ENTRY = BREAKDOWN_GROUPS["visit:entry_page"]
 
