@@ -1,8 +1,8 @@
 """Dashboards kept ready: each big client's dashboard counted before an analyst opens it.
 
 Counting a big client's dashboard takes seconds: ~6 s for 30 days of a client with 8 million
-events on two cores (bench/reports.py), and no faster way to count distinct visitors exactly
-was found (docs/capacity.md: per-day visitor sets and sketches cost about what scanning does).
+events on two cores (bench/reports.py): per-day visitor sets and sketches cost about what
+scanning does, and per-day counts of day-bound ids (docs/design.md) are not in the report path yet.
 Kept answers (reports/kept.py) make a dashboard fast from its second view on, and keep a
 watched dashboard fresh. This makes the first view fast too: ``spii serve`` asks each big
 client's dashboard of the ``SPII_REPORT_READY_PERIODS`` itself (unfiltered), at start and
