@@ -21,13 +21,15 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from collector.http.stats import parse_request  # noqa: E402
+from collector.privacy.keyring import IP, Epoch  # noqa: E402
+from collector.reports.daily import Daily  # noqa: E402
 from collector.reports import complement  # noqa: E402
 from collector.reports.complement import SAMPLE  # noqa: E402
 from collector.reports.kept import COUNT_SECONDS, KeptAnswers  # noqa: E402
@@ -80,6 +82,31 @@ SELECT
     395 AS retention_days
 FROM (SELECT number, intDiv(number, 3) AS session, cityHash64(number, 'k') AS h FROM numbers({events}))
 """
+
+
+def per_epoch_ids(load: str, cookie_percent: int) -> str:
+    """LOAD with visitor ids as spii's key scheme makes them (docs/design.md, "Keys"): a
+    cookieless visitor's id is a keyed hash under the day's epoch key, so one person is a new id
+    each day; ``cookie_percent`` of the people have a consented cookie, the same id every day
+    (stored as cookie_hash too). (LOAD itself gives each person one id for all 60 days, as a site
+    where everyone consented would.)"""
+    person = "session % 900000"
+    cookie = f"({person}) % 100 < {cookie_percent}"
+    ids = (f"if({cookie}, cityHash64({person}, 'cookie'), cityHash64({person}, toDate(ts), 'v')) AS visitor_id, "
+           f"if({cookie}, visitor_id, 0) AS cookie_hash")
+    old = f"cityHash64({person}, 'v') AS visitor_id"
+    assert old in load and "visitor_id, session_id" in load
+    return load.replace(old, ids).replace("visitor_id, session_id", "visitor_id, cookie_hash, session_id", 1)
+
+
+def day_epochs(first: date, last: date) -> list[Epoch]:
+    """The keyring's 24-hour IP epochs of first..last, named as LOAD names its key ids."""
+    out = []
+    for n in range(first.toordinal(), last.toordinal() + 1):
+        start = datetime.combine(date.fromordinal(n), datetime.min.time(), UTC)
+        out.append(Epoch(start.date().isoformat(), IP, start, start + timedelta(days=1), start, wrapped="(not read)"))
+    return out
+
 
 # --engagement: one engagement ping per pageview, as Plausible's tracker sends when a page is left
 # (its visit's columns, a scroll depth and an engaged time; the seconds it extends the visit by)
@@ -165,6 +192,10 @@ def main() -> None:
     parser.add_argument("--period", default="30d")
     parser.add_argument("--engagement", action="store_true",
                         help="add one engagement ping per pageview (Plausible's tracker sends one when a page is left)")
+    parser.add_argument("--cookie-percent", type=int, default=10,
+                        help="the people with a consented cookie (the same visitor id every day); the others get a new id each day")
+    parser.add_argument("--one-id-per-person", action="store_true",
+                        help="one visitor id per person for all 60 days, as the figures before 2026-12-03 were measured (no spii.daily)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="spii-bench-reports-"))
@@ -173,7 +204,8 @@ def main() -> None:
     days = 60
     start = date.fromordinal(LAST_DAY.toordinal() - days + 1)
     t0 = time.perf_counter()
-    store.command(LOAD.format(start=start, step_ms=days * 86_400_000 // args.events, events=args.events))
+    load = LOAD if args.one_id_per_person else per_epoch_ids(LOAD, args.cookie_percent)
+    store.command(load.format(start=start, step_ms=days * 86_400_000 // args.events, events=args.events))
     if args.engagement:
         store.command(PINGS)
     store.command("OPTIMIZE TABLE spii.events FINAL")
@@ -182,7 +214,8 @@ def main() -> None:
                                   "(SELECT sum(data_compressed_bytes) FROM system.parts WHERE active AND table = 'events') FROM spii.events")[0]
     print(f"report benchmark: {rows:,} events ({big:,} of the big client, {pings:,} engagement pings) over {days} days, loaded + merged in {load_s:.1f} s, "
           f"{disk / rows:.1f} compressed bytes/event; {os.cpu_count()} cpus, embedded chDB; {args.runs} runs per query, "
-          f"period {args.period} ending {LAST_DAY}")
+          f"period {args.period} ending {LAST_DAY}; visitor ids "
+          + ("one per person" if args.one_id_per_person else f"per day's epoch, {args.cookie_percent}% of people with a consented cookie"))
 
     # as spii serves it, counts perturbed; every pass timed (the period is closed: kept answers would answer runs 2+ from memory)
     stats = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False)
@@ -290,12 +323,56 @@ def main() -> None:
     print(f"whole dashboard kept ready (reports/ready.py; a big client: {'yes' if worth else 'NO'}): counted ahead by the collector in "
           f"{ahead_ms:.0f} ms, then the analyst's first view p50 {statistics.median(first_views):.0f} ms, its slowest panel alone "
           f"{slowest_ready:.1f} ms; same answers as computed: {'yes' if same else 'NO'}")
+    if not args.one_id_per_person:
+        closed_days(store, args, calls, stats, page, ask)
     if deviations:
         print(f"perturbation over {len(deviations):,} shown counts: mean adjustment {statistics.mean(deviations):+.3f}, "
               f"mean |adjustment| {statistics.mean(map(abs, deviations)):.2f}, max |adjustment| {max(map(abs, deviations))}, "
               f"unchanged {deviations.count(0) / len(deviations):.0%}")
     store.close()
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stats, page, ask) -> None:
+    """The same dashboard with its closed days written to spii.daily (reports/daily.py), as
+    `spii serve` writes them for a big client's ready periods: each panel alone and the whole
+    page against the same asked of the events, in the same run, interleaved."""
+    period = parse_request(calls[0][2]).period
+    daily = Daily(store, epochs=lambda: day_epochs(period.previous().first, LAST_DAY))
+    t0 = time.perf_counter()
+    written = daily.roll_closed(BIG.client_id, period.previous().first, period.last, 395, LAST_DAY + timedelta(days=1))
+    roll_s = time.perf_counter() - t0
+    size, rows = store.query("SELECT sum(data_compressed_bytes), sum(rows) FROM system.parts WHERE active AND table = 'daily'")[0]
+    added = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False, daily=daily)
+    print(f"closed days written to spii.daily: {written} days of the big client in {roll_s:.1f} s, {rows:,} rows, {size / 1e6:.1f} MB")
+    print(f"{'panel':22} {'added up p50':>13} {'scanned p50':>12}")
+    slowest = 0.0
+    for name, endpoint, query in calls:
+        with_daily = statistics.median(timed(lambda: ask(added, endpoint, query), args.runs))
+        scanned = statistics.median(timed(lambda: ask(stats, endpoint, query), args.runs))
+        slowest = max(slowest, with_daily)
+        print(f"{name:22} {with_daily:13.1f} {scanned:12.1f}")
+    added_ms, scanned_ms = [], []
+    for _ in range(args.runs):  # interleaved: the machine's speed drifts
+        added_ms += timed(lambda: page(added), 1)
+        scanned_ms += timed(lambda: page(stats), 1)
+    differ, largest = differences(strip_generated(page(added)), strip_generated(page(stats)))
+    print(f"whole dashboard with its closed days added up: p50 {statistics.median(added_ms):.0f} ms (slowest panel alone {slowest:.1f} ms), "
+          f"scanned p50 {statistics.median(scanned_ms):.0f} ms; numbers that differ: {differ} (largest difference {largest:.2%}: "
+          f"the scan's uniq is approximate past 65,536 visitors a row, the days' counts exact)")
+
+
+def differences(a, b) -> tuple[int, float]:
+    """How many numbers of two documents of the same shape differ, and the largest relative difference."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        found = [differences(a[k], b[k]) for k in a]
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        found = [differences(x, y) for x, y in zip(a, b)]
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return (0, 0.0) if a == b else (1, abs(a - b) / max(abs(b), 1))
+    else:
+        return (0, 0.0) if a == b else (1, 1.0)
+    return sum(n for n, _ in found), max((d for _, d in found), default=0.0)
 
 
 if __name__ == "__main__":

@@ -52,19 +52,6 @@ def timed(store: Store, sql: str, runs: int) -> tuple[list[dict], list[float]]:
     return rows, times
 
 
-def per_epoch_ids(load: str, cookie_percent: int) -> str:
-    """bench/reports.py's LOAD with ids as the key scheme makes them: ``cookie_percent`` of the
-    people have a consented cookie (the same id every day, stored as cookie_hash too); the others
-    get a new id each day (the day's epoch key)."""
-    person = "session % 900000"
-    cookie = f"({person}) % 100 < {cookie_percent}"
-    ids = (f"if({cookie}, cityHash64({person}, 'cookie'), cityHash64({person}, toDate(ts), 'v')) AS visitor_id, "
-           f"if({cookie}, visitor_id, 0) AS cookie_hash")
-    old = f"cityHash64({person}, 'v') AS visitor_id"
-    assert old in load and "visitor_id, session_id" in load
-    return load.replace(old, ids).replace("visitor_id, session_id", "visitor_id, cookie_hash, session_id", 1)
-
-
 # A row's visitor id is day-bound when no other day can hold it: a cookieless id under an epoch
 # key of that day (a 24-hour epoch is named by its day; shorter ones by the day and hour, and they
 # are aligned to divisors of 24 hours). Anything else (a consented cookie, a longer epoch) is
@@ -156,7 +143,7 @@ def measure(store: Store, args: argparse.Namespace) -> None:
     store.migrate()
     days = 60
     start = date.fromordinal(reports.LAST_DAY.toordinal() - days + 1)
-    load = reports.LOAD if fn != "per-epoch" else per_epoch_ids(reports.LOAD, args.cookie_percent)
+    load = reports.LOAD if fn != "per-epoch" else reports.per_epoch_ids(reports.LOAD, args.cookie_percent)
     store.command(load.format(start=start, step_ms=days * 86_400_000 // args.events, events=args.events))
     store.command("OPTIMIZE TABLE spii.events FINAL")
     if fn == "per-epoch":

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         ["30d"], description="Each big client's dashboard of these periods (comma-separated: 30d,7d; empty: none) is counted ahead "
         "and kept ready, so its first view answers from memory (needs SPII_REPORT_FRESH_SECONDS and SPII_REPORT_WARM_SECONDS above 0)."
     )
+    report_daily: bool = Field(
+        True, description="Write each big client's closed days of the ready periods to spii.daily once, and add them up for the "
+        "dashboard's unfiltered visit-column pass instead of scanning their events (exact counts; docs/design.md)."
+    )
     report_ready_seconds: float = Field(
         60.0, gt=0, description="How often the dashboards kept ready are asked again (a new day, an erasure, a client grown big)."
     )

@@ -31,10 +31,11 @@ from collector.logs import count_protocol_errors
 from collector.metrics import Metrics
 from collector.privacy.geoip import open_locator
 from collector.privacy.keeper import KeyKeeper
-from collector.privacy.keyring import LiveKeyring
+from collector.privacy.keyring import IP, LiveKeyring
 from collector.privacy.masterkey import MasterKey
 from collector.privacy.setup import keyring_store, load_master_key
 from collector.reports.privacy_budget import PrivacyLedger
+from collector.reports.daily import Daily
 from collector.reports.kept import REFRESH_SHARE, KeptAnswers
 from collector.reports.ready import ask_dashboard, ready_worth
 from collector.reports.stats import Stats
@@ -106,7 +107,8 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         spool.adopt(orphan)
     store = store or open_store(settings)
     flags = SubjectFlags(store)
-    stats = Stats(store, exclusions=flags.exclusions, record_secret=record_secrets(master),
+    daily = Daily(store, epochs=lambda: keyring.get().epochs.get(IP, [])) if settings.report_daily else None
+    stats = Stats(store, exclusions=flags.exclusions, record_secret=record_secrets(master), daily=daily,
                   kept=KeptAnswers(store, fresh_seconds=settings.report_fresh_seconds, fresh_rows=settings.report_fresh_rows,
                                    warm_seconds=settings.report_warm_seconds,
                                    count=lambda how: metrics.report_answers.labels(how).inc()))

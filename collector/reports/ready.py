@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from datetime import date as Date
 
 from collector.reports.overview import build_overview
@@ -29,7 +30,7 @@ from collector.reports.stats import Stats, StatsRequest
 from collector.reports.together import PageFetch
 from collector.tenants import Client
 
-__all__ = ["ready_worth", "ask_dashboard"]
+__all__ = ["ready_worth", "ask_dashboard", "roll_closed_days"]
 
 
 def ready_worth(stats: Stats, client: Client, period: str, today: Date | None = None) -> bool:
@@ -41,12 +42,24 @@ def ready_worth(stats: Stats, client: Client, period: str, today: Date | None = 
     return stats.kept.would_keep(stats.scope(client, parse_period(period, None, anchor), []))
 
 
+def roll_closed_days(stats: Stats, client: Client, period: str, date: str | None = None) -> int:
+    """Write the closed days of ``period`` (ending today, or at ``date``) and of the period
+    before it (the dashboard's comparison) that spii.daily lacks or holds stale (reports/daily.py);
+    the days written (none without ``stats.daily``)."""
+    if stats.daily is None:
+        return 0
+    today = stats.kept.clock().date() if stats.kept is not None else datetime.now(UTC).date()
+    asked = parse_period(period, date, today)
+    return stats.daily.roll_closed(client.client_id, asked.previous().first, asked.last, client.retention_days, today)
+
+
 def ask_dashboard(stats: Stats, client: Client, period: str, parse: Callable[[Mapping[str, str]], StatsRequest],
                   date: str | None = None) -> float:
     """Ask every answer of ``client``'s dashboard of ``period`` (ending today, or at ``date``)
     as the page does (blocking: run it on a report thread); the seconds it took (near 0 when
     they were kept)."""
     started = time.monotonic()
+    roll_closed_days(stats, client, period, date)
     fetch = PageFetch(stats, client, parse)
     build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, expect=fetch.expect)
     return time.monotonic() - started

@@ -15,13 +15,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from collector.reports import complement
+from collector.reports.daily import Daily
 from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
-from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits
+from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits, columns_for
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
     BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
-    distinct_visitors_query, event_query, exit_page_query, goal_condition, label_key, property_expr,
+    distinct_visitors_query, event_query, exit_page_query, goal_condition, grouped_rows, label_key, property_expr,
 )
 from collector.reports.together import Planned, Together
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
@@ -115,11 +116,14 @@ def _buckets(period: Period, interval: str) -> list[str]:
 
 class Stats:
     def __init__(self, store: Store, exclusions: Callable[[str], list[str]] | None = None,
-                 record_secret: Callable[[str], int] | None = None, kept: KeptAnswers | None | bool = True) -> None:
+                 record_secret: Callable[[str], int] | None = None, kept: KeptAnswers | None | bool = True,
+                 daily: Daily | None = None) -> None:
         """``record_secret(client_id)``: the client's record-key secret; without it (tests of
         exact numbers) no count is perturbed. ``kept``: where answers are kept and given again
-        (reports/kept.py); True keeps closed periods' answers only, False none."""
+        (reports/kept.py); True keeps closed periods' answers only, False none. ``daily``: closed
+        days counted once (reports/daily.py), which a page's passes add up where they can."""
         self.store = store
+        self.daily = daily
         self.exclusions = exclusions or (lambda client_id: [])
         self.record_secret = record_secret
         self.kept = KeptAnswers(store) if kept is True else kept or None
@@ -168,6 +172,8 @@ class Stats:
             rows = counted
         elif isinstance(group, GoalGroup) and not scope.goals:
             rows = {}  # a client without goals: no event meets one, so no scan (a dashboard's Goals panel)
+        elif (added_up := self._added_up(scope, group, metrics, labels, combine)) is not None:
+            rows = added_up
         elif group == "exit_page":  # the only visit property not stored on each event
             sql, params = exit_page_query(scope, metrics, labels, combine)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
@@ -176,6 +182,14 @@ class Stats:
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
         # (None: the rows a group gives no label, such as the events of no visit by entry page)
         return {label: finish(metrics, row, scope.record_secret) for label, row in rows.items() if label is not None}
+
+    def _added_up(self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None,
+                  combine: bool) -> dict[str, Row] | None:
+        """A breakdown's rows added up from closed days (reports/daily.py), where they hold them."""
+        if self.daily is None or group is None or labels is not None or combine:
+            return None
+        added_up = self.daily.family_query(scope, [group], columns_for(metrics, scope.record_secret is not None))
+        return None if added_up is None else grouped_rows([group], self.store.query_dicts(*added_up))[group]
 
     def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int,
                          together: Together | None = None) -> tuple[list[Row], int]:

@@ -34,6 +34,7 @@ from collector.reports.query import (
 )
 
 if TYPE_CHECKING:
+    from collector.reports.daily import Daily
     from collector.reports.stats import Stats, StatsRequest
     from collector.tenants import Client
 
@@ -73,8 +74,10 @@ class Together:
     """The grouped passes of one page: planned by ``expect``, run at the first ``take`` (or
     ``complement``) of a family, given out per question."""
 
-    def __init__(self, query_dicts: Callable[[str, dict[str, Any]], list[Row]]) -> None:
+    def __init__(self, query_dicts: Callable[[str, dict[str, Any]], list[Row]], daily: Daily | None = None) -> None:
         self.query_dicts = query_dicts
+        self.daily = daily  # closed days' counts (reports/daily.py): a family they hold is added up, not scanned
+        self.from_daily = 0  # of the passes, those added up from spii.daily (tests read it)
         self._families: dict[tuple[str, bool, str | None], _Family] = {}  # (scope, event group?, group) -> family
         self._filtered: dict[tuple[str, str | None], _Family] = {}  # (scope, group) -> family, for the complement rule
         self.passes = 0  # grouped queries run (tests read it)
@@ -109,9 +112,12 @@ class Together:
         if not set(columns) <= set(columns_for(family.metrics, scope.record_secret is not None)):
             return None  # asked with other metrics than planned
         if family.rows is None:
-            sql, params = grouped_event_query(scope, family.groups, family.metrics)
+            perturbed = scope.record_secret is not None
+            added_up = self.daily.family_query(scope, family.groups, columns_for(family.metrics, perturbed)) if self.daily else None
+            sql, params = added_up or grouped_event_query(scope, family.groups, family.metrics)
             family.rows = grouped_rows(family.groups, self.query_dicts(sql, params))
             self.passes += 1
+            self.from_daily += added_up is not None
         rows = family.rows.pop(group, None)
         if rows is None or (group is None and "" not in rows):
             return None  # (a total over no rows: only its own query answers one row of zeros)
@@ -142,7 +148,7 @@ class PageFetch:
 
     def __init__(self, stats: Stats, client: Client, parse: Callable[[Mapping[str, str]], StatsRequest]) -> None:
         self.stats, self.client, self.parse = stats, client, parse
-        self.together = Together(stats.store.query_dicts)
+        self.together = Together(stats.store.query_dicts, stats.daily)
 
     def __call__(self, endpoint: str, query: Mapping[str, str]) -> dict[str, Any]:
         answer = getattr(self.stats, endpoint)

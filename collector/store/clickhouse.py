@@ -177,8 +177,11 @@ class Store:
     def delete_events(self, where: str, parameters: dict[str, Any]) -> None:
         """Lightweight DELETE of matching rows (on every shard's local table in cluster mode:
         a Distributed table cannot delete)."""
-        target = f"spii.events_local ON CLUSTER '{self.cluster}'" if self.cluster else EVENTS_TABLE
-        self.command(f"DELETE FROM {target} WHERE {where}", parameters)
+        self.command(f"DELETE FROM {self.local_table(EVENTS_TABLE)} WHERE {where}", parameters)
+
+    def local_table(self, table: str) -> str:
+        """What a DELETE of ``table`` names: in cluster mode, every shard's local table."""
+        return f"{table}_local ON CLUSTER '{self.cluster}'" if self.cluster else table
 
     def migrate(self) -> list[str]:
         """Apply sql/NNN_*.sql files not yet recorded in spii.schema_migrations, in order

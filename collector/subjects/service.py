@@ -16,6 +16,7 @@ from typing import Any
 
 from collector.audit import AuditLog
 from collector.privacy.keyring import KeyDestroyed, Keyring, UnknownKey
+from collector.reports.daily import Daily
 from collector.store.clickhouse import EVENTS_TABLE, Store
 from collector.subjects.flags import OBJECT, RESTRICT, SubjectFlags
 from collector.subjects.pseudonyms import InvalidSubject, Subject, SubjectPseudonyms, resolve
@@ -121,6 +122,7 @@ class SubjectService:
             erased = int(self.store.query(f"SELECT count() FROM {EVENTS_TABLE} WHERE {where}", params)[0][0])
             if erased:
                 self.store.delete_events(where, params)
+                Daily(self.store).forget(client.client_id)  # closed days' counts held them too: counted afresh
                 self.flags.changed()  # answers kept while the rows were still there are dropped
         self._log("subject.erase", request, subject, found, erased=erased, objection_epochs=objected, spool_flushed=flushed)
         return {**self._summary(found), "erased": erased, "objection_epochs": objected, "spool_flushed": flushed}

@@ -1,0 +1,194 @@
+"""Closed days counted once: the dashboard's visit-column passes added up from spii.daily.
+
+A cold dashboard spends most of its time on one pass (reports/together.py): the eleven stored
+visit columns, the entry pages and the total, grouped one scan: 1.5 s of 5 s at 10M events on
+two cores, nearly all of it the distinct-visitor hash sets. Those sets need not be built again
+for a closed day. spii's key scheme makes a cookieless visitor id a keyed hash under one
+epoch's key, and an epoch of a day or less lies within one UTC day, so such an id is on one day
+only ("day-bound"): a period's distinct visitors are the sum of its days' distinct day-bound
+ids, plus the distinct ids that can recur (a consented cookie's hash, an epoch longer than a
+day), which are few and kept as sets. Every count is exact (``uniq`` over the events is
+approximate past 65,536 per row); the other columns of the pass simply add up.
+
+``roll`` writes a closed day of a client (one scan of that day) and records the day's row
+count; ``family_query`` answers a pass from the recorded days whose row count is still the
+same, and from the events for the others (today, a day written before late events came).
+``spii serve`` writes the closed days of each big client's ready periods before counting them
+(reports/ready.py). An erasure deletes the client's rows (``forget``): they are written again
+at the next round. A pass with filters or restricted subjects scans as before.
+
+Measured with ``bench/rollups.py --sketch per-epoch`` and ``bench/reports.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from collector.privacy.keyring import IP, Epoch
+from collector.reports.catalogue import COLUMNS, COUNTED
+from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PROPERTIES, Scope
+
+if TYPE_CHECKING:
+    from collector.store.clickhouse import Store
+
+__all__ = ["DAILY_GROUPS", "DAILY_COLUMNS", "Daily", "day_bound_keys"]
+
+Row = dict[str, Any]
+
+# The groups spii.daily holds, by their name there: the stored visit columns (the entry page as
+# the breakdown groups it), the event properties of the dashboard's panels (pages, events,
+# fulfilment statuses, contact channels), the day (the daily line) and the total (None).
+DAILY_GROUPS: dict[str | None, str] = {
+    **{PROPERTIES[p]: PROPERTIES[p] for p in ("visit:source", "visit:referrer", "visit:utm_source", "visit:utm_medium",
+                                              "visit:utm_campaign", "visit:postcode_area", "visit:country", "visit:region",
+                                              "visit:device", "visit:browser", "visit:os", "event:page", "event:name",
+                                              "event:fulfilment_status", "event:contact_channel")},
+    BREAKDOWN_GROUPS["visit:entry_page"]: "entry_page",
+    BUCKETS["day"]: "day",
+    None: "total",
+}
+# A visitor id no other day can hold: a cookieless id (no consented cookie) under the key of an
+# epoch that lies within one UTC day (day_bound_keys), which its name starts with (keyring.make_key_id).
+DAY_BOUND = "visitor_id != 0 AND cookie_hash = 0 AND key_id IN {day_keys:Array(String)} AND startsWith(key_id, toString(day))"
+# The catalogue's columns spii.daily can give (others: the pass scans), as summed across days.
+_SUMMED = ("visits", "pageviews", "events", "transactions", "revenue", "fulfilments", "contacts", "visit_pageviews",
+           "engaged_visits")
+# (over the stored columns named d_<column>: the merged ones take the catalogue's names)
+_MERGED = {
+    "visitors": "sum(d_visitors) + uniqExactMerge(d_lasting)",
+    "people": "sum(d_visitors) + uniqExactMerge(d_lasting) + uniqExactMerge(d_orders)",
+    "cell_key": "max(d_cell_key)",
+    **{name: f"sum(d_{name})" for name in _SUMMED},
+}
+DAILY_COLUMNS = frozenset(_MERGED)
+# One day's rows of a (day, dim, label), from the events: the same columns spii.daily stores.
+_ROLLED = (f"uniqExactIf(visitor_id, {DAY_BOUND}) AS visitors, "
+           f"uniqExactStateIf(visitor_id, visitor_id != 0 AND NOT ({DAY_BOUND})) AS lasting, "
+           "uniqExactStateIf(order_id, visitor_id = 0 AND order_id != '') AS orders, "
+           "maxIf(visitor_id, visitor_id != 0) AS cell_key, "
+           + ", ".join(f"{COLUMNS[name].sql} AS {name}" for name in _SUMMED))
+_STORED = ["visitors", "lasting", "orders", "cell_key", *_SUMMED]
+
+
+def _labels() -> str:
+    """The ARRAY JOIN of every group's (dim, label) of an event; NULL labels (the entry page of
+    no visit) are no row."""
+    labels = (f"('{name}', toNullable(toString({group or repr('')})))" for group, name in DAILY_GROUPS.items())
+    return f"[{', '.join(labels)}]"
+
+
+def _rolled_select(where: str) -> str:
+    """Per (day, dim, label) of the events ``where`` selects: spii.daily's columns."""
+    return (f"SELECT day, p.1 AS dim, assumeNotNull(p.2) AS label, {_ROLLED} FROM spii.events ARRAY JOIN {_labels()} AS p "
+            f"WHERE {where} AND {COUNTED} AND p.2 IS NOT NULL GROUP BY day, dim, label")
+
+
+def day_bound_keys(epochs: Iterable[Epoch], first: date, last: date) -> list[str]:
+    """The ids of the IP-key epochs of ``first``..``last`` that lie within one UTC day: no
+    visitor id under one of them is on another day (a longer epoch's ids are on each of its days)."""
+    return sorted(e.key_id for e in epochs if e.purpose == IP and first <= e.start.date() <= last
+                  and e.start.date() == (e.end - timedelta(microseconds=1)).date())
+
+
+def _day_counts(store: Store, client_id: str, first: date, last: date) -> list[tuple[date, int, int | None]]:
+    """Per day of ``first``..``last`` with events: their row count, and the count spii.daily's
+    rows of the day were written with (None: not written)."""
+    return store.query(
+        "SELECT e.day, e.n, d.events FROM (SELECT day, count() AS n FROM spii.events WHERE client_id = {client:String} "
+        "AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day) AS e LEFT JOIN (SELECT day, argMax(events, rolled_at) AS events "
+        "FROM spii.daily_days WHERE client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day) AS d "
+        "ON e.day = d.day SETTINGS join_use_nulls = 1", {"client": client_id, "first": first, "last": last})
+
+
+def rolled_days(store: Store, client_id: str, first: date, last: date) -> tuple[set[date], int, int]:
+    """The days of ``first``..``last`` whose spii.daily rows still hold all their events, the
+    events of those days, and of the others."""
+    rows = _day_counts(store, client_id, first, last)
+    rolled = {day for day, n, written in rows if written == n}
+    inside = sum(n for day, n, _ in rows if day in rolled)
+    return rolled, inside, sum(n for _, n, _ in rows) - inside
+
+
+@dataclass
+class Daily:
+    """spii.daily of one store: written by ``roll``, read by ``family_query``. ``epochs``: the
+    keyring's epochs (destroyed ones too: only their ids and times are read)."""
+
+    store: Store
+    epochs: Callable[[], Iterable[Epoch]] = field(default=lambda: ())
+    # read from spii.daily only when the days it lacks hold at most this share of the rows:
+    # those are counted per day and label from the events, dearer per row than the scan
+    at_most_unrolled: float = 1 / 8
+
+    def roll(self, client_id: str, day: date, retention_days: int, written_before: bool = True) -> int:
+        """Write ``client_id``'s counts of the closed ``day`` anew (``written_before``: delete
+        what was written of it first); its events' row count."""
+        params: dict[str, Any] = {"client": client_id, "day": day, "day_keys": day_bound_keys(self.epochs(), day, day)}
+        if written_before:
+            for table in ("spii.daily_days", "spii.daily"):
+                self.store.command(f"DELETE FROM {self.store.local_table(table)} WHERE client_id = {{client:String}} AND day = {{day:Date}}",
+                                   params)
+        # counted before the rows are read: an event arriving in between makes the day look changed, never the reverse
+        events = int(self.store.query("SELECT count() FROM spii.events WHERE client_id = {client:String} AND day = {day:Date}", params)[0][0])
+        if events:
+            where = "client_id = {client:String} AND day = {day:Date}"
+            self.store.command(f"INSERT INTO spii.daily (client_id, day, dim, label, {', '.join(_STORED)}, retention_days) "
+                               f"SELECT {{client:String}}, day, dim, label, {', '.join(_STORED)}, {{retention:UInt16}} "
+                               f"FROM ({_rolled_select(where)})", {**params, "retention": retention_days})
+        self.store.command("INSERT INTO spii.daily_days (client_id, day, events, rolled_at, retention_days) VALUES "
+                           "({client:String}, {day:Date}, {events:UInt64}, now64(3), {retention:UInt16})",
+                           {**params, "events": events, "retention": retention_days})
+        return events
+
+    def roll_closed(self, client_id: str, first: date, last: date, retention_days: int, today: date | None = None) -> int:
+        """Write the closed days of ``first``..``last`` that spii.daily lacks or holds stale (a
+        day with events only); the days written."""
+        today = today or datetime.now(UTC).date()
+        todo = [(day, written is not None) for day, n, written in _day_counts(self.store, client_id, first,
+                                                                             min(last, today - timedelta(days=1))) if written != n]
+        for day, written_before in todo:
+            self.roll(client_id, day, retention_days, written_before)
+        return len(todo)
+
+    def forget(self, client_id: str) -> None:
+        """An erasure: the client's days are counted from the events until written again."""
+        target = self.store.local_table
+        for table in ("spii.daily_days", "spii.daily"):
+            self.store.command(f"DELETE FROM {target(table)} WHERE client_id = {{client:String}}", {"client": client_id})
+
+    def family_query(self, scope: Scope, groups: list[str | None], columns: list[str]) -> tuple[str, dict[str, Any]] | None:
+        """``grouped_event_query``'s rows (grouped_by, g<i>, ``columns``) for ``groups`` of
+        ``scope``, added up from spii.daily where it holds the days; None when it cannot give
+        them (a column or group it lacks, filters, restricted subjects, a period at the
+        retention cut, too few days written)."""
+        if (scope.filters or scope.conditions or scope.exclusions or not set(columns) <= DAILY_COLUMNS
+                or not set(groups) <= set(DAILY_GROUPS)):
+            return None
+        if "visits" in columns and any(g in EVENT_GROUPS for g in groups):
+            return None  # (grouped by an event property, a visit counts in each row it touched: distinct sessions)
+        if scope.period.first <= (scope.now - timedelta(days=scope.retention_days)).date():
+            return None  # (the retention cut runs through the first day: its rows are selected by time)
+        rolled, inside, outside = rolled_days(self.store, scope.client_id, scope.period.first, scope.period.last)
+        if not rolled or outside > self.at_most_unrolled * (inside + outside):
+            return None
+        params: dict[str, Any] = {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last,
+                                  "rolled": sorted(rolled), "day_keys": day_bound_keys(self.epochs(), scope.period.first, scope.period.last)}
+        names = [DAILY_GROUPS[g] for g in groups]
+        params["dims"] = names
+        period = "client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date}"
+        stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
+        parts = (f"SELECT dim, label, {stored} FROM spii.daily WHERE {period} AND day IN {{rolled:Array(Date)}} "
+                 f"AND dim IN {{dims:Array(String)}} "
+                 f"UNION ALL SELECT dim, label, {stored} FROM ({_rolled_select(period + ' AND day NOT IN {rolled:Array(Date)}')})")
+        keyed = [name for name in names if name != "total"]
+        # back into grouped_event_query's shape: group i's label as g<i>, the others NULL, and
+        # GROUPING's bits (1 for an argument the row is not grouped by, the first argument highest)
+        keys = "".join(f"if(dim = '{name}', label, NULL) AS g{i}, " for i, name in enumerate(keyed))
+        bits = " + ".join(f"if(dim = '{name}', 0, {1 << (len(keyed) - 1 - i)})" for i, name in enumerate(keyed)) or "0"
+        select = ", ".join(f"{_MERGED[c]} AS {c}" for c in columns)
+        sql = (f"SELECT {keys}toUInt64({bits}) AS grouped_by, {select} FROM ({parts}) "
+               f"WHERE dim IN {{dims:Array(String)}} GROUP BY dim, label")
+        return sql, params

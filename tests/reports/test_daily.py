@@ -1,0 +1,174 @@
+"""Closed days counted once (reports/daily.py) on real embedded ClickHouse: with visitor ids as
+the key scheme makes them (a cookieless id per day's epoch, a consented cookie's hash every day,
+a two-day epoch's ids on both its days, orders of fulfilments with no visitor), the dashboard
+added up from spii.daily is the dashboard scanned from the events, number for number; a late
+event, an erasure, a filter or a retention cut falls back to the events; today is never written."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from collector.http.stats import parse_request
+from collector.privacy.keyring import IP, Epoch
+from collector.reports.catalogue import columns_for
+from collector.reports.daily import Daily, rolled_days
+from collector.reports.overview import build_overview
+from collector.reports.periods import Period
+from collector.reports.query import grouped_event_query, grouped_rows, parse_filters
+from collector.reports.ready import ask_dashboard, roll_closed_days
+from collector.reports.stats import Stats
+from collector.reports.together import PageFetch
+from collector.tenants import Client
+from tests.reports.stores import loaded
+
+TODAY = datetime.now(UTC).date()
+C = Client(client_id="c_daily0000000", name="daily", domains=["daily.example"], k=5)
+TWO_DAY = TODAY - timedelta(days=12)  # an epoch of 48 hours: its ids are on this day and the next
+
+
+def _key_id(day) -> str:
+    return str(TWO_DAY) if day in (TWO_DAY, TWO_DAY + timedelta(days=1)) else str(day)
+
+
+def _epochs() -> list[Epoch]:
+    out = []
+    for n in range(70):
+        day = TODAY - timedelta(days=n)
+        if day == TWO_DAY + timedelta(days=1):
+            continue
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        length = timedelta(days=2 if day == TWO_DAY else 1)
+        out.append(Epoch(_key_id(day), IP, start, start + length, start, wrapped="(not read)"))
+    return out
+
+
+def _row(day, step: int, person: int, visit: dict, **fields) -> bytes:
+    cookie = person % 7 == 0  # a consented cookie: the same id every day
+    visitor = 10_000_000 + person if cookie else int.from_bytes(hashlib.blake2b(f"{person}/{_key_id(day)}".encode(), digest_size=6).digest(), "big")
+    return orjson.dumps({
+        "client_id": C.client_id, "ts": f"{day} 10:{step:02d}:00.000", "host": "daily.example", "key_id": _key_id(day),
+        "visitor_id": visitor, "cookie_hash": visitor if cookie else 0, "session_id": visitor * 10 + day.toordinal() % 10,
+        "visit_event": step + 1, "visit_pageview": step + 1, "visit_seconds": 30 * step, "retention_days": 395,
+        **visit, **fields}) + b"\n"
+
+
+def _events(seed: int = 11, people: int = 300) -> bytes:
+    rnd = random.Random(seed)
+    lines = []
+    for person in range(1, people + 1):
+        visit = {"referrer_source": rnd.choice(["Google", "", "", "Bing", "Ecosia"]), "country": rnd.choice(["GB", "GB", "US", "DE"]),
+                 "device": rnd.choice(["Desktop", "Mobile"]), "browser": rnd.choice(["Chrome", "Firefox", "Safari"]),
+                 "os": rnd.choice(["Windows", "Android", "iOS"]), "utm_source": rnd.choice(["", "", "news"]),
+                 "region": "GB-ENG", "entry_page": rnd.choice(["/", "/a", "/b"])}
+        for day in {TODAY - timedelta(days=rnd.randrange(0, 45)) for _ in range(rnd.randint(1, 4))}:
+            for step in range(rnd.randint(1, 4)):
+                kind = rnd.choice(["pageview", "pageview", "pageview", "event", "transaction"])
+                lines.append(_row(day, step, person, visit, kind=kind, name="Signup" if kind == "event" else kind,
+                                  path=rnd.choice(["/", "/a", "/b", "/c"]), order_id=f"o{person}-{day}" if kind == "transaction" else "",
+                                  revenue="9.5" if kind == "transaction" else "0", currency="EUR" if kind == "transaction" else ""))
+    for n in range(40):  # a shop's fulfilments: no visitor, their orders counted as people
+        day = TODAY - timedelta(days=n % 30)
+        lines.append(orjson.dumps({"client_id": C.client_id, "ts": f"{day} 12:00:00.000", "kind": "fulfilment", "name": "fulfilment",
+                                   "order_id": f"order{n % 25}", "fulfilment_status": "shipped", "retention_days": 395}) + b"\n")
+    return b"".join(lines)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    yield from loaded(tmp_path_factory, "daily", _events())
+
+
+@pytest.fixture
+def daily(store):
+    daily = Daily(store, epochs=_epochs)
+    daily.forget(C.client_id)
+    yield daily
+    daily.forget(C.client_id)
+
+
+def _page(store, daily: Daily | None, period: str = "30d", filters: str = "") -> tuple[dict, int]:
+    stats = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False, daily=daily)
+    fetch = PageFetch(stats, C, parse_request)
+    page = build_overview(fetch, {"name": C.name}, period, filters=filters, expect=fetch.expect)
+    page.pop("generated")
+    page["receiving"].pop("as_of")
+    return page, fetch.together.from_daily
+
+
+def test_the_dashboard_added_up_from_closed_days_is_the_dashboard_scanned(store, daily):
+    scanned, _ = _page(store, None)
+    assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) >= 40
+    assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 0  # all written, none stale
+    added, from_daily = _page(store, daily)
+    assert from_daily == 1  # the visit columns' pass (with the entry pages and the total)
+    assert added == scanned
+    panels = {p["title"]: p for p in added["panels"]}
+    assert panels["Sources"]["results"][0]["visitors"] > 10 and panels["Devices"]["results"]
+    assert _page(store, daily, "7d") == (_page(store, None, "7d")[0], 1)  # any period of the written days, today from the events
+
+
+def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
+    daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
+    stats = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False)
+    scope = stats.scope(C, Period(TODAY - timedelta(days=29), TODAY), [])
+    visit_groups = ["referrer_source", "country", "device", "if(session_id != 0, entry_page, NULL)", "day", None]
+    event_groups = ["path", "name", "fulfilment_status"]
+    metrics = ["visitors", "pageviews", "events", "transactions", "revenue", "fulfilments"]
+    for groups, asked in ((visit_groups, [*metrics, "visits", "bounce_rate", "views_per_visit"]), (event_groups, metrics)):
+        added_up = daily.family_query(scope, groups, columns_for(asked, True))
+        assert added_up is not None
+        scanned = grouped_rows(groups, store.query_dicts(*grouped_event_query(scope, groups, asked)))
+        assert grouped_rows(groups, store.query_dicts(*added_up)) == scanned
+        assert all(scanned[g] for g in groups)
+    assert scanned["fulfilment_status"]["shipped"]["people"] == 25  # orders with no visitor are people too
+    assert daily.family_query(scope, event_groups, columns_for(["visits"], True)) is None  # distinct sessions: not held
+
+
+def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
+    daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
+    late_day = TODAY - timedelta(days=3)
+    rolled, _, _ = rolled_days(store, C.client_id, late_day, late_day)
+    assert rolled == {late_day}
+    store.insert_segment(_row(late_day, 9, 99_999, {"referrer_source": "Late", "country": "GB"}, kind="pageview", name="pageview",
+                              path="/late"), "daily-late")
+    assert rolled_days(store, C.client_id, late_day, late_day)[0] == set()  # its row count changed: stale
+    added, from_daily = _page(store, daily)
+    assert from_daily == 1 and added == _page(store, None)[0]
+    assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 1  # written anew
+    daily.forget(C.client_id)  # (what an erasure does: subjects/service.py)
+    assert store.query("SELECT count() FROM spii.daily WHERE client_id = {c:String}", {"c": C.client_id})[0][0] == 0
+    page, from_daily = _page(store, daily)
+    assert from_daily == 0 and page == _page(store, None)[0]
+
+
+def test_today_is_never_written_and_a_filtered_or_cut_pass_scans(store, daily):
+    daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
+    assert store.query("SELECT count() FROM spii.daily_days WHERE client_id = {c:String} AND day >= {d:Date}",
+                       {"c": C.client_id, "d": TODAY})[0][0] == 0
+    stats = Stats(store, kept=False)
+    period = Period(TODAY - timedelta(days=29), TODAY)
+    groups = ["country", "device", None]
+    assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people"]) is not None
+    assert daily.family_query(stats.scope(C, period, parse_filters("visit:country==GB")), groups, ["visitors", "people"]) is None
+    assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people", "visit_seconds"]) is None  # pings: not held
+    cut = Client(client_id=C.client_id, name=C.name, domains=C.domains, k=5, retention_days=20)  # the cut runs through the period
+    assert daily.family_query(stats.scope(cut, period, []), groups, ["visitors", "people"]) is None
+    assert _page(store, daily, filters="visit:country==GB")[1] == 0
+
+
+def test_keeping_a_dashboard_ready_writes_its_closed_days_first(store, daily):
+    """spii serve's ready round (reports/ready.py) writes the closed days of the period and of
+    the one before it (the comparison), then counts the page: from them."""
+    stats = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False, daily=daily)
+    ask_dashboard(stats, C, "30d", parse_request)
+    written = store.query("SELECT count(), min(day), max(day) FROM spii.daily_days WHERE client_id = {c:String}", {"c": C.client_id})[0]
+    with_events = store.query("SELECT uniq(day) FROM spii.events WHERE client_id = {c:String} AND day BETWEEN {f:Date} AND {l:Date}",
+                              {"c": C.client_id, "f": TODAY - timedelta(days=59), "l": TODAY - timedelta(days=1)})[0][0]
+    assert written == (with_events, TODAY - timedelta(days=44), TODAY - timedelta(days=1))
+    assert roll_closed_days(stats, C, "30d") == 0  # nothing stale: the next round writes nothing
+    assert _page(store, daily)[1] == 1
