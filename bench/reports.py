@@ -356,23 +356,25 @@ def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stat
     for _ in range(args.runs):  # interleaved: the machine's speed drifts
         added_ms += timed(lambda: page(added), 1)
         scanned_ms += timed(lambda: page(stats), 1)
-    differ, largest = differences(strip_generated(page(added)), strip_generated(page(stats)))
+    numbers, differ, largest, other = differences(strip_generated(page(added)), strip_generated(page(stats)))
     print(f"whole dashboard with its closed days added up: p50 {statistics.median(added_ms):.0f} ms (slowest panel alone {slowest:.1f} ms), "
-          f"scanned p50 {statistics.median(scanned_ms):.0f} ms; numbers that differ: {differ} (largest difference {largest:.2%}: "
-          f"the scan's uniq is approximate past 65,536 visitors a row, the days' counts exact)")
+          f"scanned p50 {statistics.median(scanned_ms):.0f} ms; of its {numbers} numbers {differ} differ, by at most {largest:.2%}, "
+          f"and {other} other values (labels in another order, rows shown or hidden): the scan's uniq is approximate past "
+          f"65,536 visitors a row, the days' counts exact")
 
 
-def differences(a, b) -> tuple[int, float]:
-    """How many numbers of two documents of the same shape differ, and the largest relative difference."""
+def differences(a, b) -> tuple[int, int, float, int]:
+    """Two documents compared: their numbers, those that differ, the largest relative difference,
+    and the other values that differ (or the parts whose shape does)."""
     if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
         found = [differences(a[k], b[k]) for k in a]
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         found = [differences(x, y) for x, y in zip(a, b)]
     elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return (0, 0.0) if a == b else (1, abs(a - b) / max(abs(b), 1))
+        return (1, 0, 0.0, 0) if a == b else (1, 1, abs(a - b) / max(abs(b), 1), 0)
     else:
-        return (0, 0.0) if a == b else (1, 1.0)
-    return sum(n for n, _ in found), max((d for _, d in found), default=0.0)
+        return (0, 0, 0.0, 0) if a == b else (0, 0, 0.0, 1)
+    return (sum(f[0] for f in found), sum(f[1] for f in found), max((f[2] for f in found), default=0.0), sum(f[3] for f in found))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ CREATE TABLE IF NOT EXISTS spii.daily
     -- the other visitor ids, and the orders of events with no visitor: merged across days
     lasting         AggregateFunction(uniqExact, UInt64),
     orders          AggregateFunction(uniqExact, String),
+    -- the same of the visitors with a transaction (conversion rates)
+    buyers          UInt64,
+    lasting_buyers  AggregateFunction(uniqExact, UInt64),
     -- the largest visitor id (the cell key of perturbation), and counts that simply add up
     cell_key        UInt64,
     visits          UInt64,
@@ -28,6 +31,9 @@ CREATE TABLE IF NOT EXISTS spii.daily
     contacts        UInt64,
     visit_pageviews UInt64,
     engaged_visits  UInt64,
+    -- the visits' seconds, which their engagement pings extend; the events (no pings) of the row
+    visit_seconds   UInt64,
+    counted         UInt64,
     retention_days  UInt16
 )
 ENGINE = MergeTree

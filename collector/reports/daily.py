@@ -22,6 +22,7 @@ Measured with ``bench/rollups.py --sketch per-epoch`` and ``bench/reports.py``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -53,24 +54,30 @@ DAILY_GROUPS: dict[str | None, str] = {
 # A visitor id no other day can hold: a cookieless id (no consented cookie) under the key of an
 # epoch that lies within one UTC day (day_bound_keys), which its name starts with (keyring.make_key_id).
 DAY_BOUND = "visitor_id != 0 AND cookie_hash = 0 AND key_id IN {day_keys:Array(String)} AND startsWith(key_id, toString(day))"
-# The catalogue's columns spii.daily can give (others: the pass scans), as summed across days.
+# The catalogue's columns spii.daily can give (others: the pass scans), as summed across days:
+# each counts only events or is 0 on engagement pings, but the visit seconds, which a ping extends.
 _SUMMED = ("visits", "pageviews", "events", "transactions", "revenue", "fulfilments", "contacts", "visit_pageviews",
-           "engaged_visits")
+           "engaged_visits", "visit_seconds")
 # (over the stored columns named d_<column>: the merged ones take the catalogue's names)
 _MERGED = {
     "visitors": "sum(d_visitors) + uniqExactMerge(d_lasting)",
     "people": "sum(d_visitors) + uniqExactMerge(d_lasting) + uniqExactMerge(d_orders)",
+    "buyers": "sum(d_buyers) + uniqExactMerge(d_lasting_buyers)",
     "cell_key": "max(d_cell_key)",
     **{name: f"sum(d_{name})" for name in _SUMMED},
 }
 DAILY_COLUMNS = frozenset(_MERGED)
-# One day's rows of a (day, dim, label), from the events: the same columns spii.daily stores.
-_ROLLED = (f"uniqExactIf(visitor_id, {DAY_BOUND}) AS visitors, "
-           f"uniqExactStateIf(visitor_id, visitor_id != 0 AND NOT ({DAY_BOUND})) AS lasting, "
+# One day's rows of a (day, dim, label), from the events and their pings: spii.daily's columns.
+# ``counted``: its events (no pings); a label only pings have is no row of any report.
+_ROLLED = (f"uniqExactIf(visitor_id, {DAY_BOUND} AND {COUNTED}) AS visitors, "
+           f"uniqExactStateIf(visitor_id, visitor_id != 0 AND {COUNTED} AND NOT ({DAY_BOUND})) AS lasting, "
            "uniqExactStateIf(order_id, visitor_id = 0 AND order_id != '') AS orders, "
-           "maxIf(visitor_id, visitor_id != 0) AS cell_key, "
-           + ", ".join(f"{COLUMNS[name].sql} AS {name}" for name in _SUMMED))
-_STORED = ["visitors", "lasting", "orders", "cell_key", *_SUMMED]
+           f"uniqExactIf(visitor_id, {DAY_BOUND} AND kind = 'transaction') AS buyers, "
+           f"uniqExactStateIf(visitor_id, visitor_id != 0 AND kind = 'transaction' AND NOT ({DAY_BOUND})) AS lasting_buyers, "
+           f"{COLUMNS['cell_key'].sql} AS cell_key, "
+           + ", ".join(f"{COLUMNS[name].sql} AS {name}" for name in _SUMMED)
+           + f", countIf({COUNTED}) AS counted")
+_STORED = ["visitors", "lasting", "orders", "buyers", "lasting_buyers", "cell_key", *_SUMMED, "counted"]
 
 
 def _labels() -> str:
@@ -83,7 +90,7 @@ def _labels() -> str:
 def _rolled_select(where: str) -> str:
     """Per (day, dim, label) of the events ``where`` selects: spii.daily's columns."""
     return (f"SELECT day, p.1 AS dim, assumeNotNull(p.2) AS label, {_ROLLED} FROM spii.events ARRAY JOIN {_labels()} AS p "
-            f"WHERE {where} AND {COUNTED} AND p.2 IS NOT NULL GROUP BY day, dim, label")
+            f"WHERE {where} AND p.2 IS NOT NULL GROUP BY day, dim, label")
 
 
 def day_bound_keys(epochs: Iterable[Epoch], first: date, last: date) -> list[str]:
@@ -103,13 +110,13 @@ def _day_counts(store: Store, client_id: str, first: date, last: date) -> list[t
         "ON e.day = d.day SETTINGS join_use_nulls = 1", {"client": client_id, "first": first, "last": last})
 
 
-def rolled_days(store: Store, client_id: str, first: date, last: date) -> tuple[set[date], int, int]:
+def rolled_days(store: Store, client_id: str, first: date, last: date) -> tuple[set[date], set[date], int, int]:
     """The days of ``first``..``last`` whose spii.daily rows still hold all their events, the
-    events of those days, and of the others."""
+    other days with events, and the events of each."""
     rows = _day_counts(store, client_id, first, last)
     rolled = {day for day, n, written in rows if written == n}
     inside = sum(n for day, n, _ in rows if day in rolled)
-    return rolled, inside, sum(n for _, n, _ in rows) - inside
+    return rolled, {day for day, _, _ in rows} - rolled, inside, sum(n for _, n, _ in rows) - inside
 
 
 @dataclass
@@ -122,6 +129,20 @@ class Daily:
     # read from spii.daily only when the days it lacks hold at most this share of the rows:
     # those are counted per day and label from the events, dearer per row than the scan
     at_most_unrolled: float = 1 / 8
+    # which days are written, as last read (a page asks it once per pass: ~35 ms each at 10M events)
+    seen_seconds: float = 2.0
+    _seen: dict[tuple[str, date, date], tuple[float, tuple[set[date], set[date], int, int]]] = field(default_factory=dict, repr=False)
+
+    def _rolled_days(self, client_id: str, first: date, last: date) -> tuple[set[date], set[date], int, int]:
+        key, now = (client_id, first, last), time.monotonic()
+        seen = self._seen.get(key)
+        if seen is None or now - seen[0] >= self.seen_seconds:
+            seen = self._seen[key] = (now, rolled_days(self.store, client_id, first, last))
+        return seen[1]
+
+    def changed(self) -> None:
+        """Days were written or deleted, or events erased: read which days are written afresh."""
+        self._seen.clear()
 
     def roll(self, client_id: str, day: date, retention_days: int, written_before: bool = True) -> int:
         """Write ``client_id``'s counts of the closed ``day`` anew (``written_before``: delete
@@ -132,15 +153,17 @@ class Daily:
                 self.store.command(f"DELETE FROM {self.store.local_table(table)} WHERE client_id = {{client:String}} AND day = {{day:Date}}",
                                    params)
         # counted before the rows are read: an event arriving in between makes the day look changed, never the reverse
-        events = int(self.store.query("SELECT count() FROM spii.events WHERE client_id = {client:String} AND day = {day:Date}", params)[0][0])
+        # (the day selected by the table's key, toDate(ts): only its granules are read)
+        where = "client_id = {client:String} AND toDate(ts) = {day:Date}"
+        events = int(self.store.query(f"SELECT count() FROM spii.events WHERE {where}", params)[0][0])
         if events:
-            where = "client_id = {client:String} AND day = {day:Date}"
             self.store.command(f"INSERT INTO spii.daily (client_id, day, dim, label, {', '.join(_STORED)}, retention_days) "
                                f"SELECT {{client:String}}, day, dim, label, {', '.join(_STORED)}, {{retention:UInt16}} "
                                f"FROM ({_rolled_select(where)})", {**params, "retention": retention_days})
         self.store.command("INSERT INTO spii.daily_days (client_id, day, events, rolled_at, retention_days) VALUES "
                            "({client:String}, {day:Date}, {events:UInt64}, now64(3), {retention:UInt16})",
                            {**params, "events": events, "retention": retention_days})
+        self.changed()
         return events
 
     def roll_closed(self, client_id: str, first: date, last: date, retention_days: int, today: date | None = None) -> int:
@@ -155,9 +178,9 @@ class Daily:
 
     def forget(self, client_id: str) -> None:
         """An erasure: the client's days are counted from the events until written again."""
-        target = self.store.local_table
         for table in ("spii.daily_days", "spii.daily"):
-            self.store.command(f"DELETE FROM {target(table)} WHERE client_id = {{client:String}}", {"client": client_id})
+            self.store.command(f"DELETE FROM {self.store.local_table(table)} WHERE client_id = {{client:String}}", {"client": client_id})
+        self.changed()
 
     def family_query(self, scope: Scope, groups: list[str | None], columns: list[str]) -> tuple[str, dict[str, Any]] | None:
         """``grouped_event_query``'s rows (grouped_by, g<i>, ``columns``) for ``groups`` of
@@ -171,18 +194,19 @@ class Daily:
             return None  # (grouped by an event property, a visit counts in each row it touched: distinct sessions)
         if scope.period.first <= (scope.now - timedelta(days=scope.retention_days)).date():
             return None  # (the retention cut runs through the first day: its rows are selected by time)
-        rolled, inside, outside = rolled_days(self.store, scope.client_id, scope.period.first, scope.period.last)
+        rolled, unrolled, inside, outside = self._rolled_days(scope.client_id, scope.period.first, scope.period.last)
         if not rolled or outside > self.at_most_unrolled * (inside + outside):
             return None
-        params: dict[str, Any] = {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last,
-                                  "rolled": sorted(rolled), "day_keys": day_bound_keys(self.epochs(), scope.period.first, scope.period.last)}
         names = [DAILY_GROUPS[g] for g in groups]
-        params["dims"] = names
-        period = "client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date}"
+        params: dict[str, Any] = {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last,
+                                  "rolled": sorted(rolled), "unrolled": sorted(unrolled), "dims": names}
         stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
-        parts = (f"SELECT dim, label, {stored} FROM spii.daily WHERE {period} AND day IN {{rolled:Array(Date)}} "
-                 f"AND dim IN {{dims:Array(String)}} "
-                 f"UNION ALL SELECT dim, label, {stored} FROM ({_rolled_select(period + ' AND day NOT IN {rolled:Array(Date)}')})")
+        parts = (f"SELECT dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day BETWEEN {{first:Date}} "
+                 f"AND {{last:Date}} AND day IN {{rolled:Array(Date)}} AND dim IN {{dims:Array(String)}}")
+        if unrolled:  # (their days named: the table's key holds the day, so only their rows are read)
+            params["day_keys"] = day_bound_keys(self.epochs(), scope.period.first, scope.period.last)
+            where = "client_id = {client:String} AND toDate(ts) IN {unrolled:Array(Date)}"
+            parts += f" UNION ALL SELECT dim, label, {stored} FROM ({_rolled_select(where)})"
         keyed = [name for name in names if name != "total"]
         # back into grouped_event_query's shape: group i's label as g<i>, the others NULL, and
         # GROUPING's bits (1 for an argument the row is not grouped by, the first argument highest)
@@ -190,5 +214,5 @@ class Daily:
         bits = " + ".join(f"if(dim = '{name}', 0, {1 << (len(keyed) - 1 - i)})" for i, name in enumerate(keyed)) or "0"
         select = ", ".join(f"{_MERGED[c]} AS {c}" for c in columns)
         sql = (f"SELECT {keys}toUInt64({bits}) AS grouped_by, {select} FROM ({parts}) "
-               f"WHERE dim IN {{dims:Array(String)}} GROUP BY dim, label")
+               f"WHERE dim IN {{dims:Array(String)}} GROUP BY dim, label HAVING sum(d_counted) > 0")
         return sql, params

@@ -132,6 +132,8 @@ class Stats:
         """Subject flags changed or events were erased: no kept open answer may hide it."""
         if self.kept is not None:
             self.kept.forget()
+        if self.daily is not None:
+            self.daily.changed()  # (the erasure deleted the client's closed days too: subjects/service.py)
 
     def _kept(self, endpoint: str, client: Client, req: StatsRequest, period: Period, compute: Callable[[], T]) -> T:
         """``compute()``, or the answer kept for this question (reports/kept.py)."""
@@ -185,11 +187,12 @@ class Stats:
 
     def _added_up(self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None,
                   combine: bool) -> dict[str, Row] | None:
-        """A breakdown's rows added up from closed days (reports/daily.py), where they hold them."""
-        if self.daily is None or group is None or labels is not None or combine:
+        """A breakdown's rows, or a total, added up from closed days (reports/daily.py), where they hold them."""
+        if self.daily is None or labels is not None or combine:
             return None
         added_up = self.daily.family_query(scope, [group], columns_for(metrics, scope.record_secret is not None))
-        return None if added_up is None else grouped_rows([group], self.store.query_dicts(*added_up))[group]
+        rows = None if added_up is None else grouped_rows([group], self.store.query_dicts(*added_up))[group]
+        return None if rows is None or (group is None and "" not in rows) else rows  # (a total of no rows: its own query's zeros)
 
     def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int,
                          together: Together | None = None) -> tuple[list[Row], int]:

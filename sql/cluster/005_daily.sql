@@ -12,6 +12,8 @@ CREATE TABLE IF NOT EXISTS spii.daily_local ON CLUSTER '{cluster}'
     visitors        UInt64,
     lasting         AggregateFunction(uniqExact, UInt64),
     orders          AggregateFunction(uniqExact, String),
+    buyers          UInt64,
+    lasting_buyers  AggregateFunction(uniqExact, UInt64),
     cell_key        UInt64,
     visits          UInt64,
     pageviews       UInt64,
@@ -22,6 +24,8 @@ CREATE TABLE IF NOT EXISTS spii.daily_local ON CLUSTER '{cluster}'
     contacts        UInt64,
     visit_pageviews UInt64,
     engaged_visits  UInt64,
+    visit_seconds   UInt64,
+    counted         UInt64,
     retention_days  UInt16
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/spii/daily_local', '{replica}')

@@ -1,8 +1,9 @@
 """Closed days counted once (reports/daily.py) on real embedded ClickHouse: with visitor ids as
 the key scheme makes them (a cookieless id per day's epoch, a consented cookie's hash every day,
-a two-day epoch's ids on both its days, orders of fulfilments with no visitor), the dashboard
-added up from spii.daily is the dashboard scanned from the events, number for number; a late
-event, an erasure, a filter or a retention cut falls back to the events; today is never written."""
+a two-day epoch's ids on both its days, orders of fulfilments with no visitor, engagement pings),
+the dashboard added up from spii.daily is the dashboard scanned from the events, number for
+number; a late event, an erasure, a filter or a retention cut falls back to the events; today is
+never written."""
 
 from __future__ import annotations
 
@@ -51,10 +52,10 @@ def _row(day, step: int, person: int, visit: dict, **fields) -> bytes:
     cookie = person % 7 == 0  # a consented cookie: the same id every day
     visitor = 10_000_000 + person if cookie else int.from_bytes(hashlib.blake2b(f"{person}/{_key_id(day)}".encode(), digest_size=6).digest(), "big")
     return orjson.dumps({
-        "client_id": C.client_id, "ts": f"{day} 10:{step:02d}:00.000", "host": "daily.example", "key_id": _key_id(day),
-        "visitor_id": visitor, "cookie_hash": visitor if cookie else 0, "session_id": visitor * 10 + day.toordinal() % 10,
-        "visit_event": step + 1, "visit_pageview": step + 1, "visit_seconds": 30 * step, "retention_days": 395,
-        **visit, **fields}) + b"\n"
+        "client_id": C.client_id, "ts": f"{day} 10:{step:02d}:{30 if fields.get('kind') == 'engagement' else 0:02d}.000",
+        "host": "daily.example", "key_id": _key_id(day), "visitor_id": visitor, "cookie_hash": visitor if cookie else 0,
+        "session_id": visitor * 10 + day.toordinal() % 10, "visit_event": step + 1, "visit_pageview": step + 1,
+        "visit_seconds": 30 * step, "retention_days": 395, **visit, **fields}) + b"\n"
 
 
 def _events(seed: int = 11, people: int = 300) -> bytes:
@@ -71,6 +72,10 @@ def _events(seed: int = 11, people: int = 300) -> bytes:
                 lines.append(_row(day, step, person, visit, kind=kind, name="Signup" if kind == "event" else kind,
                                   path=rnd.choice(["/", "/a", "/b", "/c"]), order_id=f"o{person}-{day}" if kind == "transaction" else "",
                                   revenue="9.5" if kind == "transaction" else "0", currency="EUR" if kind == "transaction" else ""))
+                if kind == "pageview" and rnd.random() < 0.4:  # its engagement ping, now and then on a page no event has
+                    lines.append(_row(day, step, person, visit, kind="engagement", name="engagement", visit_event=0, visit_pageview=0,
+                                      path="/pinged-only" if rnd.random() < 0.1 else "/a", visit_seconds=30 * step + 20,
+                                      scroll_depth=rnd.randrange(10, 100), engaged_ms=rnd.randrange(1000, 60000)))
     for n in range(40):  # a shop's fulfilments: no visitor, their orders counted as people
         day = TODAY - timedelta(days=n % 30)
         lines.append(orjson.dumps({"client_id": C.client_id, "ts": f"{day} 12:00:00.000", "kind": "fulfilment", "name": "fulfilment",
@@ -100,13 +105,26 @@ def _page(store, daily: Daily | None, period: str = "30d", filters: str = "") ->
     return page, fetch.together.from_daily
 
 
+def _first_difference(a, b, at: str = "") -> str:
+    """Where two documents first differ (for a failing comparison's message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{at}.{key}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for n, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{at}[{n}]")
+    return f"{at}: {a!r} != {b!r}"
+
+
 def test_the_dashboard_added_up_from_closed_days_is_the_dashboard_scanned(store, daily):
     scanned, _ = _page(store, None)
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) >= 40
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 0  # all written, none stale
     added, from_daily = _page(store, daily)
     assert from_daily == 1  # the visit columns' pass (with the entry pages and the total)
-    assert added == scanned
+    assert added == scanned, _first_difference(added, scanned)
     panels = {p["title"]: p for p in added["panels"]}
     assert panels["Sources"]["results"][0]["visitors"] > 10 and panels["Devices"]["results"]
     assert _page(store, daily, "7d") == (_page(store, None, "7d")[0], 1)  # any period of the written days, today from the events
@@ -118,8 +136,9 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
     scope = stats.scope(C, Period(TODAY - timedelta(days=29), TODAY), [])
     visit_groups = ["referrer_source", "country", "device", "if(session_id != 0, entry_page, NULL)", "day", None]
     event_groups = ["path", "name", "fulfilment_status"]
-    metrics = ["visitors", "pageviews", "events", "transactions", "revenue", "fulfilments"]
-    for groups, asked in ((visit_groups, [*metrics, "visits", "bounce_rate", "views_per_visit"]), (event_groups, metrics)):
+    metrics = ["visitors", "pageviews", "events", "transactions", "revenue", "fulfilments", "conversion_rate"]
+    visit_level = [*metrics, "visits", "bounce_rate", "views_per_visit", "visit_duration"]
+    for groups, asked in ((visit_groups, visit_level), ([None], visit_level), (event_groups, metrics)):
         added_up = daily.family_query(scope, groups, columns_for(asked, True))
         assert added_up is not None
         scanned = grouped_rows(groups, store.query_dicts(*grouped_event_query(scope, groups, asked)))
@@ -132,7 +151,7 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
 def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
     daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
     late_day = TODAY - timedelta(days=3)
-    rolled, _, _ = rolled_days(store, C.client_id, late_day, late_day)
+    rolled = rolled_days(store, C.client_id, late_day, late_day)[0]
     assert rolled == {late_day}
     store.insert_segment(_row(late_day, 9, 99_999, {"referrer_source": "Late", "country": "GB"}, kind="pageview", name="pageview",
                               path="/late"), "daily-late")
@@ -155,7 +174,7 @@ def test_today_is_never_written_and_a_filtered_or_cut_pass_scans(store, daily):
     groups = ["country", "device", None]
     assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people"]) is not None
     assert daily.family_query(stats.scope(C, period, parse_filters("visit:country==GB")), groups, ["visitors", "people"]) is None
-    assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people", "visit_seconds"]) is None  # pings: not held
+    assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people", "scroll_depth"]) is None  # not held
     cut = Client(client_id=C.client_id, name=C.name, domains=C.domains, k=5, retention_days=20)  # the cut runs through the period
     assert daily.family_query(stats.scope(cut, period, []), groups, ["visitors", "people"]) is None
     assert _page(store, daily, filters="visit:country==GB")[1] == 0
