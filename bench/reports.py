@@ -359,14 +359,20 @@ def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stat
     numbers, differ, largest, other = differences(strip_generated(page(added)), strip_generated(page(stats)))
     print(f"whole dashboard with its closed days added up: p50 {statistics.median(added_ms):.0f} ms (slowest panel alone {slowest:.1f} ms), "
           f"scanned p50 {statistics.median(scanned_ms):.0f} ms; of its {numbers} numbers {differ} differ, by at most {largest:.2%}, "
-          f"and {other} other values (labels in another order, rows shown or hidden): the scan's uniq is approximate past "
+          f"and {other} rows or values are in one only (a row shown or hidden): the scan's uniq is approximate past "
           f"65,536 visitors a row, the days' counts exact")
 
 
 def differences(a, b) -> tuple[int, int, float, int]:
     """Two documents compared: their numbers, those that differ, the largest relative difference,
     and the other values that differ (or the parts whose shape does)."""
-    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+    if isinstance(a, list) and isinstance(b, list) and all(isinstance(r, dict) for r in a + b) and a + b:
+        # a panel's rows: matched by their label (the first text in each), whichever order they are in
+        def by_label(rows: list) -> dict:
+            return {next((v for v in r.values() if isinstance(v, str)), n): r for n, r in enumerate(rows)}
+        left, right = by_label(a), by_label(b)
+        found = [differences(left[k], right[k]) for k in left.keys() & right.keys()] + [(0, 0, 0.0, 1)] * len(left.keys() ^ right.keys())
+    elif isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
         found = [differences(a[k], b[k]) for k in a]
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         found = [differences(x, y) for x, y in zip(a, b)]

@@ -20,6 +20,12 @@ CREATE TABLE IF NOT EXISTS spii.daily
     -- the same of the visitors with a transaction (conversion rates)
     buyers          UInt64,
     lasting_buyers  AggregateFunction(uniqExact, UInt64),
+    -- the same of the visitors with engagement pings, and the sum of each day-bound one's deepest
+    -- scroll; the others' deepest scroll per id, merged across days (scroll depth)
+    engagers        UInt64,
+    lasting_engagers AggregateFunction(uniqExact, UInt64),
+    scroll_sum      UInt64,
+    lasting_scroll  AggregateFunction(maxMap, Array(UInt64), Array(UInt8)),
     -- the largest visitor id (the cell key of perturbation), and counts that simply add up
     cell_key        UInt64,
     visits          UInt64,
@@ -33,6 +39,7 @@ CREATE TABLE IF NOT EXISTS spii.daily
     engaged_visits  UInt64,
     -- the visits' seconds, which their engagement pings extend; the events (no pings) of the row
     visit_seconds   UInt64,
+    engaged_ms      UInt64,
     counted         UInt64,
     retention_days  UInt16
 )

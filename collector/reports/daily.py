@@ -29,8 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from collector.privacy.keyring import IP, Epoch
-from collector.reports.catalogue import COLUMNS, COUNTED
-from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PROPERTIES, Scope
+from collector.reports.catalogue import COLUMNS, COUNTED, ENGAGEMENT
+from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PROPERTIES, Filter, Scope
 
 if TYPE_CHECKING:
     from collector.store.clickhouse import Store
@@ -51,18 +51,31 @@ DAILY_GROUPS: dict[str | None, str] = {
     BUCKETS["day"]: "day",
     None: "total",
 }
+# The panels filtered to one kind of event (reports/overview.PANEL_FILTERS): their group over
+# those events only, by its name in spii.daily.
+KIND_GROUPS: dict[tuple[str, str], str] = {
+    ("pageview", PROPERTIES["event:page"]): "pageview:path",
+    ("fulfilment", PROPERTIES["event:fulfilment_status"]): "fulfilment:fulfilment_status",
+    ("contact", PROPERTIES["event:contact_channel"]): "contact:contact_channel",
+}
 # A visitor id no other day can hold: a cookieless id (no consented cookie) under the key of an
 # epoch that lies within one UTC day (day_bound_keys), which its name starts with (keyring.make_key_id).
 DAY_BOUND = "visitor_id != 0 AND cookie_hash = 0 AND key_id IN {day_keys:Array(String)} AND startsWith(key_id, toString(day))"
 # The catalogue's columns spii.daily can give (others: the pass scans), as summed across days:
 # each counts only events or is 0 on engagement pings, but the visit seconds, which a ping extends.
 _SUMMED = ("visits", "pageviews", "events", "transactions", "revenue", "fulfilments", "contacts", "visit_pageviews",
-           "engaged_visits", "visit_seconds")
+           "engaged_visits", "visit_seconds", "engaged_ms")
 # (over the stored columns named d_<column>: the merged ones take the catalogue's names)
 _MERGED = {
     "visitors": "sum(d_visitors) + uniqExactMerge(d_lasting)",
     "people": "sum(d_visitors) + uniqExactMerge(d_lasting) + uniqExactMerge(d_orders)",
     "buyers": "sum(d_buyers) + uniqExactMerge(d_lasting_buyers)",
+    "engagers": "sum(d_engagers) + uniqExactMerge(d_lasting_engagers)",
+    # each engaged visitor's deepest scroll on the row's pages, averaged (query._scroll_depth):
+    # a day-bound visitor's deepest is that day's, summed per day; the others' merged across days
+    "scroll_depth": ("if(sum(d_engagers) + length(maxMapMerge(d_lasting_scroll).1) = 0, 0, "
+                     "(sum(d_scroll_sum) + arraySum(maxMapMerge(d_lasting_scroll).2)) "
+                     "/ (sum(d_engagers) + length(maxMapMerge(d_lasting_scroll).1)))"),
     "cell_key": "max(d_cell_key)",
     **{name: f"sum(d_{name})" for name in _SUMMED},
 }
@@ -74,17 +87,30 @@ _ROLLED = (f"uniqExactIf(visitor_id, {DAY_BOUND} AND {COUNTED}) AS visitors, "
            "uniqExactStateIf(order_id, visitor_id = 0 AND order_id != '') AS orders, "
            f"uniqExactIf(visitor_id, {DAY_BOUND} AND kind = 'transaction') AS buyers, "
            f"uniqExactStateIf(visitor_id, visitor_id != 0 AND kind = 'transaction' AND NOT ({DAY_BOUND})) AS lasting_buyers, "
+           f"uniqExactIf(visitor_id, {DAY_BOUND} AND {ENGAGEMENT}) AS engagers, "
+           f"uniqExactStateIf(visitor_id, visitor_id != 0 AND {ENGAGEMENT} AND NOT ({DAY_BOUND})) AS lasting_engagers, "
+           f"arraySum(maxMapIf([visitor_id], [scroll_depth], {DAY_BOUND} AND {ENGAGEMENT}).2) AS scroll_sum, "
+           f"maxMapStateIf([visitor_id], [scroll_depth], visitor_id != 0 AND {ENGAGEMENT} AND NOT ({DAY_BOUND})) AS lasting_scroll, "
            f"{COLUMNS['cell_key'].sql} AS cell_key, "
            + ", ".join(f"{COLUMNS[name].sql} AS {name}" for name in _SUMMED)
            + f", countIf({COUNTED}) AS counted")
-_STORED = ["visitors", "lasting", "orders", "buyers", "lasting_buyers", "cell_key", *_SUMMED, "counted"]
+_STORED = ["visitors", "lasting", "orders", "buyers", "lasting_buyers", "engagers", "lasting_engagers", "scroll_sum", "lasting_scroll",
+           "cell_key", *_SUMMED, "counted"]
 
 
 def _labels() -> str:
     """The ARRAY JOIN of every group's (dim, label) of an event; NULL labels (the entry page of
     no visit) are no row."""
-    labels = (f"('{name}', toNullable(toString({group or repr('')})))" for group, name in DAILY_GROUPS.items())
+    labels = [f"('{name}', toNullable(toString({group or repr('')})))" for group, name in DAILY_GROUPS.items()]
+    labels += [f"('{name}', if(kind = '{kind}', toNullable(toString({group})), NULL))" for (kind, group), name in KIND_GROUPS.items()]
     return f"[{', '.join(labels)}]"
+
+
+def _one_kind(filters: list[Filter]) -> str | None:
+    """The kind of event ``filters`` keep when they are just ``event:kind==<one kind>``."""
+    if len(filters) == 1 and filters[0].prop == "event:kind" and filters[0].op == "==" and len(filters[0].values) == 1:
+        return filters[0].values[0]
+    return None
 
 
 def _rolled_select(where: str) -> str:
@@ -185,10 +211,12 @@ class Daily:
     def family_query(self, scope: Scope, groups: list[str | None], columns: list[str]) -> tuple[str, dict[str, Any]] | None:
         """``grouped_event_query``'s rows (grouped_by, g<i>, ``columns``) for ``groups`` of
         ``scope``, added up from spii.daily where it holds the days; None when it cannot give
-        them (a column or group it lacks, filters, restricted subjects, a period at the
-        retention cut, too few days written)."""
-        if (scope.filters or scope.conditions or scope.exclusions or not set(columns) <= DAILY_COLUMNS
-                or not set(groups) <= set(DAILY_GROUPS)):
+        them (a column or group it lacks, filters but one kind of event, restricted subjects, a
+        period at the retention cut, too few days written)."""
+        kind = _one_kind(scope.filters)
+        names = [KIND_GROUPS.get((kind, g or "")) if kind else DAILY_GROUPS.get(g) for g in groups]
+        if ((scope.filters and kind is None) or scope.conditions or scope.exclusions or not set(columns) <= DAILY_COLUMNS
+                or None in names):
             return None
         if "visits" in columns and any(g in EVENT_GROUPS for g in groups):
             return None  # (grouped by an event property, a visit counts in each row it touched: distinct sessions)
@@ -197,7 +225,6 @@ class Daily:
         rolled, unrolled, inside, outside = self._rolled_days(scope.client_id, scope.period.first, scope.period.last)
         if not rolled or outside > self.at_most_unrolled * (inside + outside):
             return None
-        names = [DAILY_GROUPS[g] for g in groups]
         params: dict[str, Any] = {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last,
                                   "rolled": sorted(rolled), "unrolled": sorted(unrolled), "dims": names}
         stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)

@@ -14,6 +14,10 @@ CREATE TABLE IF NOT EXISTS spii.daily_local ON CLUSTER '{cluster}'
     orders          AggregateFunction(uniqExact, String),
     buyers          UInt64,
     lasting_buyers  AggregateFunction(uniqExact, UInt64),
+    engagers        UInt64,
+    lasting_engagers AggregateFunction(uniqExact, UInt64),
+    scroll_sum      UInt64,
+    lasting_scroll  AggregateFunction(maxMap, Array(UInt64), Array(UInt8)),
     cell_key        UInt64,
     visits          UInt64,
     pageviews       UInt64,
@@ -25,6 +29,7 @@ CREATE TABLE IF NOT EXISTS spii.daily_local ON CLUSTER '{cluster}'
     visit_pageviews UInt64,
     engaged_visits  UInt64,
     visit_seconds   UInt64,
+    engaged_ms      UInt64,
     counted         UInt64,
     retention_days  UInt16
 )

@@ -138,13 +138,21 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
     event_groups = ["path", "name", "fulfilment_status"]
     metrics = ["visitors", "pageviews", "events", "transactions", "revenue", "fulfilments", "conversion_rate"]
     visit_level = [*metrics, "visits", "bounce_rate", "views_per_visit", "visit_duration"]
-    for groups, asked in ((visit_groups, visit_level), ([None], visit_level), (event_groups, metrics)):
+    engagement = ["visitors", "scroll_depth", "time_on_page"]  # the Engagement panel: its pings' scroll depth and time
+    for groups, asked in ((visit_groups, visit_level), ([None], visit_level), (["path"], engagement), (event_groups, metrics)):
         added_up = daily.family_query(scope, groups, columns_for(asked, True))
         assert added_up is not None
         scanned = grouped_rows(groups, store.query_dicts(*grouped_event_query(scope, groups, asked)))
         assert grouped_rows(groups, store.query_dicts(*added_up)) == scanned
         assert all(scanned[g] for g in groups)
     assert scanned["fulfilment_status"]["shipped"]["people"] == 25  # orders with no visitor are people too
+    for kind, group in (("pageview", "path"), ("fulfilment", "fulfilment_status")):  # the panels filtered to one kind
+        only = stats.scope(C, scope.period, parse_filters(f"event:kind=={kind}"))
+        added_up = daily.family_query(only, [group], columns_for(metrics, True))
+        assert added_up is not None
+        scanned = grouped_rows([group], store.query_dicts(*grouped_event_query(only, [group], metrics)))
+        assert grouped_rows([group], store.query_dicts(*added_up)) == scanned and scanned[group]
+    assert daily.family_query(stats.scope(C, scope.period, parse_filters("event:kind==pageview|event")), ["path"], ["visitors"]) is None
     assert daily.family_query(scope, event_groups, columns_for(["visits"], True)) is None  # distinct sessions: not held
 
 
@@ -174,7 +182,7 @@ def test_today_is_never_written_and_a_filtered_or_cut_pass_scans(store, daily):
     groups = ["country", "device", None]
     assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people"]) is not None
     assert daily.family_query(stats.scope(C, period, parse_filters("visit:country==GB")), groups, ["visitors", "people"]) is None
-    assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people", "scroll_depth"]) is None  # not held
+    assert daily.family_query(stats.scope(C, period, []), groups, ["visitors", "people", "scroll_depth"]) is not None
     cut = Client(client_id=C.client_id, name=C.name, domains=C.domains, k=5, retention_days=20)  # the cut runs through the period
     assert daily.family_query(stats.scope(cut, period, []), groups, ["visitors", "people"]) is None
     assert _page(store, daily, filters="visit:country==GB")[1] == 0
