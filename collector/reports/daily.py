@@ -1,21 +1,23 @@
-"""Closed days counted once: the dashboard's visit-column passes added up from spii.daily.
+"""Closed days counted once: a dashboard's passes added up from spii.daily.
 
-A cold dashboard spends most of its time on one pass (reports/together.py): the eleven stored
-visit columns, the entry pages and the total, grouped one scan: 1.5 s of 5 s at 10M events on
-two cores, nearly all of it the distinct-visitor hash sets. Those sets need not be built again
-for a closed day. spii's key scheme makes a cookieless visitor id a keyed hash under one
+A cold dashboard's passes (reports/together.py) scan the period's events and build hash sets of
+distinct visitors per row: 5 s at 10M events on two cores, 1.5 s of it the one pass over the
+eleven stored visit columns and the entry pages. Those sets need not be built again for a
+closed day. spii's key scheme makes a cookieless visitor id a keyed hash under one
 epoch's key, and an epoch of a day or less lies within one UTC day, so such an id is on one day
 only ("day-bound"): a period's distinct visitors are the sum of its days' distinct day-bound
 ids, plus the distinct ids that can recur (a consented cookie's hash, an epoch longer than a
 day), which are few and kept as sets. Every count is exact (``uniq`` over the events is
-approximate past 65,536 per row); the other columns of the pass simply add up.
+approximate past 65,536 per row); the other columns simply add up.
 
 ``roll`` writes a closed day of a client (one scan of that day) and records the day's row
-count; ``family_query`` answers a pass from the recorded days whose row count is still the
-same, and from the events for the others (today, a day written before late events came).
-``spii serve`` writes the closed days of each big client's ready periods before counting them
-(reports/ready.py). An erasure deletes the client's rows (``forget``): they are written again
-at the next round. A pass with filters or restricted subjects scans as before.
+count; ``family_query`` answers a pass (or one question) from the recorded days whose row count
+is still the same, and from the events for the others (today, a day written before late events
+came). It holds every group of the dashboard but the exit pages (a visit's last page is known
+per visit), and every column of its panels. ``spii serve`` writes the closed days of each
+big client's ready periods before counting them (reports/ready.py). An erasure deletes the
+client's rows (``forget``): they are written again at the next round. A pass with filters (but
+one kind of event) or restricted subjects scans as before.
 
 Measured with ``bench/rollups.py --sketch per-epoch`` and ``bench/reports.py``.
 """
