@@ -13,11 +13,14 @@ approximate past 65,536 per row); the other columns simply add up.
 ``roll`` writes a closed day of a client (one scan of that day) and records the day's row
 count; ``family_query`` answers a pass (or one question) from the recorded days whose row count
 is still the same, and from the events for the others (today, a day written before late events
-came). It holds every group of the dashboard but the exit pages (a visit's last page is known
-per visit), and every column of its panels. ``spii serve`` writes the closed days of each
+came). It holds every group of the dashboard and every column of its panels. The exit pages
+(a visit's last page, known once the visit is whole) are held per day for day-bound visitors,
+whose visits lie within their day, and as each day's part of every other visit
+(spii.daily_visits), joined per visit when read. ``spii serve`` writes the closed days of each
 big client's ready periods before counting them (reports/ready.py). An erasure deletes the
 client's rows (``forget``): they are written again at the next round. A pass with filters (but
-one kind of event) or restricted subjects scans as before.
+one kind of event) or restricted subjects scans as before, and so does a period holding an
+operator's backfill (a row dated on another day than its key's: its visitor is on two days).
 
 Measured with ``bench/rollups.py --sketch per-epoch`` and ``bench/reports.py``.
 """
@@ -31,13 +34,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from collector.privacy.keyring import IP, Epoch
-from collector.reports.catalogue import COLUMNS, COUNTED, ENGAGEMENT
+from collector.reports.catalogue import COLUMNS, COUNTED, ENGAGEMENT, reads_engagement
 from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PROPERTIES, Filter, Scope
 
 if TYPE_CHECKING:
     from collector.store.clickhouse import Store
 
-__all__ = ["DAILY_GROUPS", "DAILY_COLUMNS", "Daily", "day_bound_keys"]
+__all__ = ["DAILY_GROUPS", "DAILY_COLUMNS", "EXIT", "EXIT_COLUMNS", "Daily", "Days", "day_bound_keys", "rolled_days"]
 
 Row = dict[str, Any]
 
@@ -61,8 +64,13 @@ KIND_GROUPS: dict[tuple[str, str], str] = {
     ("contact", PROPERTIES["event:contact_channel"]): "contact:contact_channel",
 }
 # A visitor id no other day can hold: a cookieless id (no consented cookie) under the key of an
-# epoch that lies within one UTC day (day_bound_keys), which its name starts with (keyring.make_key_id).
-DAY_BOUND = "visitor_id != 0 AND cookie_hash = 0 AND key_id IN {day_keys:Array(String)} AND startsWith(key_id, toString(day))"
+# epoch that lies within one UTC day (day_bound_keys), on that day (keyring.make_key_id names it).
+# An operator's backfill dates a row on another day than its key's (ingest/pipeline.py): its
+# visitor is on two days, and a period holding that row is scanned (BACKDATED, ``Days``). (The
+# day read from the key's name: LowCardinality, so once per key, not per row as toString(day).)
+_KEY_DAY = "toDateOrZero(substring(key_id, 1, 10))"
+DAY_BOUND = f"visitor_id != 0 AND cookie_hash = 0 AND key_id IN {{day_keys:Array(String)}} AND {_KEY_DAY} = day"
+BACKDATED = f"visitor_id != 0 AND cookie_hash = 0 AND key_id IN {{every_day_key:Array(String)}} AND {_KEY_DAY} != day"
 # The catalogue's columns spii.daily can give (others: the pass scans), as summed across days:
 # each counts only events or is 0 on engagement pings, but the visit seconds, which a ping extends.
 _SUMMED = ("visits", "pageviews", "events", "transactions", "revenue", "fulfilments", "contacts", "visit_pageviews",
@@ -99,6 +107,26 @@ _ROLLED = (f"uniqExactIf(visitor_id, {DAY_BOUND} AND {COUNTED}) AS visitors, "
 _STORED = ["visitors", "lasting", "orders", "buyers", "lasting_buyers", "engagers", "lasting_engagers", "scroll_sum", "lasting_scroll",
            "cell_key", *_SUMMED, "counted"]
 
+# Exit pages: a visit's last page is known once the visit is whole. A day-bound visitor's visits
+# lie within its day (a visit is one visitor's: ingest/sessions.py), so they are counted per day
+# into spii.daily; the others' visits may run past midnight (a consented cookie's visit), so each
+# day's part of each of them is kept in spii.daily_visits and the parts are joined per visit when
+# a period is read. A part: its visitor, whether it is day-bound, pageviews, events (no pings),
+# first and last time (pings too: time on the last page), last pageview's path and time (none: 0).
+_PART = ("any(visitor_id) AS visitor, min({bound}) AS bound, countIf(kind = 'pageview') AS pv, countIf(" + COUNTED + ") AS counted, "
+         "min(ts) AS first_ts, max(ts) AS last_ts, argMaxIf(path, ts, kind = 'pageview') AS exit_path, maxIf(ts, kind = 'pageview') AS exit_ts")
+_PART_STORED = {"visitor_id": "visitor", "pageviews": "pv", "counted": "counted", "first_ts": "first_ts", "last_ts": "last_ts",
+                "exit_path": "exit_path", "exit_ts": "exit_ts"}
+# the columns the exit-page pass has (catalogue.Column.visit_sql) over whole visits, by their
+# name in spii.daily
+_EXIT_STORED = {"visitors": "uniqExactIf(visitor, bound)", "lasting": "uniqExactStateIf(visitor, NOT bound)",
+                "cell_key": "max(visitor)", "visits": "count()", "pageviews": "sum(pv)", "visit_pageviews": "sum(pv)",
+                "engaged_visits": "countIf(pv > 1)", "visit_seconds": "toUInt64(sum(duration))", "counted": "count()"}
+EXIT = "exit_page"
+_TABLES = ("spii.daily_days", "spii.daily", "spii.daily_visits")  # (which days are written: deleted first)
+EXIT_COLUMNS = frozenset(name for name, column in COLUMNS.items() if column.visit_sql) & DAILY_COLUMNS
+_EXIT_MERGED = {**_MERGED, "people": _MERGED["visitors"]}  # (a visit is an identified visitor's)
+
 
 def _labels() -> str:
     """The ARRAY JOIN of every group's (dim, label) of an event; NULL labels (the entry page of
@@ -121,6 +149,19 @@ def _rolled_select(where: str) -> str:
             f"WHERE {where} AND p.2 IS NOT NULL GROUP BY day, dim, label")
 
 
+def _visit_parts(where: str, bound: str = DAY_BOUND) -> str:
+    """Each visit's part (_PART) in the events ``where`` selects (their pings too)."""
+    return f"SELECT session_id, {_PART.format(bound=bound)} FROM spii.events WHERE {where} AND session_id != 0 GROUP BY session_id"
+
+
+def _exit_rows(parts: str) -> str:
+    """Per exit page, spii.daily's exit columns (_EXIT_STORED) of the visits whose parts are
+    ``parts``, each visit's parts joined first; a visit of pings alone is no visit."""
+    return (f"SELECT label, {', '.join(f'{sql} AS {name}' for name, sql in _EXIT_STORED.items())} FROM ("
+            "SELECT any(visitor) AS visitor, min(bound) AS bound, sum(pv) AS pv, dateDiff('second', min(first_ts), max(last_ts)) AS duration, "
+            f"argMax(exit_path, exit_ts) AS label FROM ({parts}) GROUP BY session_id HAVING sum(counted) > 0) GROUP BY label")
+
+
 def day_bound_keys(epochs: Iterable[Epoch], first: date, last: date) -> list[str]:
     """The ids of the IP-key epochs of ``first``..``last`` that lie within one UTC day: no
     visitor id under one of them is on another day (a longer epoch's ids are on each of its days)."""
@@ -128,23 +169,40 @@ def day_bound_keys(epochs: Iterable[Epoch], first: date, last: date) -> list[str
                   and e.start.date() == (e.end - timedelta(microseconds=1)).date())
 
 
-def _day_counts(store: Store, client_id: str, first: date, last: date) -> list[tuple[date, int, int | None]]:
-    """Per day of ``first``..``last`` with events: their row count, and the count spii.daily's
-    rows of the day were written with (None: not written)."""
+def _day_counts(store: Store, client_id: str, first: date, last: date) -> list[tuple[date, int, int | None, int | None]]:
+    """Per day of ``first``..``last`` with events: their row count, and the row count and
+    backdated rows spii.daily's rows of the day were written with (None: not written)."""
     return store.query(
-        "SELECT e.day, e.n, d.events FROM (SELECT day, count() AS n FROM spii.events WHERE client_id = {client:String} "
-        "AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day) AS e LEFT JOIN (SELECT day, argMax(events, rolled_at) AS events "
-        "FROM spii.daily_days WHERE client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day) AS d "
-        "ON e.day = d.day SETTINGS join_use_nulls = 1", {"client": client_id, "first": first, "last": last})
+        "SELECT e.day, e.n, d.events, d.backdated FROM (SELECT day, count() AS n FROM spii.events WHERE client_id = {client:String} "
+        "AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day) AS e LEFT JOIN (SELECT day, argMax(events, rolled_at) AS events, "
+        "argMax(backdated, rolled_at) AS backdated FROM spii.daily_days WHERE client_id = {client:String} AND day BETWEEN {first:Date} "
+        "AND {last:Date} GROUP BY day) AS d ON e.day = d.day SETTINGS join_use_nulls = 1", {"client": client_id, "first": first, "last": last})
 
 
-def rolled_days(store: Store, client_id: str, first: date, last: date) -> tuple[set[date], set[date], int, int]:
-    """The days of ``first``..``last`` whose spii.daily rows still hold all their events, the
-    other days with events, and the events of each."""
+@dataclass(frozen=True)
+class Days:
+    """A period's days as spii.daily holds them."""
+
+    rolled: set[date]  # written, and still holding all their events
+    unrolled: set[date]  # the other days with events
+    inside: int  # the rows of each
+    outside: int
+    backdated: int  # rows of day-bound keys dated on another day (BACKDATED): as written, and counted on the others
+
+
+def rolled_days(store: Store, client_id: str, first: date, last: date, every_day_key: list[str] | None = None) -> Days:
+    """The days of ``first``..``last`` as spii.daily holds them; the unrolled days' backdated
+    rows are counted (their granules only) given ``every_day_key`` (day_bound_keys of all days)."""
     rows = _day_counts(store, client_id, first, last)
-    rolled = {day for day, n, written in rows if written == n}
-    inside = sum(n for day, n, _ in rows if day in rolled)
-    return rolled, {day for day, _, _ in rows} - rolled, inside, sum(n for _, n, _ in rows) - inside
+    rolled = {day for day, n, written, _ in rows if written == n}
+    unrolled = {day for day, *_ in rows} - rolled
+    inside = sum(n for day, n, *_ in rows if day in rolled)
+    backdated = sum(b or 0 for day, _, _, b in rows if day in rolled)
+    if unrolled and every_day_key:
+        backdated += int(store.query(f"SELECT count() FROM spii.events WHERE client_id = {{client:String}} AND toDate(ts) IN "
+                                     f"{{unrolled:Array(Date)}} AND {BACKDATED}",
+                                     {"client": client_id, "unrolled": sorted(unrolled), "every_day_key": every_day_key})[0][0])
+    return Days(rolled, unrolled, inside, sum(n for _, n, *_ in rows) - inside, backdated)
 
 
 @dataclass
@@ -159,14 +217,17 @@ class Daily:
     at_most_unrolled: float = 1 / 8
     # which days are written, as last read (a page asks it once per pass: ~35 ms each at 10M events)
     seen_seconds: float = 2.0
-    _seen: dict[tuple[str, date, date], tuple[float, tuple[set[date], set[date], int, int]]] = field(default_factory=dict, repr=False)
+    _seen: dict[tuple[str, date, date], tuple[float, Days]] = field(default_factory=dict, repr=False)
 
-    def _rolled_days(self, client_id: str, first: date, last: date) -> tuple[set[date], set[date], int, int]:
+    def _rolled_days(self, client_id: str, first: date, last: date) -> Days:
         key, now = (client_id, first, last), time.monotonic()
         seen = self._seen.get(key)
         if seen is None or now - seen[0] >= self.seen_seconds:
-            seen = self._seen[key] = (now, rolled_days(self.store, client_id, first, last))
+            seen = self._seen[key] = (now, rolled_days(self.store, client_id, first, last, self._every_day_key()))
         return seen[1]
+
+    def _every_day_key(self) -> list[str]:
+        return day_bound_keys(self.epochs(), date.min, date.max)
 
     def changed(self) -> None:
         """Days were written or deleted, or events erased: read which days are written afresh."""
@@ -177,36 +238,44 @@ class Daily:
         what was written of it first); its events' row count."""
         params: dict[str, Any] = {"client": client_id, "day": day, "day_keys": day_bound_keys(self.epochs(), day, day)}
         if written_before:
-            for table in ("spii.daily_days", "spii.daily"):
+            for table in _TABLES:
                 self.store.command(f"DELETE FROM {self.store.local_table(table)} WHERE client_id = {{client:String}} AND day = {{day:Date}}",
                                    params)
         # counted before the rows are read: an event arriving in between makes the day look changed, never the reverse
         # (the day selected by the table's key, toDate(ts): only its granules are read)
         where = "client_id = {client:String} AND toDate(ts) = {day:Date}"
-        events = int(self.store.query(f"SELECT count() FROM spii.events WHERE {where}", params)[0][0])
+        events, backdated = self.store.query(f"SELECT count(), countIf({BACKDATED}) FROM spii.events WHERE {where}",
+                                             {**params, "every_day_key": self._every_day_key()})[0]
         if events:
             self.store.command(f"INSERT INTO spii.daily (client_id, day, dim, label, {', '.join(_STORED)}, retention_days) "
                                f"SELECT {{client:String}}, day, dim, label, {', '.join(_STORED)}, {{retention:UInt16}} "
                                f"FROM ({_rolled_select(where)})", {**params, "retention": retention_days})
-        self.store.command("INSERT INTO spii.daily_days (client_id, day, events, rolled_at, retention_days) VALUES "
-                           "({client:String}, {day:Date}, {events:UInt64}, now64(3), {retention:UInt16})",
-                           {**params, "events": events, "retention": retention_days})
+            # its day-bound visits by exit page, and its part of each other visit
+            self.store.command(f"INSERT INTO spii.daily (client_id, day, dim, label, {', '.join(_EXIT_STORED)}, retention_days) "
+                               f"SELECT {{client:String}}, {{day:Date}}, '{EXIT}', label, {', '.join(_EXIT_STORED)}, {{retention:UInt16}} "
+                               f"FROM ({_exit_rows(_visit_parts(f'{where} AND {DAY_BOUND}'))})", {**params, "retention": retention_days})
+            self.store.command(f"INSERT INTO spii.daily_visits (client_id, day, session_id, {', '.join(_PART_STORED)}, retention_days) "
+                               f"SELECT {{client:String}}, {{day:Date}}, session_id, {', '.join(_PART_STORED.values())}, {{retention:UInt16}} "
+                               f"FROM ({_visit_parts(f'{where} AND NOT ({DAY_BOUND})')})", {**params, "retention": retention_days})
+        self.store.command("INSERT INTO spii.daily_days (client_id, day, events, backdated, rolled_at, retention_days) VALUES "
+                           "({client:String}, {day:Date}, {events:UInt64}, {backdated:UInt64}, now64(3), {retention:UInt16})",
+                           {**params, "events": events, "backdated": backdated, "retention": retention_days})
         self.changed()
-        return events
+        return int(events)
 
     def roll_closed(self, client_id: str, first: date, last: date, retention_days: int, today: date | None = None) -> int:
         """Write the closed days of ``first``..``last`` that spii.daily lacks or holds stale (a
         day with events only); the days written."""
         today = today or datetime.now(UTC).date()
-        todo = [(day, written is not None) for day, n, written in _day_counts(self.store, client_id, first,
-                                                                             min(last, today - timedelta(days=1))) if written != n]
+        todo = [(day, written is not None) for day, n, written, _ in _day_counts(self.store, client_id, first,
+                                                                                min(last, today - timedelta(days=1))) if written != n]
         for day, written_before in todo:
             self.roll(client_id, day, retention_days, written_before)
         return len(todo)
 
     def forget(self, client_id: str) -> None:
         """An erasure: the client's days are counted from the events until written again."""
-        for table in ("spii.daily_days", "spii.daily"):
+        for table in _TABLES:
             self.store.command(f"DELETE FROM {self.store.local_table(table)} WHERE client_id = {{client:String}}", {"client": client_id})
         self.changed()
 
@@ -215,6 +284,8 @@ class Daily:
         ``scope``, added up from spii.daily where it holds the days; None when it cannot give
         them (a column or group it lacks, filters but one kind of event, restricted subjects, a
         period at the retention cut, too few days written)."""
+        if groups == [EXIT]:
+            return self._exit_query(scope, columns)
         kind = _one_kind(scope.filters)
         names = [KIND_GROUPS.get((kind, g or "")) if kind else DAILY_GROUPS.get(g) for g in groups]
         if ((scope.filters and kind is None) or scope.conditions or scope.exclusions or not set(columns) <= DAILY_COLUMNS
@@ -222,13 +293,12 @@ class Daily:
             return None
         if "visits" in columns and any(g in EVENT_GROUPS for g in groups):
             return None  # (grouped by an event property, a visit counts in each row it touched: distinct sessions)
-        if scope.period.first <= (scope.now - timedelta(days=scope.retention_days)).date():
-            return None  # (the retention cut runs through the first day: its rows are selected by time)
-        rolled, unrolled, inside, outside = self._rolled_days(scope.client_id, scope.period.first, scope.period.last)
-        if not rolled or outside > self.at_most_unrolled * (inside + outside):
+        days = self._days_to_add_up(scope)
+        if days is None:
             return None
+        rolled, unrolled = days
         params: dict[str, Any] = {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last,
-                                  "rolled": sorted(rolled), "unrolled": sorted(unrolled), "dims": names}
+                                  "rolled": rolled, "unrolled": unrolled, "dims": names}
         stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
         parts = (f"SELECT dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day BETWEEN {{first:Date}} "
                  f"AND {{last:Date}} AND day IN {{rolled:Array(Date)}} AND dim IN {{dims:Array(String)}}")
@@ -245,3 +315,35 @@ class Daily:
         sql = (f"SELECT {keys}toUInt64({bits}) AS grouped_by, {select} FROM ({parts}) "
                f"WHERE dim IN {{dims:Array(String)}} GROUP BY dim, label HAVING sum(d_counted) > 0")
         return sql, params
+
+    def _days_to_add_up(self, scope: Scope) -> tuple[list[date], list[date]] | None:
+        """The period's written days and its other days with events, or None when the others
+        hold too many of its rows, a backfill dated rows in it (their visitors are on two days),
+        or the retention cut runs through its first day (its rows are selected by time)."""
+        if scope.period.first <= (scope.now - timedelta(days=scope.retention_days)).date():
+            return None
+        days = self._rolled_days(scope.client_id, scope.period.first, scope.period.last)
+        if not days.rolled or days.backdated or days.outside > self.at_most_unrolled * (days.inside + days.outside):
+            return None
+        return sorted(days.rolled), sorted(days.unrolled)
+
+    def _exit_query(self, scope: Scope, columns: list[str]) -> tuple[str, dict[str, Any]] | None:
+        """``family_query`` of the exit pages: the written days' day-bound visits added up, the
+        other visits joined from their parts on the written days and their events on the others."""
+        days = self._days_to_add_up(scope)
+        if scope.filters or scope.conditions or scope.exclusions or not set(columns) <= EXIT_COLUMNS or days is None:
+            return None
+        rolled, unrolled = days
+        params: dict[str, Any] = {"rolled": rolled, "unrolled": unrolled}
+        written = ("client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} AND day IN {rolled:Array(Date)}")
+        parts = (f"SELECT session_id, {', '.join(f'{stored} AS {name}' for stored, name in _PART_STORED.items())}, toUInt8(0) AS bound "
+                 f"FROM spii.daily_visits WHERE {written}")
+        where = scope.where(params, reads_engagement(columns))  # (the same rows as exit_page_query's)
+        if unrolled:  # (their days named: only their granules are read)
+            params["day_keys"] = day_bound_keys(self.epochs(), scope.period.first, scope.period.last)
+            parts += f" UNION ALL SELECT session_id, {', '.join(_PART_STORED.values())}, bound FROM ({_visit_parts(where + ' AND toDate(ts) IN {unrolled:Array(Date)}')})"
+        stored = ", ".join(f"{name} AS d_{name}" for name in _EXIT_STORED)
+        rows = (f"SELECT label, {stored} FROM spii.daily WHERE {written} AND dim = '{EXIT}' "
+                f"UNION ALL SELECT label, {stored} FROM ({_exit_rows(parts)})")
+        select = ", ".join(f"{_EXIT_MERGED[c]} AS {c}" for c in columns)
+        return f"SELECT label AS g0, toUInt64(0) AS grouped_by, {select} FROM ({rows}) GROUP BY label", params

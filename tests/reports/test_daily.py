@@ -16,11 +16,11 @@ import pytest
 
 from collector.http.stats import parse_request
 from collector.privacy.keyring import IP, Epoch
-from collector.reports.catalogue import columns_for
+from collector.reports.catalogue import available_for_visits, columns_for
 from collector.reports.daily import Daily, rolled_days
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
-from collector.reports.query import grouped_event_query, grouped_rows, parse_filters
+from collector.reports.query import exit_page_query, grouped_event_query, grouped_rows, parse_filters
 from collector.reports.ready import ask_dashboard, roll_closed_days
 from collector.reports.stats import Stats
 from collector.reports.together import PageFetch
@@ -54,7 +54,8 @@ def _row(day, step: int, person: int, visit: dict, **fields) -> bytes:
     return orjson.dumps({
         "client_id": C.client_id, "ts": f"{day} 10:{step:02d}:{30 if fields.get('kind') == 'engagement' else 0:02d}.000",
         "host": "daily.example", "key_id": _key_id(day), "visitor_id": visitor, "cookie_hash": visitor if cookie else 0,
-        "session_id": visitor * 10 + day.toordinal() % 10, "visit_event": step + 1, "visit_pageview": step + 1,
+        # (a consented visitor's visit now and then runs past midnight: the same visit on two days)
+        "session_id": visitor * 10 + (day.toordinal() // 2 if cookie else day.toordinal()) % 10, "visit_event": step + 1, "visit_pageview": step + 1,
         "visit_seconds": 30 * step, "retention_days": 395, **visit, **fields}) + b"\n"
 
 
@@ -154,6 +155,16 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
         assert added_up is not None
         scanned = grouped_rows([group], store.query_dicts(*grouped_event_query(only, [group], metrics)))
         assert grouped_rows([group], store.query_dicts(*added_up)) == scanned and scanned[group]
+    # the exit pages: day-bound visits added up, the others joined from their days' parts
+    visit_metrics = [m for m in visit_level if available_for_visits(m)]
+    for period in (scope.period, Period(TODAY - timedelta(days=6), TODAY)):  # (a week: a visit of two days cut by its first)
+        exits = stats.scope(C, period, [])
+        added_up = Daily(store, epochs=_epochs, at_most_unrolled=1 / 2).family_query(exits, ["exit_page"], columns_for(visit_metrics, True))
+        assert added_up is not None
+        scanned = {row.pop("label"): row for row in store.query_dicts(*exit_page_query(exits, visit_metrics))}
+        assert grouped_rows(["exit_page"], store.query_dicts(*added_up))["exit_page"] == scanned and len(scanned) >= 4
+    assert store.query("SELECT countIf(sessions > 1) FROM (SELECT session_id, uniqExact(day) AS sessions FROM spii.daily_visits "
+                       "GROUP BY session_id)")[0][0] > 0  # (visits run past midnight)
     assert daily.family_query(stats.scope(C, scope.period, parse_filters("event:kind==pageview|event")), ["path"], ["visitors"]) is None
     assert daily.family_query(scope, event_groups, columns_for(["visits"], True)) is None  # distinct sessions: not held
 
@@ -161,11 +172,11 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
 def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
     daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
     late_day = TODAY - timedelta(days=3)
-    rolled = rolled_days(store, C.client_id, late_day, late_day)[0]
+    rolled = rolled_days(store, C.client_id, late_day, late_day).rolled
     assert rolled == {late_day}
     store.insert_segment(_row(late_day, 9, 99_999, {"referrer_source": "Late", "country": "GB"}, kind="pageview", name="pageview",
                               path="/late"), "daily-late")
-    assert rolled_days(store, C.client_id, late_day, late_day)[0] == set()  # its row count changed: stale
+    assert rolled_days(store, C.client_id, late_day, late_day).rolled == set()  # its row count changed: stale
     added, from_daily = _page(store, daily)
     assert from_daily == 1 and added == _page(store, None)[0]
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 1  # written anew
@@ -173,6 +184,32 @@ def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
     assert store.query("SELECT count() FROM spii.daily WHERE client_id = {c:String}", {"c": C.client_id})[0][0] == 0
     page, from_daily = _page(store, daily)
     assert from_daily == 0 and page == _page(store, None)[0]
+
+
+def test_a_backfilled_event_is_counted_from_the_events(store, daily):
+    """An operator's backfill dates a row days before its key's day (ingest/pipeline.py): its
+    visitor is on both days, so a period holding that row scans, whether the day is written or not."""
+    daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
+    stats = Stats(store, kept=False)
+    week = stats.scope(C, Period(TODAY - timedelta(days=6), TODAY), [])
+    yesterday = TODAY - timedelta(days=1)
+    assert daily.family_query(week, ["country", None], ["visitors", "people"]) is not None
+    line = orjson.loads(_row(yesterday, 5, 78, {"country": "GB"}, kind="pageview", name="pageview", path="/backfilled"))
+    line["key_id"] = str(TODAY)  # (the key of the day it was sent)
+    store.insert_segment(orjson.dumps(line) + b"\n", "daily-backfill")
+    try:
+        daily.changed()
+        assert daily.family_query(week, ["country", None], ["visitors", "people"]) is None  # its day unwritten: counted
+        daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
+        assert store.query("SELECT backdated FROM spii.daily_days FINAL WHERE client_id = {c:String} AND day = {d:Date}",
+                           {"c": C.client_id, "d": yesterday})[0][0] == 1
+        assert daily.family_query(week, ["country", None], ["visitors", "people"]) is None  # written: as written
+        assert daily.family_query(week, ["exit_page"], ["visitors", "people"]) is None
+        assert _page(store, daily, "7d") == (_page(store, None, "7d")[0], 0)
+        earlier = stats.scope(C, Period(TODAY - timedelta(days=29), TODAY - timedelta(days=2)), [])
+        assert daily.family_query(earlier, ["country", None], ["visitors", "people"]) is not None  # a period without it
+    finally:
+        store.command("DELETE FROM spii.events WHERE client_id = {c:String} AND path = '/backfilled'", {"c": C.client_id})
 
 
 def test_today_is_never_written_and_a_filtered_or_cut_pass_scans(store, daily):
