@@ -3,11 +3,16 @@ with SPII_REPORT_FRESH_ROWS=1 every client with events counts as big, so the col
 its 30-day dashboard by itself, before anyone asks; the analyst who then logs in and opens it is
 answered from memory (no answer computed for the page), with the visitors stored. A client
 without events is not counted ahead at all. With the collector's wall clock moved to the next
-day by libfaketime (monotonic untouched), the new day's 30 days are counted ahead in turn."""
+day by libfaketime (monotonic untouched), the new day's 30 days are counted ahead in turn, after
+the collector has written the closed day to spii.daily (reports/daily.py), where a consented
+visitor's planted raw IP, User-Agent, cookie id, full postcode, e-mail and order id are absent."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -17,6 +22,21 @@ from tests.e2e.harness import Collector
 from tests.e2e.test_kept_answers import _answers, _visit
 from tests.e2e.test_simulated_year import LIBFAKETIME, SimulatedClock
 from tests.e2e.test_subjects import SITE
+
+
+PLANTED_IP = "203.0.113.77"
+PLANTED_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36 Planted/4242"
+PLANTED_COOKIE, PLANTED_POSTCODE, PLANTED_EMAIL, PLANTED_ORDER = "cookie-planted-9f3a1c", "SW1A 2AA", "jane.planted@example.com", "ORD-PLANTED-77"
+PLANTED_EVENTS = [
+    {"n": "pageview", "u": f"https://{SITE}/basket?email={PLANTED_EMAIL}&sid={PLANTED_COOKIE}", "d": SITE, "cid": PLANTED_COOKIE},
+    {"n": "pageview", "u": f"https://{SITE}/checkout?email={PLANTED_EMAIL}", "d": SITE, "cid": PLANTED_COOKIE, "pc": PLANTED_POSTCODE},
+    {"n": "transaction", "u": f"https://{SITE}/checkout", "d": SITE, "cid": PLANTED_COOKIE, "pc": PLANTED_POSTCODE, "cc": "GB",
+     "order": PLANTED_ORDER, "revenue": {"amount": "12.50", "currency": "gbp"}},
+]
+PLANTED_VALUES = [PLANTED_IP, PLANTED_UA, "Planted/4242", PLANTED_COOKIE, PLANTED_POSTCODE, PLANTED_POSTCODE.replace(" ", ""),
+                  PLANTED_EMAIL, PLANTED_ORDER]
+# (spii.daily's sets of 64-bit keyed hashes: no text in them)
+STATES = "lasting, orders, lasting_buyers, lasting_engagers, lasting_scroll"
 
 
 def _settled(collector: Collector, timeout: float = 60) -> dict[str, float]:
@@ -78,12 +98,15 @@ def test_the_next_days_dashboard_is_counted_ahead_when_the_day_turns(tmp_path: P
     clock = SimulatedClock(tmp_path / "faketime")
     collector = _ready_collector(tmp_path, LD_PRELOAD=str(LIBFAKETIME), FAKETIME_TIMESTAMP_FILE=str(clock.path), FAKETIME_NO_CACHE="1",
                                  FAKETIME_DONT_FAKE_MONOTONIC="1")
-    shop = collector.add_client("shop", SITE, k="5", perturb="off")
+    shop = collector.add_client("shop", SITE, k="5", perturb="off", cookies="consent")
     collector.start()
     try:
         admin = collector.admin_token()
         _visit(collector, admin, range(12))
-        collector.wait_shipped(12, admin, SITE)
+        for event in PLANTED_EVENTS:  # a consented visitor with raw values in every field that takes one
+            status, headers, _ = collector.send(event, {"X-Forwarded-For": PLANTED_IP, "User-Agent": PLANTED_UA})
+            assert status == 202 and "x-spii-dropped" not in headers, headers
+        collector.wait_shipped(12 + len(PLANTED_EVENTS), admin, SITE)
         today = _settled(collector)
 
         clock.set_day(1)  # tomorrow: the last 30 days are another period, none of its answers kept yet
@@ -96,6 +119,18 @@ def test_the_next_days_dashboard_is_counted_ahead_when_the_day_turns(tmp_path: P
         status, _, page = collector.request("GET", "/dashboard/shop?period=30d", headers={"Cookie": _session(collector, shop["token"])})
         assert status == 200 and clock.now().date().isoformat() in page.decode()
         assert _answers(collector)["computed"] == tomorrow["computed"]  # the new day's page was ready
-        assert b'data-metric="visitors">12<' in page
+        assert b'data-metric="visitors">13<' in page
     finally:
         collector.stop()
+    # the collector wrote the closed day itself (reports/daily.py), and nothing raw went in
+    day = collector.query("SELECT day, events FROM spii.daily_days")
+    assert [(r["day"], r["events"]) for r in day] == [(str(clock.now().date() - timedelta(days=1)), 12 + len(PLANTED_EVENTS))]
+    visits = collector.query("SELECT exit_path, pageviews FROM spii.daily_visits")
+    assert [(r["exit_path"], r["pageviews"]) for r in visits] == [("/checkout", 2)]  # the consented visitor's visit
+    exits = collector.query("SELECT label, visitors, visits FROM spii.daily WHERE dim = 'exit_page'")
+    assert [(r["label"], r["visitors"], r["visits"]) for r in exits] == [("/", 12, 12)]  # the day-bound ones
+    stored = json.dumps([collector.query(f"SELECT * EXCEPT ({STATES}) FROM spii.daily"), visits, day,
+                         collector.query("SELECT * FROM spii.daily_visits")])
+    assert "SW1A" in stored and "/checkout" in stored  # (the outward code and the scrubbed path are its labels)
+    leaks = [value for value in PLANTED_VALUES if value.lower() in stored.lower()]
+    assert leaks == [] and str(int(ipaddress.ip_address(PLANTED_IP))) not in stored
