@@ -59,6 +59,14 @@ def timed(store: Store, sql: str, runs: int) -> tuple[list[dict], list[float]]:
 DAY_BOUND = "visitor_id != 0 AND cookie_hash = 0 AND (key_id = toString(day) OR startsWith(key_id, concat(toString(day), 'T')))"
 
 
+def built(store: Store, t0: float) -> tuple[float, list[dict]]:
+    """spii.rollup merged: the seconds since ``t0``, and its size and the events' (bytes, rows)."""
+    store.command("OPTIMIZE TABLE spii.rollup FINAL")
+    build_s = time.perf_counter() - t0
+    return build_s, store.query_dicts("SELECT sum(data_compressed_bytes) AS b, sum(rows) AS r FROM system.parts WHERE active "
+                                      "AND table IN ('rollup', 'events') GROUP BY table ORDER BY table")
+
+
 def per_epoch(store: Store, runs: int, events: int, cookie_percent: int) -> None:
     """The per-epoch rollup: plain counts of day-bound ids plus sets of long-lived ones, merged for
     30 days, against the GROUPING SETS scan with uniqExact, every cell compared."""
@@ -76,10 +84,7 @@ def per_epoch(store: Store, runs: int, events: int, cookie_percent: int) -> None
         uniqExactIf(visitor_id, {DAY_BOUND}), uniqExactStateIf(visitor_id, visitor_id != 0 AND NOT ({DAY_BOUND})),
         maxIf(visitor_id, visitor_id != 0), countIf(visit_event = 1), count()
         FROM spii.events ARRAY JOIN [{pairs}] AS p WHERE kind != 'engagement' GROUP BY client_id, day, dim, label""")
-    store.command("OPTIMIZE TABLE spii.rollup FINAL")
-    build_s = time.perf_counter() - t0
-    size = store.query_dicts("SELECT sum(data_compressed_bytes) AS b, sum(rows) AS r FROM system.parts WHERE active AND table IN ('rollup', 'events') "
-                             "GROUP BY table ORDER BY table")
+    build_s, size = built(store, t0)
     last = reports.LAST_DAY
     first = date.fromordinal(last.toordinal() - 29)
     where = f"client_id = '{CLIENT}' AND day BETWEEN '{first}' AND '{last}' AND kind != 'engagement'"
@@ -158,10 +163,7 @@ def measure(store: Store, args: argparse.Namespace) -> None:
     store.command(f"""INSERT INTO spii.rollup SELECT client_id, toDate(ts) AS day, p.1 AS dim, p.2 AS label,
         {fn}StateIf(visitor_id, visitor_id != 0), maxIf(visitor_id, visitor_id != 0), countIf(visit_event = 1), count()
         FROM spii.events ARRAY JOIN [{pairs}] AS p WHERE kind != 'engagement' GROUP BY client_id, day, dim, label""")
-    store.command("OPTIMIZE TABLE spii.rollup FINAL")
-    build_s = time.perf_counter() - t0
-    size = store.query_dicts("SELECT sum(data_compressed_bytes) AS b, sum(rows) AS r FROM system.parts WHERE active AND table IN ('rollup', 'events') "
-                             "GROUP BY table ORDER BY table")
+    build_s, size = built(store, t0)
 
     last = reports.LAST_DAY
     first = date.fromordinal(last.toordinal() - 29)
