@@ -1,4 +1,4 @@
-"""One collector through 406 simulated days under steady load, its wall clock moved by Debian's
+"""One collector through 406 simulated days under load (on 158 of them), its wall clock moved by Debian's
 libfaketime (monotonic clock untouched, so timers and timeouts run in real time): keys rotate
 with no 503 at any point, keys past the longest retention + grace are destroyed on schedule and
 their tokens become undecryptable, rows past retention_days leave the reports, restriction and
@@ -22,6 +22,10 @@ from tests.e2e.harness import Collector
 LIBFAKETIME = next((p for p in Path("/usr/lib").glob("*-linux-gnu/faketime/libfaketimeMT.so.1")), Path("/nonexistent"))
 DAY = 86400
 DAYS = 406
+# The days the clock stops on and visitors come: every day around the checks (the first seven
+# weeks, the last six), every fifth day between (the keeper keeps seven days of keys ahead, so a
+# jump of five needs no key it has not made). Every day took 0.84 s each: 340 s of the suite.
+VISITED = sorted({*range(50), *range(50, 360, 5), *range(360, DAYS)})
 LONG, SHORT = "long.example", "short.example"
 LONG_RETENTION, SHORT_RETENTION, GRACE = 365, 30, 7
 VISITORS = ["198.51.100.1", "198.51.100.2"]  # with the two subjects: >= k = 5 visitors in any report of a few days
@@ -119,7 +123,7 @@ def test_a_year_and_more_unattended(tmp_path):
     early_token: dict | None = None
     retention_checks = key_checks = 0
     try:
-        for day in range(DAYS):
+        for day in VISITED:
             clock.set_day(day)
             for ip in VISITORS:
                 send(day, LONG, ip)
@@ -193,7 +197,7 @@ def test_a_year_and_more_unattended(tmp_path):
     assert not set(stored) & set(dropped)
     logs = collector.logs()
     assert RESTRICTED not in logs and OBJECTING not in logs
-    print(f"simulated days: {DAYS}; events sent: {seq}, accepted: {len(accepted)}, stored: {len(stored)}, "
+    print(f"simulated days: {DAYS}, visited {len(VISITED)}; events sent: {seq}, accepted: {len(accepted)}, stored: {len(stored)}, "
           f"dropped on purpose (objected): {len(dropped)}, refused: {len(refused)}; keys destroyed: {destroyed}; "
           f"retention checks: {retention_checks}, key-schedule checks: {key_checks}")
 
