@@ -196,6 +196,8 @@ def main() -> None:
                         help="the people with a consented cookie (the same visitor id every day); the others get a new id each day")
     parser.add_argument("--one-id-per-person", action="store_true",
                         help="one visitor id per person for all 60 days, as the figures before 2026-12-03 were measured (no spii.daily)")
+    parser.add_argument("--only-closed-days", action="store_true",
+                        help="only the closing section: the dashboard added up from spii.daily against scanned and by hand (for 100M events)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="spii-bench-reports-"))
@@ -223,6 +225,26 @@ def main() -> None:
     calls = overview_calls(args.period, LAST_DAY.isoformat())
     req0 = parse_request(calls[0][2])
     where = WHERE.format(first=req0.period.first, last=req0.period.last) + (" AND kind != 'engagement'" if args.engagement else "")
+
+    def ask(service: Stats, endpoint: str, query: dict[str, str]) -> dict:
+        return getattr(service, endpoint)(BIG, parse_request(query))
+
+    def dashboard(service: Stats) -> list:
+        """Every answer of the dashboard, as the overview asks them."""
+        return [ask(service, e, q) for _, e, q in calls]
+
+    def page(service: Stats, lazy_panels: bool = False, filters: str = "") -> dict:
+        """The dashboard as the page asks it: questions over the same rows in one pass each (reports/together.py)."""
+        fetch = PageFetch(service, BIG, parse_request)
+        return build_overview(fetch, {"name": BIG.name, "client_id": BIG.client_id}, args.period, LAST_DAY.isoformat(),
+                              lazy_panels=lazy_panels, expect=fetch.expect, filters=filters)
+
+    if args.only_closed_days:
+        closed_days(store, args, calls, stats, page, ask, where)
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+
     print(f"{'panel':22} {'spii p50 ms':>12} {'spii max':>9} {'exact p50':>10} {'cost':>6} {'by hand p50':>12} {'ratio':>6}  target < 300 ms")
     worst, deviations = 0.0, []
     totals = {"spii": 0.0, "exact": 0.0}
@@ -252,19 +274,6 @@ def main() -> None:
         v1_ms = statistics.median(timed(v1_call, args.runs))
         v2_ms = statistics.median(timed(lambda: stats.query_v2(BIG, query), args.runs))
         print(f"stats API v2 {name:18} p50 {v2_ms:7.1f} ms; v1 {v1_ms:7.1f} ms")
-
-    def ask(service: Stats, endpoint: str, query: dict[str, str]) -> dict:
-        return getattr(service, endpoint)(BIG, parse_request(query))
-
-    def dashboard(service: Stats) -> list:
-        """Every answer of the dashboard, as the overview asks them."""
-        return [ask(service, e, q) for _, e, q in calls]
-
-    def page(service: Stats, lazy_panels: bool = False, filters: str = "") -> dict:
-        """The dashboard as the page asks it: questions over the same rows in one pass each (reports/together.py)."""
-        fetch = PageFetch(service, BIG, parse_request)
-        return build_overview(fetch, {"name": BIG.name, "client_id": BIG.client_id}, args.period, LAST_DAY.isoformat(),
-                              lazy_panels=lazy_panels, expect=fetch.expect, filters=filters)
 
     full, together = [], []
     for _ in range(args.runs):  # interleaved: the machine's speed drifts
@@ -324,7 +333,7 @@ def main() -> None:
           f"{ahead_ms:.0f} ms, then the analyst's first view p50 {statistics.median(first_views):.0f} ms, its slowest panel alone "
           f"{slowest_ready:.1f} ms; same answers as computed: {'yes' if same else 'NO'}")
     if not args.one_id_per_person:
-        closed_days(store, args, calls, stats, page, ask)
+        closed_days(store, args, calls, stats, page, ask, where)
     if deviations:
         print(f"perturbation over {len(deviations):,} shown counts: mean adjustment {statistics.mean(deviations):+.3f}, "
               f"mean |adjustment| {statistics.mean(map(abs, deviations)):.2f}, max |adjustment| {max(map(abs, deviations))}, "
@@ -333,10 +342,11 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stats, page, ask) -> None:
+def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stats, page, ask, where: str) -> None:
     """The same dashboard with its closed days written to spii.daily (reports/daily.py), as
     `spii serve` writes them for a big client's ready periods: each panel alone and the whole
-    page against the same asked of the events, in the same run, interleaved."""
+    page against the same asked of the events, and the panel's first number by hand (HAND), in
+    the same run, interleaved."""
     period = parse_request(calls[0][2]).period
     daily = Daily(store, epochs=lambda: day_epochs(period.previous().first, LAST_DAY))
     t0 = time.perf_counter()
@@ -345,13 +355,15 @@ def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stat
     size, rows = store.query("SELECT sum(data_compressed_bytes), sum(rows) FROM system.parts WHERE active AND table = 'daily'")[0]
     added = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False, daily=daily)
     print(f"closed days written to spii.daily: {written} days of the big client in {roll_s:.1f} s, {rows:,} rows, {size / 1e6:.1f} MB")
-    print(f"{'panel':22} {'added up p50':>13} {'scanned p50':>12}")
+    print(f"{'panel':22} {'added up p50':>13} {'scanned p50':>12} {'by hand p50':>12}")
     slowest = 0.0
     for name, endpoint, query in calls:
         with_daily = statistics.median(timed(lambda: ask(added, endpoint, query), args.runs))
         scanned = statistics.median(timed(lambda: ask(stats, endpoint, query), args.runs))
+        sql = hand_sql(name, query, where)
+        hand = statistics.median(timed(lambda: store.query(sql), args.runs))
         slowest = max(slowest, with_daily)
-        print(f"{name:22} {with_daily:13.1f} {scanned:12.1f}")
+        print(f"{name:22} {with_daily:13.1f} {scanned:12.1f} {hand:12.1f}")
     added_ms, scanned_ms = [], []
     for _ in range(args.runs):  # interleaved: the machine's speed drifts
         added_ms += timed(lambda: page(added), 1)
