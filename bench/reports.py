@@ -370,7 +370,7 @@ def closed_days(store: Store, args: argparse.Namespace, calls: list, stats: Stat
         scanned_ms += timed(lambda: page(stats), 1)
     numbers, differ, largest, other = differences(strip_generated(page(added)), strip_generated(page(stats)))
     print(f"whole dashboard with its closed days added up: p50 {statistics.median(added_ms):.0f} ms (slowest panel alone {slowest:.1f} ms), "
-          f"scanned p50 {statistics.median(scanned_ms):.0f} ms; of its {numbers} numbers {differ} differ, by at most {largest:.2%}, "
+          f"scanned p50 {statistics.median(scanned_ms):.0f} ms; of its {numbers} numbers {differ} differ, those of 100 or more by at most {largest:.2%}, "
           f"and {other} rows or values are in one only (a row shown or hidden): the scan's uniq is approximate past "
           f"65,536 visitors a row, the days' counts exact")
 
@@ -389,7 +389,8 @@ def differences(a, b) -> tuple[int, int, float, int]:
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         found = [differences(x, y) for x, y in zip(a, b)]
     elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return (1, 0, 0.0, 0) if a == b else (1, 1, abs(a - b) / max(abs(b), 1), 0)
+        # (the largest relative difference among numbers of 100 or more: a change of 0% against -1% is not "100%")
+        return (1, 0, 0.0, 0) if a == b else (1, 1, abs(a - b) / abs(b) if abs(b) >= 100 else 0.0, 0)
     else:
         return (0, 0, 0.0, 0) if a == b else (0, 0, 0.0, 1)
     return (sum(f[0] for f in found), sum(f[1] for f in found), max((f[2] for f in found), default=0.0), sum(f[3] for f in found))

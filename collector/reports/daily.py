@@ -190,10 +190,12 @@ class Days:
     backdated: int  # rows of day-bound keys dated on another day (BACKDATED): as written, and counted on the others
 
 
-def rolled_days(store: Store, client_id: str, first: date, last: date, every_day_key: list[str] | None = None) -> Days:
-    """The days of ``first``..``last`` as spii.daily holds them; the unrolled days' backdated
-    rows are counted (their granules only) given ``every_day_key`` (day_bound_keys of all days)."""
-    rows = _day_counts(store, client_id, first, last)
+def rolled_days(store: Store, client_id: str, first: date, last: date, every_day_key: list[str] | None = None,
+                rows: list[tuple[date, int, int | None, int | None]] | None = None) -> Days:
+    """The days of ``first``..``last`` as spii.daily holds them (from ``rows`` of _day_counts
+    when given); the unrolled days' backdated rows are counted (their granules only) given
+    ``every_day_key`` (day_bound_keys of all days)."""
+    rows = _day_counts(store, client_id, first, last) if rows is None else rows
     rolled = {day for day, n, written, _ in rows if written == n}
     unrolled = {day for day, *_ in rows} - rolled
     inside = sum(n for day, n, *_ in rows if day in rolled)
@@ -215,15 +217,23 @@ class Daily:
     # read from spii.daily only when the days it lacks hold at most this share of the rows:
     # those are counted per day and label from the events, dearer per row than the scan
     at_most_unrolled: float = 1 / 8
-    # which days are written, as last read (a page asks it once per pass: ~35 ms each at 10M events)
+    # which days are written, as last read (a page asks it once per pass: ~45 ms each at 10M
+    # events), for a period and the one before it, which a dashboard compares it with
     seen_seconds: float = 2.0
     _seen: dict[tuple[str, date, date], tuple[float, Days]] = field(default_factory=dict, repr=False)
+    _seen_rows: dict[str, tuple[float, date, date, list[tuple[date, int, int | None, int | None]]]] = field(
+        default_factory=dict, repr=False)
 
     def _rolled_days(self, client_id: str, first: date, last: date) -> Days:
         key, now = (client_id, first, last), time.monotonic()
         seen = self._seen.get(key)
         if seen is None or now - seen[0] >= self.seen_seconds:
-            seen = self._seen[key] = (now, rolled_days(self.store, client_id, first, last, self._every_day_key()))
+            read = self._seen_rows.get(client_id)
+            if read is None or now - read[0] >= self.seen_seconds or not read[1] <= first <= last <= read[2]:
+                before = date.fromordinal(max(1, 2 * first.toordinal() - last.toordinal() - 1))  # (the previous period's first day)
+                read = self._seen_rows[client_id] = (now, before, last, _day_counts(self.store, client_id, before, last))
+            rows = [row for row in read[3] if first <= row[0] <= last]
+            seen = self._seen[key] = (read[0], rolled_days(self.store, client_id, first, last, self._every_day_key(), rows))
         return seen[1]
 
     def _every_day_key(self) -> list[str]:
@@ -232,6 +242,7 @@ class Daily:
     def changed(self) -> None:
         """Days were written or deleted, or events erased: read which days are written afresh."""
         self._seen.clear()
+        self._seen_rows.clear()
 
     def roll(self, client_id: str, day: date, retention_days: int, written_before: bool = True) -> int:
         """Write ``client_id``'s counts of the closed ``day`` anew (``written_before``: delete
