@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from collector.privacy.keyring import IP, Epoch
 from collector.reports.catalogue import COLUMNS, COUNTED, ENGAGEMENT, reads_engagement
-from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PROPERTIES, Filter, Scope
+from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PROPERTIES, Filter, Scope, grouped_rows
 
 if TYPE_CHECKING:
     from collector.store.clickhouse import Store
@@ -304,6 +304,26 @@ class Daily:
             return None
         if "visits" in columns and any(g in EVENT_GROUPS for g in groups):
             return None  # (grouped by an event property, a visit counts in each row it touched: distinct sessions)
+        return self._dims_query(scope, names, columns)
+
+    def left_out(self, scope: Scope, group: str) -> dict[str, int] | None:
+        """The complement rule's count (reports/complement.py) of a panel filtered to one kind
+        of event: per label of ``group``, the people its unfiltered events have that those of
+        the kind do not, exact, added up like its rows (one query; the rule otherwise scans a
+        sample of the events, then the labels that leaves unclear); None when not held."""
+        kind = _one_kind(scope.filters)
+        inside = KIND_GROUPS.get((kind, group)) if kind else None
+        if inside is None or scope.conditions or scope.exclusions:
+            return None
+        added_up = self._dims_query(scope, [inside, DAILY_GROUPS[group]], ["people"])
+        if added_up is None:
+            return None
+        rows = grouped_rows(["inside", "everyone"], self.store.query_dicts(*added_up))
+        everyone = rows["everyone"]
+        return {label: int(everyone[label]["people"]) - int(row["people"]) for label, row in rows["inside"].items() if label in everyone}
+
+    def _dims_query(self, scope: Scope, names: list[str], columns: list[str]) -> tuple[str, dict[str, Any]] | None:
+        """``family_query``'s SQL for these dimensions of spii.daily (by their names there)."""
         days = self._days_to_add_up(scope)
         if days is None:
             return None

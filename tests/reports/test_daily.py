@@ -20,7 +20,7 @@ from collector.reports.catalogue import available_for_visits, columns_for
 from collector.reports.daily import Daily, rolled_days
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
-from collector.reports.query import exit_page_query, grouped_event_query, grouped_rows, parse_filters
+from collector.reports.query import complement_query, exit_page_query, grouped_event_query, grouped_rows, parse_filters
 from collector.reports.ready import ask_dashboard, roll_closed_days
 from collector.reports.stats import Stats
 from collector.reports.together import PageFetch
@@ -155,6 +155,9 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
         assert added_up is not None
         scanned = grouped_rows([group], store.query_dicts(*grouped_event_query(only, [group], metrics)))
         assert grouped_rows([group], store.query_dicts(*added_up)) == scanned and scanned[group]
+        # the complement rule's exact count (people outside the kind per label), as its own exact pass counts it
+        exact = {row["label"]: row["everyone"] - row["inside"] for row in store.query_dicts(*complement_query(only, group, list(scanned[group])))}
+        assert daily.left_out(only, group) == exact and (any(exact.values()) or kind == "fulfilment")  # (a status is a fulfilment's only)
     # the exit pages: day-bound visits added up, the others joined from their days' parts
     visit_metrics = [m for m in visit_level if available_for_visits(m)]
     for period in (scope.period, Period(TODAY - timedelta(days=6), TODAY)):  # (a week: a visit of two days cut by its first)
