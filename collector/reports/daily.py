@@ -361,8 +361,10 @@ class Daily:
     def _exit_query(self, scope: Scope, columns: list[str]) -> tuple[str, dict[str, Any]] | None:
         """``family_query`` of the exit pages: the written days' day-bound visits added up, the
         other visits joined from their parts on the written days and their events on the others."""
-        days = self._days_to_add_up(scope)
-        if scope.filters or scope.conditions or scope.exclusions or not set(columns) <= EXIT_COLUMNS or days is None:
+        if scope.filters or scope.conditions or scope.exclusions or not set(columns) <= EXIT_COLUMNS:
+            return None
+        days = self._days_to_add_up(scope)  # (after the checks that need no query)
+        if days is None:
             return None
         rolled, unrolled = days
         params: dict[str, Any] = {"rolled": rolled, "unrolled": unrolled}
