@@ -40,7 +40,7 @@ from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, EVENT_GROUPS, PRO
 if TYPE_CHECKING:
     from collector.store.clickhouse import Store
 
-__all__ = ["DAILY_GROUPS", "DAILY_COLUMNS", "EXIT", "EXIT_COLUMNS", "Daily", "Days", "day_bound_keys", "rolled_days"]
+__all__ = ["DAILY_GROUPS", "DAILY_COLUMNS", "EXIT", "EXIT_COLUMNS", "Daily", "Days", "day_bound_keys", "one_kind_group", "rolled_days"]
 
 Row = dict[str, Any]
 
@@ -141,6 +141,13 @@ def _one_kind(filters: list[Filter]) -> str | None:
     if len(filters) == 1 and filters[0].prop == "event:kind" and filters[0].op == "==" and len(filters[0].values) == 1:
         return filters[0].values[0]
     return None
+
+
+def one_kind_group(scope: Scope, group: str) -> str | None:
+    """spii.daily's name of ``group`` over the one kind of event ``scope``'s filters keep (the
+    panels of reports/overview.PANEL_FILTERS); None when it holds no such group."""
+    kind = _one_kind(scope.filters)
+    return None if kind is None or scope.conditions or scope.exclusions else KIND_GROUPS.get((kind, group))
 
 
 def _rolled_select(where: str) -> str:
@@ -297,6 +304,12 @@ class Daily:
         period at the retention cut, too few days written)."""
         if groups == [EXIT]:
             return self._exit_query(scope, columns)
+        names = self._names(scope, groups, columns)
+        return None if names is None else self._dims_query(scope, names, columns)
+
+    def _names(self, scope: Scope, groups: list[str | None], columns: list[str]) -> list[str] | None:
+        """``groups`` of ``scope`` by their names in spii.daily; None when it does not hold
+        them all with ``columns`` (the checks that need no query)."""
         kind = _one_kind(scope.filters)
         names = [KIND_GROUPS.get((kind, g or "")) if kind else DAILY_GROUPS.get(g) for g in groups]
         if ((scope.filters and kind is None) or scope.conditions or scope.exclusions or not set(columns) <= DAILY_COLUMNS
@@ -304,16 +317,53 @@ class Daily:
             return None
         if "visits" in columns and any(g in EVENT_GROUPS for g in groups):
             return None  # (grouped by an event property, a visit counts in each row it touched: distinct sessions)
-        return self._dims_query(scope, names, columns)
+        return [n for n in names if n is not None]
+
+    def page_rows(self, asks: list[tuple[Scope, list[str | None], list[str]]]) -> dict[int, dict[str | None, dict[str, Row]]]:
+        """The rows of several ``family_query``s of one client at once (a page's questions):
+        per ask (by its index), ``grouped_rows`` of its groups with every column any ask wants;
+        the asks spii.daily cannot give are left out. One query grouped by (period, dim, label):
+        a dimension several asks read (the pages of the Engagement panel and of the complement
+        rule's count) is read once, and the small panels cost no query of their own."""
+        held = [(n, scope, groups, names) for n, (scope, groups, columns) in enumerate(asks)
+                if (names := self._names(scope, groups, columns)) is not None]
+        periods: dict[tuple[date, date], tuple[Scope, set[str]]] = {}
+        for _, scope, _, names in held:
+            periods.setdefault((scope.period.first, scope.period.last), (scope, set()))[1].update(names)
+        params: dict[str, Any] = {}
+        parts, tags = [], {}
+        stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
+        for (first, last), (scope, dims) in periods.items():
+            days = self._days_to_add_up(scope)
+            if days is None:
+                continue
+            i = tags[first, last] = len(tags)
+            params.update({"client": scope.client_id, f"first{i}": first, f"last{i}": last, f"rolled{i}": days[0], f"dims{i}": sorted(dims)})
+            parts.append(f"SELECT {i} AS period, dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day "
+                         f"BETWEEN {{first{i}:Date}} AND {{last{i}:Date}} AND day IN {{rolled{i}:Array(Date)}} AND dim IN {{dims{i}:Array(String)}}")
+            if days[1]:  # (as _dims_query counts them)
+                params[f"unrolled{i}"] = days[1]
+                params["day_keys"] = sorted({*params.get("day_keys", ()), *day_bound_keys(self.epochs(), first, last)})
+                parts.append(f"SELECT {i}, dim, label, {stored} FROM ({_rolled_select(f'client_id = {{client:String}} AND toDate(ts) IN {{unrolled{i}:Array(Date)}}')}) "
+                             f"WHERE dim IN {{dims{i}:Array(String)}}")
+        if not parts:
+            return {}
+        columns = sorted({c for n, *_ in held for c in asks[n][2]})
+        select = ", ".join(f"{_MERGED[c]} AS {c}" for c in columns)
+        found: dict[tuple[int, str], dict[str, Row]] = {}
+        for row in self.store.query_dicts(f"SELECT period, dim, label, {select} FROM ({' UNION ALL '.join(parts)}) "
+                                          "GROUP BY period, dim, label HAVING sum(d_counted) > 0", params):
+            found.setdefault((row.pop("period"), row.pop("dim")), {})[row.pop("label")] = row
+        return {n: {g: found.get((tags[scope.period.first, scope.period.last], name), {}) for g, name in zip(groups, names)}
+                for n, scope, groups, names in held if (scope.period.first, scope.period.last) in tags}
 
     def left_out(self, scope: Scope, group: str) -> dict[str, int] | None:
         """The complement rule's count (reports/complement.py) of a panel filtered to one kind
         of event: per label of ``group``, the people its unfiltered events have that those of
         the kind do not, exact, added up like its rows (one query; the rule otherwise scans a
         sample of the events, then the labels that leaves unclear); None when not held."""
-        kind = _one_kind(scope.filters)
-        inside = KIND_GROUPS.get((kind, group)) if kind else None
-        if inside is None or scope.conditions or scope.exclusions:
+        inside = one_kind_group(scope, group)
+        if inside is None:
             return None
         added_up = self._dims_query(scope, [inside, DAILY_GROUPS[group]], ["people"])
         if added_up is None:

@@ -154,7 +154,9 @@ class Stats:
         people outside it, so that "unfiltered minus filtered" would single them out."""
         if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
             return set()
-        exact = self.daily.left_out(scope, group) if self.daily is not None and group is not None and not combine else None
+        exact = together.left_out(scope, group) if together is not None and group is not None and not combine else None
+        if exact is None and self.daily is not None and group is not None and not combine:
+            exact = self.daily.left_out(scope, group)
         if exact is not None:  # (a panel of one kind of event, from closed days: the exact count at once)
             return {label for label in labels or [] if 0 < exact.get(label, 0) < k}
         sampled = together.complement(scope, group) if together is not None and not combine else None

@@ -33,6 +33,8 @@ from collector.reports.query import (
     EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
 )
 
+from collector.reports.daily import one_kind_group
+
 if TYPE_CHECKING:
     from collector.reports.daily import Daily
     from collector.reports.stats import Stats, StatsRequest
@@ -80,6 +82,9 @@ class Together:
         self.from_daily = 0  # of the passes, those added up from spii.daily (tests read it)
         self._families: dict[tuple[str, bool, str | None], _Family] = {}  # (scope, event group?, group) -> family
         self._filtered: dict[tuple[str, str | None], _Family] = {}  # (scope, group) -> family, for the complement rule
+        self._pending: list[Planned] = []  # expected, not yet asked of spii.daily
+        self._added: dict[tuple[str, str | None], tuple[dict[str, Row], set[str]]] = {}  # (scope, group) -> its rows, their columns
+        self._left_out: dict[tuple[str, str | None], dict[str, int]] = {}  # (scope, group) -> the complement rule's exact count
         self.passes = 0  # grouped queries run (tests read it)
 
     def expect(self, planned: list[Planned]) -> None:
@@ -89,6 +94,8 @@ class Together:
         about one ping per pageview, and a pass reading them for some groups reads and counts
         them for all (at 10M events plus 9M pings: the engagement panel with the events panel
         2,087 ms in one pass, 1,291 + 159 ms apart; the totals with the daily line 315 ms, 165 + 95 apart)."""
+        if self.daily is not None:
+            self._pending += filter(_fusable, planned)
         families: dict[tuple[str, bool, bool], _Family] = {}
         for p in filter(_fusable, planned):
             pings = reads_engagement(columns_for(p.metrics, p.scope.record_secret is not None))
@@ -105,10 +112,14 @@ class Together:
     def take(self, scope: Scope, group: str | None, metrics: list[str]) -> dict[str, Row] | None:
         """The rows ``event_query(scope, group, metrics=metrics)`` would return, counted with
         the rest of their family; None when not expected (or already given): query it alone."""
+        self._add_up()
+        added = self._added.pop((_scope_key(scope), group), None)
+        columns = columns_for(metrics, scope.record_secret is not None)
+        if added is not None and set(columns) <= added[1] and (group is not None or "" in added[0]):
+            return {label: {c: row[c] for c in columns} for label, row in added[0].items()}
         family = self._families.pop((_scope_key(scope), group in EVENT_GROUPS, group), None)
         if family is None:
             return None
-        columns = columns_for(metrics, scope.record_secret is not None)
         if not set(columns) <= set(columns_for(family.metrics, scope.record_secret is not None)):
             return None  # asked with other metrics than planned
         if family.rows is None:
@@ -122,6 +133,35 @@ class Together:
         if rows is None or (group is None and "" not in rows):
             return None  # (a total over no rows: only its own query answers one row of zeros)
         return {label: {c: row[c] for c in columns} for label, row in rows.items()}
+
+    def left_out(self, scope: Scope, group: str | None) -> dict[str, int] | None:
+        """``Daily.left_out`` of an expected panel of one kind of event, counted in the page's
+        pass over spii.daily; None when not counted there."""
+        self._add_up()
+        return self._left_out.get((_scope_key(scope), group))
+
+    def _add_up(self) -> None:
+        """The expected questions spii.daily holds, added up in one query (``Daily.page_rows``)
+        at the first ask after ``expect``; with them, for each panel of one kind of event, its
+        group over all events, for the complement rule's exact count (``left_out``)."""
+        if self.daily is None or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        asks = [(p.scope, [p.group], columns_for(p.metrics, p.scope.record_secret is not None)) for p in pending]
+        kinds = [(n, replace(p.scope, filters=[])) for n, p in enumerate(pending) if p.group is not None and one_kind_group(p.scope, p.group)]
+        asks += [(everyone, [pending[n].group], ["people"]) for n, everyone in kinds]
+        added = self.daily.page_rows(asks)
+        if added:
+            self.passes += 1
+            self.from_daily += 1
+        for n, p in enumerate(pending):
+            if n in added:
+                self._added[_scope_key(p.scope), p.group] = added[n][p.group], set(asks[n][2])
+        for m, (n, _) in enumerate(kinds, start=len(pending)):
+            if n in added and m in added:
+                everyone, inside = added[m][pending[n].group], added[n][pending[n].group]
+                self._left_out[_scope_key(pending[n].scope), pending[n].group] = {
+                    label: int(everyone[label]["people"]) - int(row["people"]) for label, row in inside.items() if label in everyone}
 
     def complement(self, scope: Scope, group: str | None) -> dict[str, int] | None:
         """The complement rule's sampled pass (reports/complement.py) of ``group``: per label,

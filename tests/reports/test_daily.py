@@ -124,13 +124,13 @@ def test_the_dashboard_added_up_from_closed_days_is_the_dashboard_scanned(store,
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) >= 40
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 0  # all written, none stale
     added, from_daily = _page(store, daily)
-    assert from_daily == 1  # the visit columns' pass (with the entry pages and the total)
+    assert from_daily == 2  # one query for the head (totals, daily lines), one for the panels (Daily.page_rows)
     assert added == scanned, _first_difference(added, scanned)
     panels = {p["title"]: p for p in added["panels"]}
     assert panels["Sources"]["results"][0]["visitors"] > 10 and panels["Devices"]["results"]
     # any period of the written days, today counted from the events (here a seventh of the week's rows: allowed up to half)
     week = Daily(store, epochs=_epochs, at_most_unrolled=1 / 2)
-    assert _page(store, week, "7d") == (_page(store, None, "7d")[0], 1)
+    assert _page(store, week, "7d") == (_page(store, None, "7d")[0], 2)
 
 
 def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
@@ -158,6 +158,18 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
         # the complement rule's exact count (people outside the kind per label), as its own exact pass counts it
         exact = {row["label"]: row["everyone"] - row["inside"] for row in store.query_dicts(*complement_query(only, group, list(scanned[group])))}
         assert daily.left_out(only, group) == exact and (any(exact.values()) or kind == "fulfilment")  # (a status is a fulfilment's only)
+    # a page's questions at once (Daily.page_rows, two periods): each ask's rows as its own family_query gives them
+    asks = [(scope, visit_groups, columns_for(visit_level, True)), (scope, ["path"], columns_for(engagement, True)),
+            (stats.scope(C, scope.period, parse_filters("event:kind==pageview")), ["path"], columns_for(metrics, True)),
+            (stats.scope(C, scope.period, []), ["path"], ["people"]), (stats.scope(C, scope.period.previous(), []), [None, "day"],
+                                                                        columns_for(visit_level, True))]
+    together = daily.page_rows(asks)
+    assert sorted(together) == list(range(len(asks)))
+    for n, (asked_scope, groups, columns) in enumerate(asks):
+        alone = grouped_rows(groups, store.query_dicts(*daily.family_query(asked_scope, groups, columns)))
+        assert {g: {label: {c: row[c] for c in columns} for label, row in rows.items()} for g, rows in together[n].items()} == alone
+        assert all(alone[g] for g in groups)
+    assert daily.page_rows([(stats.scope(C, scope.period, parse_filters("visit:country==GB")), ["path"], ["visitors"])]) == {}
     # the exit pages: day-bound visits added up, the others joined from their days' parts
     visit_metrics = [m for m in visit_level if available_for_visits(m)]
     for period in (scope.period, Period(TODAY - timedelta(days=6), TODAY)):  # (a week: a visit of two days cut by its first)
@@ -181,7 +193,7 @@ def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
                               path="/late"), "daily-late")
     assert rolled_days(store, C.client_id, late_day, late_day).rolled == set()  # its row count changed: stale
     added, from_daily = _page(store, daily)
-    assert from_daily == 1 and added == _page(store, None)[0]
+    assert from_daily == 2 and added == _page(store, None)[0]
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 1  # written anew
     daily.forget(C.client_id)  # (what an erasure does: subjects/service.py)
     assert store.query("SELECT count() FROM spii.daily WHERE client_id = {c:String}", {"c": C.client_id})[0][0] == 0
@@ -208,7 +220,8 @@ def test_a_backfilled_event_is_counted_from_the_events(store, daily):
                            {"c": C.client_id, "d": yesterday})[0][0] == 1
         assert daily.family_query(week, ["country", None], ["visitors", "people"]) is None  # written: as written
         assert daily.family_query(week, ["exit_page"], ["visitors", "people"]) is None
-        assert _page(store, daily, "7d") == (_page(store, None, "7d")[0], 0)
+        # (the week before holds no backfill: its totals and daily line, the comparison, are added up)
+        assert _page(store, daily, "7d") == (_page(store, None, "7d")[0], 1)
         earlier = stats.scope(C, Period(TODAY - timedelta(days=29), TODAY - timedelta(days=2)), [])
         assert daily.family_query(earlier, ["country", None], ["visitors", "people"]) is not None  # a period without it
     finally:
@@ -240,4 +253,4 @@ def test_keeping_a_dashboard_ready_writes_its_closed_days_first(store, daily):
                               {"c": C.client_id, "f": TODAY - timedelta(days=59), "l": TODAY - timedelta(days=1)})[0][0]
     assert written == (with_events, TODAY - timedelta(days=44), TODAY - timedelta(days=1))
     assert roll_closed_days(stats, C, "30d") == 0  # nothing stale: the next round writes nothing
-    assert _page(store, daily)[1] == 1
+    assert _page(store, daily)[1] == 2  # (the head's pass and the panels')
