@@ -149,7 +149,8 @@ class Together:
         pending, self._pending = self._pending, []
         asks = [(p.scope, [p.group], columns_for(p.metrics, p.scope.record_secret is not None)) for p in pending]
         kinds = [(n, replace(p.scope, filters=[])) for n, p in enumerate(pending) if p.group is not None and one_kind_group(p.scope, p.group)]
-        asks += [(everyone, [pending[n].group], ["people"]) for n, everyone in kinds]
+        asks += [ask for n, everyone in kinds for ask in ((pending[n].scope, [pending[n].group], ["people"]),
+                                                            (everyone, [pending[n].group], ["people"]))]
         added = self.daily.page_rows(asks)
         if added:
             self.passes += 1
@@ -157,11 +158,13 @@ class Together:
         for n, p in enumerate(pending):
             if n in added:
                 self._added[_scope_key(p.scope), p.group] = added[n][p.group], set(asks[n][2])
-        for m, (n, _) in enumerate(kinds, start=len(pending)):
-            if n in added and m in added:
-                everyone, inside = added[m][pending[n].group], added[n][pending[n].group]
-                self._left_out[_scope_key(pending[n].scope), pending[n].group] = {
-                    label: int(everyone[label]["people"]) - int(row["people"]) for label, row in inside.items() if label in everyone}
+        for m, (n, _) in enumerate(kinds):
+            inside, everyone = len(pending) + 2 * m, len(pending) + 2 * m + 1
+            if inside in added and everyone in added:
+                group = pending[n].group
+                self._left_out[_scope_key(pending[n].scope), group] = {
+                    label: int(added[everyone][group][label]["people"]) - int(row["people"])
+                    for label, row in added[inside][group].items() if label in added[everyone][group]}
 
     def complement(self, scope: Scope, group: str | None) -> dict[str, int] | None:
         """The complement rule's sampled pass (reports/complement.py) of ``group``: per label,
