@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
@@ -17,7 +17,7 @@ import pytest
 from collector.http.stats import parse_request
 from collector.privacy.keyring import IP, Epoch
 from collector.reports.catalogue import available_for_visits, columns_for
-from collector.reports.daily import Daily, rolled_days
+from collector.reports.daily import Daily, Days, rolled_days
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
 from collector.reports.query import complement_query, exit_page_query, grouped_event_query, grouped_rows, parse_filters
@@ -195,6 +195,18 @@ def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
     added, from_daily = _page(store, daily)
     assert from_daily == 2 and added == _page(store, None)[0]
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 1  # written anew
+
+    def seen(first: date, last: date) -> Days:
+        daily.changed()
+        return daily._rolled_days(C.client_id, first, last)  # (from what was recorded and one count, while no day changed)
+
+    month = (TODAY - timedelta(days=29), TODAY)
+    assert seen(*month) == rolled_days(store, C.client_id, *month, daily._every_day_key()) and TODAY in seen(*month).unrolled
+    store.insert_segment(_row(late_day, 10, 99_998, {"country": "GB"}, kind="pageview", name="pageview", path="/late"), "daily-late-2")
+    assert late_day not in seen(*month).rolled and seen(*month) == rolled_days(store, C.client_id, *month, daily._every_day_key())
+    daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY)
+    store.delete_events("client_id = {c:String} AND path = '/late'", {"c": C.client_id})  # (a deletion no erasure made)
+    assert late_day not in seen(*month).rolled and seen(*month) == rolled_days(store, C.client_id, *month, daily._every_day_key())
     daily.forget(C.client_id)  # (what an erasure does: subjects/service.py)
     assert store.query("SELECT count() FROM spii.daily WHERE client_id = {c:String}", {"c": C.client_id})[0][0] == 0
     page, from_daily = _page(store, daily)
