@@ -90,7 +90,8 @@ _MERGED = {
     **{name: f"sum(d_{name})" for name in _SUMMED},
 }
 DAILY_COLUMNS = frozenset(_MERGED)
-_SCROLLS = frozenset(("scroll_depth", "engagers"))  # (the dearest to merge: a page counts them apart, Daily.page_rows)
+# the dimensions with a row per page a day (thousands): a page's pass groups each apart (Daily.page_rows)
+_WIDE = frozenset(("path", "pageview:path", "entry_page"))
 # One day's rows of a (day, dim, label), from the events and their pings: spii.daily's columns.
 # ``counted``: its events (no pings); a label only pings have is no row of any report.
 _ROLLED = (f"uniqExactIf(visitor_id, {DAY_BOUND} AND {COUNTED}) AS visitors, "
@@ -378,9 +379,9 @@ class Daily:
                     needs.setdefault((tags[span], name), set()).update(asks[n][2])
         if not needs:
             return {}
-        branches: dict[bool, tuple[dict[int, set[str]], set[str]]] = {}
+        branches: dict[str, tuple[dict[int, set[str]], set[str]]] = {}
         for (i, name), columns in needs.items():
-            dims, merged = branches.setdefault(bool(columns & _SCROLLS), ({}, set()))
+            dims, merged = branches.setdefault(name if name in _WIDE else "", ({}, set()))
             dims.setdefault(i, set()).add(name)
             merged.update(columns)
         every = sorted(set().union(*needs.values()))

@@ -142,9 +142,10 @@ def build_overview(
         before: dict[str, str] | None = previous_call(period, date, filters)
     except PeriodError:
         before = None  # the head's own calls answer it (a 400 naming the field)
-    if expect:
+    if expect:  # (a page built whole says all it will ask at once: closed days' questions are added up in one query)
         asked: list[tuple[str, Mapping[str, str]]] = [(endpoint, query) for _, endpoint, query in head]
-        expect(asked + ([("timeseries", before)] if before else []))
+        expect(asked + ([("timeseries", before)] if before else [])
+               + ([] if lazy_panels else [(endpoint, query) for _, endpoint, query in panel_calls]))
     for name, endpoint, query in head:
         results[name] = fetch(endpoint, query)
         if progress:
@@ -159,7 +160,7 @@ def build_overview(
     series = results["timeseries"]["results"]
 
     def panels() -> Iterator[dict[str, Any]]:
-        if expect:
+        if expect and lazy_panels:
             expect([(endpoint, query) for _, endpoint, query in panel_calls])
         for (title, prop, metrics), (name, endpoint, query) in zip(PANELS, panel_calls):
             answer = fetch(endpoint, query)

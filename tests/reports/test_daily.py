@@ -97,10 +97,11 @@ def daily(store):
     daily.forget(C.client_id)
 
 
-def _page(store, daily: Daily | None, period: str = "30d", filters: str = "") -> tuple[dict, int]:
+def _page(store, daily: Daily | None, period: str = "30d", filters: str = "", lazy: bool = False) -> tuple[dict, int]:
     stats = Stats(store, record_secret=lambda client_id: 0x5EC2E7, kept=False, daily=daily)
     fetch = PageFetch(stats, C, parse_request)
-    page = build_overview(fetch, {"name": C.name}, period, filters=filters, expect=fetch.expect)
+    page = build_overview(fetch, {"name": C.name}, period, filters=filters, expect=fetch.expect, lazy_panels=lazy)
+    page["panels"] = list(page["panels"])
     page.pop("generated")
     page["receiving"].pop("as_of")
     return page, fetch.together.from_daily
@@ -124,13 +125,15 @@ def test_the_dashboard_added_up_from_closed_days_is_the_dashboard_scanned(store,
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) >= 40
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 0  # all written, none stale
     added, from_daily = _page(store, daily)
-    assert from_daily == 2  # one query for the head (totals, daily lines), one for the panels (Daily.page_rows)
+    assert from_daily == 1  # the whole page's questions in one query (Daily.page_rows)
     assert added == scanned, _first_difference(added, scanned)
+    assert _page(store, daily, lazy=True) == (scanned, 2)  # streamed: the head's query, then the panels'
+
     panels = {p["title"]: p for p in added["panels"]}
     assert panels["Sources"]["results"][0]["visitors"] > 10 and panels["Devices"]["results"]
     # any period of the written days, today counted from the events (here a seventh of the week's rows: allowed up to half)
     week = Daily(store, epochs=_epochs, at_most_unrolled=1 / 2)
-    assert _page(store, week, "7d") == (_page(store, None, "7d")[0], 2)
+    assert _page(store, week, "7d") == (_page(store, None, "7d")[0], 1)
 
 
 def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
@@ -193,7 +196,7 @@ def test_a_late_event_or_an_erasure_is_counted_from_the_events(store, daily):
                               path="/late"), "daily-late")
     assert rolled_days(store, C.client_id, late_day, late_day).rolled == set()  # its row count changed: stale
     added, from_daily = _page(store, daily)
-    assert from_daily == 2 and added == _page(store, None)[0]
+    assert from_daily == 1 and added == _page(store, None)[0]
     assert daily.roll_closed(C.client_id, TODAY - timedelta(days=59), TODAY, 395, TODAY) == 1  # written anew
 
     def seen(first: date, last: date) -> Days:
@@ -265,4 +268,4 @@ def test_keeping_a_dashboard_ready_writes_its_closed_days_first(store, daily):
                               {"c": C.client_id, "f": TODAY - timedelta(days=59), "l": TODAY - timedelta(days=1)})[0][0]
     assert written == (with_events, TODAY - timedelta(days=44), TODAY - timedelta(days=1))
     assert roll_closed_days(stats, C, "30d") == 0  # nothing stale: the next round writes nothing
-    assert _page(store, daily)[1] == 2  # (the head's pass and the panels')
+    assert _page(store, daily)[1] == 1
