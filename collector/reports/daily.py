@@ -189,36 +189,47 @@ def _day_counts(store: Store, client_id: str, first: date, last: date) -> list[t
         "AND {last:Date} GROUP BY day) AS d ON e.day = d.day SETTINGS join_use_nulls = 1", {"client": client_id, "first": first, "last": last})
 
 
-def _recorded_still(store: Store, client_id: str, first: date, last: date) -> list[tuple[date, int, int | None, int | None]] | None:
-    """``_day_counts``'s rows, read without counting each day's events (at 100M events that
-    count reads 80M rows, ~300 ms): what spii.daily_days recorded of ``first``..``last``, then
-    in one query the written days' events counted together (ranges of the table's key: whole
-    granules are counted from its index) and the other days' counted per day. None when the
-    written days no longer hold as many rows as recorded: some day changed (count per day).
-    (Rows are added to a closed day (late events) and deleted by an erasure, which deletes the
-    client's days too (``forget``), or at the retention cut, whose periods are not added up: a
-    day gaining as many rows as another lost cannot hide here.)"""
-    params: dict[str, Any] = {"client": client_id, "first": first, "last": last}
-    recorded = store.query("SELECT day, argMax(events, rolled_at), argMax(backdated, rolled_at) FROM spii.daily_days "
-                           "WHERE client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day", params)
-    written = {day for day, *_ in recorded}
-    runs: list[list[date]] = []
-    for day in sorted(written):
-        if runs and runs[-1][1].toordinal() + 1 == day.toordinal():
-            runs[-1][1] = day
-        else:
-            runs.append([day, day])
-    for n, (start, end) in enumerate(runs):
-        params[f"from{n}"], params[f"to{n}"] = start, end
-    ranges = " OR ".join(f"toDate(ts) BETWEEN {{from{n}:Date}} AND {{to{n}:Date}}" for n in range(len(runs))) or "0"
-    params["others"] = [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1) if date.fromordinal(n) not in written]
-    counted = store.query(f"SELECT NULL AS day, count() FROM spii.events WHERE client_id = {{client:String}} AND ({ranges}) UNION ALL "
-                          "SELECT toDate(ts) AS day, count() FROM spii.events WHERE client_id = {client:String} "
-                          "AND toDate(ts) IN {others:Array(Date)} GROUP BY day", params)
-    if sum(n for day, n in counted if day is None) != sum(events for _, events, _ in recorded):
-        return None
-    return ([(day, events, events, backdated) for day, events, backdated in recorded if events]
-            + [(day, n, None, None) for day, n in counted if day is not None and n])
+DayRows = list[tuple[date, int, int | None, int | None]]  # (day, its events, as many when written, backdated): _day_counts
+
+
+def _recorded_still(store: Store, client_id: str, spans: list[tuple[date, date]]) -> list[DayRows | None]:
+    """``_day_counts``'s rows of each span (first, last), read without counting each day's
+    events (at 100M events that count reads 80M rows, ~300 ms): what spii.daily_days recorded,
+    then in one query each span's written days' events counted together (ranges of the
+    table's key: whole granules are counted from its index) and its other days' counted per
+    day. None for a span whose written days no longer hold as many rows as recorded: some day
+    changed (count per day). (Rows are added to a closed day (late events) and deleted by an
+    erasure, which deletes the client's days too (``forget``), or at the retention cut, whose
+    periods are not added up: a day gaining as many rows as another lost cannot hide here.)"""
+    params: dict[str, Any] = {"client": client_id, "first": min(a for a, _ in spans), "last": max(b for _, b in spans)}
+    written = {day: (int(events), backdated) for day, events, backdated in store.query(
+        "SELECT day, argMax(events, rolled_at), argMax(backdated, rolled_at) FROM spii.daily_days "
+        "WHERE client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} GROUP BY day", params)}
+    counts = []
+    for i, (first, last) in enumerate(spans):
+        runs: list[list[date]] = []
+        for day in sorted(d for d in written if first <= d <= last):
+            if runs and runs[-1][1].toordinal() + 1 == day.toordinal():
+                runs[-1][1] = day
+            else:
+                runs.append([day, day])
+        for n, (start, end) in enumerate(runs):
+            params[f"from{i}_{n}"], params[f"to{i}_{n}"] = start, end
+        ranges = " OR ".join(f"toDate(ts) BETWEEN {{from{i}_{n}:Date}} AND {{to{i}_{n}:Date}}" for n in range(len(runs))) or "0"
+        params[f"others{i}"] = [date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1) if date.fromordinal(n) not in written]
+        counts.append(f"SELECT {i} AS span, NULL AS day, count() FROM spii.events WHERE client_id = {{client:String}} AND ({ranges}) UNION ALL "
+                      f"SELECT {i}, toDate(ts) AS day, count() FROM spii.events WHERE client_id = {{client:String}} "
+                      f"AND toDate(ts) IN {{others{i}:Array(Date)}} GROUP BY day")
+    counted = store.query(" UNION ALL ".join(counts), params)
+    out: list[DayRows | None] = []
+    for i, (first, last) in enumerate(spans):
+        mine = {day: recorded for day, recorded in sorted(written.items()) if first <= day <= last}
+        if sum(n for span, day, n in counted if span == i and day is None) != sum(events for events, _ in mine.values()):
+            out.append(None)
+            continue
+        out.append([(day, events, events, backdated) for day, (events, backdated) in mine.items() if events]
+                   + [(day, n, None, None) for span, day, n in counted if span == i and day is not None and n])
+    return out
 
 
 @dataclass(frozen=True)
@@ -268,7 +279,11 @@ class Daily:
         key, now = (client_id, first, last), time.monotonic()
         seen = self._seen.get(key)
         if seen is None or now - seen[0] >= self.seen_seconds:
-            rows = _recorded_still(self.store, client_id, first, last)
+            # read with the period before it, which a dashboard compares it with (kept when no day of it changed)
+            before = (date.fromordinal(max(1, 2 * first.toordinal() - last.toordinal() - 1)), date.fromordinal(max(1, first.toordinal() - 1)))
+            rows, earlier = _recorded_still(self.store, client_id, [(first, last), before])
+            if earlier is not None:
+                self._seen[(client_id, *before)] = (now, rolled_days(self.store, client_id, *before, self._every_day_key(), earlier))
             if rows is None:
                 rows = _day_counts(self.store, client_id, first, last)
             seen = self._seen[key] = (now, rolled_days(self.store, client_id, first, last, self._every_day_key(), rows))
