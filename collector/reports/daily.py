@@ -369,37 +369,46 @@ class Daily:
         per ask (by its index), ``grouped_rows`` of its groups with (at least) its columns; the
         asks spii.daily cannot give are left out. One query: a dimension several asks read
         (the pages of the Engagement panel and of the complement rule's count) is read once,
-        and the small panels cost no query of their own. Its dimensions whose columns merge
-        scroll depths are grouped apart from the others (UNION ALL: each reads and merges only
-        its own columns, on a core each; at 10M events 34 ms against 60 in one group)."""
-        held = [(n, scope, groups, names) for n, (scope, groups, columns) in enumerate(asks)
-                if (names := self._names(scope, groups, columns)) is not None]
-        tags: dict[tuple[date, date], int] = {}
-        needs: dict[tuple[int, str], set[str]] = {}  # (period, dim) -> the columns its asks want
+        and the small panels cost no query of their own. Each dimension with a row per page
+        (_WIDE, the exit pages) is added up apart from the others, then the lot is joined
+        (UNION ALL: each part reads and merges only its own columns, the parts shared by the
+        cores; at 10M events the panels' dimensions 45 ms apart, 60 all together)."""
+        tags: dict[tuple[date, date], int] = {}  # a period's number in the query (-1: its days cannot be added up)
         params: dict[str, Any] = {}
-        for n, scope, _, names in held:
+
+        def tag(scope: Scope) -> int:
             span = (scope.period.first, scope.period.last)
             if span not in tags:
                 days = self._days_to_add_up(scope)
-                if days is None:
-                    tags[span] = -1
-                    continue
-                i = tags[span] = sum(1 for t in tags.values() if t >= 0)  # (periods the days cannot give: -1)
-                params.update({"client": scope.client_id, f"first{i}": span[0], f"last{i}": span[1], f"rolled{i}": days[0],
-                               f"unrolled{i}": days[1]})
-                if days[1]:
-                    params["day_keys"] = sorted({*params.get("day_keys", ()), *day_bound_keys(self.epochs(), *span)})
-            if tags[span] >= 0:
-                for name in names:
-                    needs.setdefault((tags[span], name), set()).update(asks[n][2])
-        if not needs:
+                tags[span] = -1 if days is None else sum(1 for t in tags.values() if t >= 0)
+                if days is not None:
+                    i = tags[span]
+                    params.update({"client": scope.client_id, f"first{i}": span[0], f"last{i}": span[1], f"rolled{i}": days[0],
+                                   f"unrolled{i}": days[1]})
+                    if days[1]:
+                        params["day_keys"] = sorted({*params.get("day_keys", ()), *day_bound_keys(self.epochs(), *span)})
+            return tags[span]
+
+        held: dict[int, tuple[int, list[str | None], list[str]]] = {}  # ask -> (period, groups, their names)
+        needs: dict[tuple[int, str], set[str]] = {}  # (period, dim) -> the columns its asks want
+        exits: dict[int, tuple[Scope, set[str]]] = {}  # (one period's exit pages: their rows are selected by the scope's where)
+        for n, (scope, groups, columns) in enumerate(asks):
+            names = [EXIT] if groups == [EXIT] and self._exits_held(scope, columns) else self._names(scope, groups, columns)
+            if names is None or (i := tag(scope)) < 0 or (names == [EXIT] and exits and i not in exits):
+                continue
+            held[n] = (i, groups, names)
+            if names == [EXIT]:
+                exits.setdefault(i, (scope, set()))[1].update(columns)
+            for name in names if names != [EXIT] else []:
+                needs.setdefault((i, name), set()).update(columns)
+        if not held:
             return {}
         branches: dict[str, tuple[dict[int, set[str]], set[str]]] = {}
         for (i, name), columns in needs.items():
             dims, merged = branches.setdefault(name if name in _WIDE else "", ({}, set()))
             dims.setdefault(i, set()).add(name)
             merged.update(columns)
-        every = sorted(set().union(*needs.values()))
+        every = sorted(set().union(*needs.values(), *(columns for _, columns in exits.values())))
         stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
         selects = []
         for b, (dims, merged) in enumerate(branches.values()):
@@ -414,11 +423,15 @@ class Daily:
             select = ", ".join(f"{_MERGED[c] if c in merged else 'NULL'} AS {c}" for c in every)
             selects.append(f"SELECT period, dim, label, {select} FROM ({' UNION ALL '.join(parts)}) GROUP BY period, dim, label "
                            "HAVING sum(d_counted) > 0")
+        for i, (scope, columns) in exits.items():
+            written = f"client_id = {{client:String}} AND day BETWEEN {{first{i}:Date}} AND {{last{i}:Date}} AND day IN {{rolled{i}:Array(Date)}}"
+            rows = self._exit_sources(scope, columns, params, written, f"unrolled{i}")
+            select = ", ".join(f"{_EXIT_MERGED[c] if c in columns else 'NULL'} AS {c}" for c in every)
+            selects.append(f"SELECT {i} AS period, '{EXIT}' AS dim, label, {select} FROM ({rows}) GROUP BY label")
         found: dict[tuple[int, str], dict[str, Row]] = {}
         for row in self.store.query_dicts(" UNION ALL ".join(selects), params):
             found.setdefault((row.pop("period"), row.pop("dim")), {})[row.pop("label")] = row
-        return {n: {g: found.get((tags[scope.period.first, scope.period.last], name), {}) for g, name in zip(groups, names)}
-                for n, scope, groups, names in held if tags[scope.period.first, scope.period.last] >= 0}
+        return {n: {g: found.get((i, name), {}) for g, name in zip(groups, names)} for n, (i, groups, names) in held.items()}
 
     def left_out(self, scope: Scope, group: str) -> dict[str, int] | None:
         """The complement rule's count (reports/complement.py) of a panel filtered to one kind
@@ -471,25 +484,35 @@ class Daily:
             return None
         return sorted(days.rolled), sorted(days.unrolled)
 
+    def _exits_held(self, scope: Scope, columns: list[str]) -> bool:
+        """Whether spii.daily holds the exit pages of ``scope`` with ``columns`` (the checks that need no query)."""
+        return not (scope.filters or scope.conditions or scope.exclusions) and set(columns) <= EXIT_COLUMNS
+
     def _exit_query(self, scope: Scope, columns: list[str]) -> tuple[str, dict[str, Any]] | None:
         """``family_query`` of the exit pages: the written days' day-bound visits added up, the
         other visits joined from their parts on the written days and their events on the others."""
-        if scope.filters or scope.conditions or scope.exclusions or not set(columns) <= EXIT_COLUMNS:
+        if not self._exits_held(scope, columns):
             return None
         days = self._days_to_add_up(scope)  # (after the checks that need no query)
         if days is None:
             return None
-        rolled, unrolled = days
-        params: dict[str, Any] = {"rolled": rolled, "unrolled": unrolled}
-        written = ("client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} AND day IN {rolled:Array(Date)}")
+        params: dict[str, Any] = {"rolled": days[0], "unrolled": days[1]}
+        written = "client_id = {client:String} AND day BETWEEN {first:Date} AND {last:Date} AND day IN {rolled:Array(Date)}"
+        rows = self._exit_sources(scope, columns, params, written, "unrolled")
+        select = ", ".join(f"{_EXIT_MERGED[c]} AS {c}" for c in columns)
+        return f"SELECT label AS g0, toUInt64(0) AS grouped_by, {select} FROM ({rows}) GROUP BY label", params
+
+    def _exit_sources(self, scope: Scope, columns: list[str], params: dict[str, Any], written: str, unrolled: str) -> str:
+        """The exit pages' rows to add up (label, d_<column>): the day-bound visits of the days
+        ``written`` selects in spii.daily, the other visits joined from their parts on those
+        days and from their events on the days of the ``unrolled`` parameter."""
         parts = (f"SELECT session_id, {', '.join(f'{stored} AS {name}' for stored, name in _PART_STORED.items())}, toUInt8(0) AS bound "
                  f"FROM spii.daily_visits WHERE {written}")
         where = scope.where(params, reads_engagement(columns))  # (the same rows as exit_page_query's)
-        if unrolled:  # (their days named: only their granules are read)
-            params["day_keys"] = day_bound_keys(self.epochs(), scope.period.first, scope.period.last)
-            parts += f" UNION ALL SELECT session_id, {', '.join(_PART_STORED.values())}, bound FROM ({_visit_parts(where + ' AND toDate(ts) IN {unrolled:Array(Date)}')})"
+        if params[unrolled]:  # (their days named: only their granules are read)
+            params["day_keys"] = sorted({*params.get("day_keys", ()), *day_bound_keys(self.epochs(), scope.period.first, scope.period.last)})
+            parts += (f" UNION ALL SELECT session_id, {', '.join(_PART_STORED.values())}, bound FROM "
+                      f"({_visit_parts(where + ' AND toDate(ts) IN {' + unrolled + ':Array(Date)}')})")
         stored = ", ".join(f"{name} AS d_{name}" for name in _EXIT_STORED)
-        rows = (f"SELECT label, {stored} FROM spii.daily WHERE {written} AND dim = '{EXIT}' "
+        return (f"SELECT label, {stored} FROM spii.daily WHERE {written} AND dim = '{EXIT}' "
                 f"UNION ALL SELECT label, {stored} FROM ({_exit_rows(parts)})")
-        select = ", ".join(f"{_EXIT_MERGED[c]} AS {c}" for c in columns)
-        return f"SELECT label AS g0, toUInt64(0) AS grouped_by, {select} FROM ({rows}) GROUP BY label", params

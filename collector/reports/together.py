@@ -95,7 +95,7 @@ class Together:
         them for all (at 10M events plus 9M pings: the engagement panel with the events panel
         2,087 ms in one pass, 1,291 + 159 ms apart; the totals with the daily line 315 ms, 165 + 95 apart)."""
         if self.daily is not None:
-            self._pending += filter(_fusable, planned)
+            self._pending += (p for p in planned if not isinstance(p.group, GoalGroup))  # (the exit pages too)
         families: dict[tuple[str, bool, bool], _Family] = {}
         for p in filter(_fusable, planned):
             pings = reads_engagement(columns_for(p.metrics, p.scope.record_secret is not None))

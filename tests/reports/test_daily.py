@@ -181,6 +181,9 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
         assert added_up is not None
         scanned = {row.pop("label"): row for row in store.query_dicts(*exit_page_query(exits, visit_metrics))}
         assert grouped_rows(["exit_page"], store.query_dicts(*added_up))["exit_page"] == scanned and len(scanned) >= 4
+        columns = columns_for(visit_metrics, True)  # (and with a page's other questions, in its one query)
+        together = Daily(store, epochs=_epochs, at_most_unrolled=1 / 2).page_rows([(exits, ["country"], ["visitors"]), (exits, ["exit_page"], columns)])
+        assert {label: {c: row[c] for c in columns} for label, row in together[1]["exit_page"].items()} == scanned
     assert store.query("SELECT countIf(sessions > 1) FROM (SELECT session_id, uniqExact(day) AS sessions FROM spii.daily_visits "
                        "GROUP BY session_id)")[0][0] > 0  # (visits run past midnight)
     assert daily.family_query(stats.scope(C, scope.period, parse_filters("event:kind==pageview|event")), ["path"], ["visitors"]) is None
