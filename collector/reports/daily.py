@@ -13,7 +13,9 @@ approximate past 65,536 per row); the other columns simply add up.
 ``roll`` writes a closed day of a client (one scan of that day) and records the day's row
 count; ``family_query`` answers a pass (or one question) from the recorded days whose row count
 is still the same, and from the events for the others (today, a day written before late events
-came). It holds every group of the dashboard and every column of its panels. The exit pages
+came); ``page_rows`` answers all the questions of a page in one query (reports/together.py).
+Which days still hold their rows is read from what was recorded and one count of their events
+that the events table's key answers from its index (``_recorded_still``). It holds every group of the dashboard and every column of its panels. The exit pages
 (a visit's last page, known once the visit is whole) are held per day for day-bound visitors,
 whose visits lie within their day, and as each day's part of every other visit
 (spii.daily_visits), joined per visit when read. ``spii serve`` writes the closed days of each
@@ -428,10 +430,14 @@ class Daily:
             rows = self._exit_sources(scope, columns, params, written, f"unrolled{i}")
             select = ", ".join(f"{_EXIT_MERGED[c] if c in columns else 'NULL'} AS {c}" for c in every)
             selects.append(f"SELECT {i} AS period, '{EXIT}' AS dim, label, {select} FROM ({rows}) GROUP BY label")
-        found: dict[tuple[int, str], dict[str, Row]] = {}
-        for row in self.store.query_dicts(" UNION ALL ".join(selects), params):
-            found.setdefault((row.pop("period"), row.pop("dim")), {})[row.pop("label")] = row
-        return {n: {g: found.get((i, name), {}) for g, name in zip(groups, names)} for n, (i, groups, names) in held.items()}
+        # each (period, dim)'s rows with the columns its asks want (the others are NULL: a few thousand rows of a page's dims)
+        wanted = {key: [(c, 3 + every.index(c)) for c in sorted(columns)] for key, columns in needs.items()}
+        wanted.update({(i, EXIT): [(c, 3 + every.index(c)) for c in sorted(columns)] for i, (_, columns) in exits.items()})
+        found: dict[tuple[int, str], dict[str, Row]] = {key: {} for key in wanted}
+        for row in self.store.query(" UNION ALL ".join(selects), params):
+            key = (row[0], row[1])
+            found[key][row[2]] = {c: row[j] for c, j in wanted[key]}
+        return {n: {g: found[i, name] for g, name in zip(groups, names)} for n, (i, groups, names) in held.items()}
 
     def left_out(self, scope: Scope, group: str) -> dict[str, int] | None:
         """The complement rule's count (reports/complement.py) of a panel filtered to one kind

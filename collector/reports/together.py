@@ -14,6 +14,12 @@ do: in one pass with one that does not, both cost more than apart. Under filters
 complement rule's checks of a family start from one more pass, over a sample of its people
 (``complement``).
 
+Where a client's closed days are written (reports/daily.py), there is no scan to share: every
+expected question they hold, of the period and of the one before, the exit pages and the
+complement rule's exact counts of the panels of one kind of event, is added up in one query
+(``Daily.page_rows``) at the first ask. At 10M events a cold page then makes four queries (two
+of them the check of which days are whole, one the realtime count), not sixteen.
+
 Each question still gets exactly the rows its own query would have returned (the same WHERE and
 aggregates, the columns its own metrics need), and suppression, the complement rule and
 perturbation run per question as before. A group's rows are given once: a later ask (the
@@ -116,7 +122,10 @@ class Together:
         added = self._added.pop((_scope_key(scope), group), None)
         columns = columns_for(metrics, scope.record_secret is not None)
         if added is not None and set(columns) <= added[1] and (group is not None or "" in added[0]):
-            return {label: {c: row[c] for c in columns} for label, row in added[0].items()}
+            rows = added[0]
+            if not rows or set(columns) == next(iter(rows.values())).keys():
+                return rows  # (given once: no other question holds them)
+            return {label: {c: row[c] for c in columns} for label, row in rows.items()}
         family = self._families.pop((_scope_key(scope), group in EVENT_GROUPS, group), None)
         if family is None:
             return None
