@@ -1,7 +1,7 @@
 """Dashboards kept ready: each big client's dashboard counted before an analyst opens it.
 
-Counting a big client's dashboard takes seconds: ~4 s for 30 days of a client with 8 million
-events on two cores (bench/reports.py), 0.6-1.0 s once its closed days are written to spii.daily
+Counting a big client's dashboard takes seconds: ~2-4 s for 30 days of a client with 8 million
+events on two cores (bench/reports.py), 0.1-0.3 s once its closed days are written to spii.daily
 (reports/daily.py), which this does first, before asking the page.
 Kept answers (reports/kept.py) make a dashboard fast from its second view on, and keep a
 watched dashboard fresh. This makes the first view fast too: ``spii serve`` asks each big
