@@ -395,6 +395,8 @@ class Daily:
         needs: dict[tuple[int, str], set[str]] = {}  # (period, dim) -> the columns its asks want
         exits: dict[int, tuple[Scope, set[str]]] = {}  # (one period's exit pages: their rows are selected by the scope's where)
         for n, (scope, groups, columns) in enumerate(asks):
+            if scope.client_id != asks[0][0].client_id:
+                continue  # (one client's page)
             names = [EXIT] if groups == [EXIT] and self._exits_held(scope, columns) else self._names(scope, groups, columns)
             if names is None or (i := tag(scope)) < 0 or (names == [EXIT] and exits and i not in exits):
                 continue
@@ -406,37 +408,37 @@ class Daily:
         if not held:
             return {}
         branches: dict[str, tuple[dict[int, set[str]], set[str]]] = {}
-        for (i, name), columns in needs.items():
+        for (i, name), wanted in needs.items():
             dims, merged = branches.setdefault(name if name in _WIDE else "", ({}, set()))
             dims.setdefault(i, set()).add(name)
-            merged.update(columns)
-        every = sorted(set().union(*needs.values(), *(columns for _, columns in exits.values())))
+            merged.update(wanted)
+        every = sorted(set().union(*needs.values(), *(wanted for _, wanted in exits.values())))
         stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
         selects = []
         for b, (dims, merged) in enumerate(branches.values()):
             parts = []
-            for i, names in dims.items():
-                params[f"dims{i}_{b}"] = sorted(names)
+            for i, dim_names in dims.items():
+                params[f"dims{i}_{b}"] = sorted(dim_names)
                 parts.append(f"SELECT {i} AS period, dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day BETWEEN "
                              f"{{first{i}:Date}} AND {{last{i}:Date}} AND day IN {{rolled{i}:Array(Date)}} AND dim IN {{dims{i}_{b}:Array(String)}}")
                 if params[f"unrolled{i}"]:  # (as _dims_query counts them, each branch its own labels)
                     where = f"client_id = {{client:String}} AND toDate(ts) IN {{unrolled{i}:Array(Date)}}"
-                    parts.append(f"SELECT {i}, dim, label, {stored} FROM ({_rolled_select(where, names)})")
+                    parts.append(f"SELECT {i}, dim, label, {stored} FROM ({_rolled_select(where, dim_names)})")
             select = ", ".join(f"{_MERGED[c] if c in merged else 'NULL'} AS {c}" for c in every)
             selects.append(f"SELECT period, dim, label, {select} FROM ({' UNION ALL '.join(parts)}) GROUP BY period, dim, label "
                            "HAVING sum(d_counted) > 0")
-        for i, (scope, columns) in exits.items():
+        for i, (exit_scope, wanted) in exits.items():
             written = f"client_id = {{client:String}} AND day BETWEEN {{first{i}:Date}} AND {{last{i}:Date}} AND day IN {{rolled{i}:Array(Date)}}"
-            rows = self._exit_sources(scope, columns, params, written, f"unrolled{i}")
-            select = ", ".join(f"{_EXIT_MERGED[c] if c in columns else 'NULL'} AS {c}" for c in every)
+            rows = self._exit_sources(exit_scope, sorted(wanted), params, written, f"unrolled{i}")
+            select = ", ".join(f"{_EXIT_MERGED[c] if c in wanted else 'NULL'} AS {c}" for c in every)
             selects.append(f"SELECT {i} AS period, '{EXIT}' AS dim, label, {select} FROM ({rows}) GROUP BY label")
         # each (period, dim)'s rows with the columns its asks want (the others are NULL: a few thousand rows of a page's dims)
-        wanted = {key: [(c, 3 + every.index(c)) for c in sorted(columns)] for key, columns in needs.items()}
-        wanted.update({(i, EXIT): [(c, 3 + every.index(c)) for c in sorted(columns)] for i, (_, columns) in exits.items()})
-        found: dict[tuple[int, str], dict[str, Row]] = {key: {} for key in wanted}
+        at = {key: [(c, 3 + every.index(c)) for c in sorted(columns)] for key, columns in needs.items()}  # (name, position)
+        at.update({(i, EXIT): [(c, 3 + every.index(c)) for c in sorted(columns)] for i, (_, columns) in exits.items()})
+        found: dict[tuple[int, str], dict[str, Row]] = {key: {} for key in at}
         for row in self.store.query(" UNION ALL ".join(selects), params):
             key = (row[0], row[1])
-            found[key][row[2]] = {c: row[j] for c, j in wanted[key]}
+            found[key][row[2]] = {c: row[j] for c, j in at[key]}
         return {n: {g: found[i, name] for g, name in zip(groups, names)} for n, (i, groups, names) in held.items()}
 
     def left_out(self, scope: Scope, group: str) -> dict[str, int] | None:
