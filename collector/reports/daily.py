@@ -439,7 +439,16 @@ class Daily:
         for row in self.store.query(" UNION ALL ".join(selects), params):
             key = (row[0], row[1])
             found[key][row[2]] = {c: row[j] for c, j in at[key]}
-        return {n: {g: found[i, name] for g, name in zip(groups, names)} for n, (i, groups, names) in held.items()}
+        given: set[tuple[int, str]] = set()
+
+        def rows_of(key: tuple[int, str]) -> dict[str, Row]:
+            """(a dimension several asks read: each ask its own rows, which its question may be given as they are)"""
+            if key in given:
+                return {label: dict(row) for label, row in found[key].items()}
+            given.add(key)
+            return found[key]
+
+        return {n: {g: rows_of((i, name)) for g, name in zip(groups, names)} for n, (i, groups, names) in held.items()}
 
     def left_out(self, scope: Scope, group: str) -> dict[str, int] | None:
         """The complement rule's count (reports/complement.py) of a panel filtered to one kind

@@ -35,11 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 from collector.reports import complement
 from collector.reports.catalogue import columns_for, reads_engagement
+from collector.reports.daily import one_kind_group
 from collector.reports.query import (
     EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
 )
-
-from collector.reports.daily import one_kind_group
 
 if TYPE_CHECKING:
     from collector.reports.daily import Daily
@@ -124,7 +123,7 @@ class Together:
         if added is not None and set(columns) <= added[1] and (group is not None or "" in added[0]):
             rows = added[0]
             if not rows or set(columns) == next(iter(rows.values())).keys():
-                return rows  # (given once: no other question holds them)
+                return rows  # (given once, and no other question holds them: Daily.page_rows)
             return {label: {c: row[c] for c in columns} for label, row in rows.items()}
         family = self._families.pop((_scope_key(scope), group in EVENT_GROUPS, group), None)
         if family is None:
