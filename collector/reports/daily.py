@@ -116,9 +116,10 @@ _STORED = ["visitors", "lasting", "orders", "buyers", "lasting_buyers", "engager
 # into spii.daily; the others' visits may run past midnight (a consented cookie's visit), so each
 # day's part of each of them is kept in spii.daily_visits and the parts are joined per visit when
 # a period is read. A part: its visitor, whether it is day-bound, pageviews, events (no pings),
-# first and last time (pings too: time on the last page), last pageview's path and time (none: 0).
+# first and last time (pings too: time on the last page), last pageview's path and time (none: 0;
+# the latest, then the highest numbered in the visit, as in query._visits_with_exit_page).
 _PART = ("any(visitor_id) AS visitor, min({bound}) AS bound, countIf(kind = 'pageview') AS pv, countIf(" + COUNTED + ") AS counted, "
-         "min(ts) AS first_ts, max(ts) AS last_ts, argMaxIf(path, ts, kind = 'pageview') AS exit_path, maxIf(ts, kind = 'pageview') AS exit_ts")
+         "min(ts) AS first_ts, max(ts) AS last_ts, argMaxIf(path, (ts, visit_pageview), kind = 'pageview') AS exit_path, maxIf(ts, kind = 'pageview') AS exit_ts")
 _PART_STORED = {"visitor_id": "visitor", "pageviews": "pv", "counted": "counted", "first_ts": "first_ts", "last_ts": "last_ts",
                 "exit_path": "exit_path", "exit_ts": "exit_ts"}
 # the columns the exit-page pass has (catalogue.Column.visit_sql) over whole visits, by their

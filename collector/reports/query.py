@@ -358,10 +358,11 @@ def _visits_with_exit_page(scope: Scope, params: dict[str, Any], engagement: boo
     one visit property that cannot be stored on each event as it arrives. Only the duration
     reads the visit's engagement pings (it runs to the last one: time on the last page), so
     they are read only with ``engagement`` (Plausible's tracker sends one per pageview: half of
-    a site's rows); a visit of pings alone is no visit either way."""
+    a site's rows); a visit of pings alone is no visit either way. Its last pageview is the
+    latest, then the highest numbered in the visit: two can share a millisecond."""
     return (
         "SELECT session_id, any(visitor_id) AS visitor_id, countIf(kind = 'pageview') AS pv, "
-        "dateDiff('second', min(ts), max(ts)) AS duration, argMaxIf(path, ts, kind = 'pageview') AS label "
+        "dateDiff('second', min(ts), max(ts)) AS duration, argMaxIf(path, (ts, visit_pageview), kind = 'pageview') AS label "
         f"FROM spii.events WHERE {scope.where(params, engagement)} AND session_id != 0 GROUP BY session_id "
         f"HAVING countIf({COUNTED}) > 0"
     )
