@@ -15,7 +15,8 @@ count; ``family_query`` answers a pass (or one question) from the recorded days 
 is still the same, and from the events for the others (today, a day written before late events
 came); ``page_rows`` answers all the questions of a page in one query (reports/together.py).
 Which days still hold their rows is read from what was recorded and one count of their events
-that the events table's key answers from its index (``_recorded_still``). It holds every group of the dashboard and every column of its panels. The exit pages
+that the events table's key answers from its index (``_recorded_still``). It holds every group
+of the dashboard and every column of its panels. The exit pages
 (a visit's last page, known once the visit is whole) are held per day for day-bound visitors,
 whose visits lie within their day, and as each day's part of every other visit
 (spii.daily_visits), joined per visit when read. ``spii serve`` writes the closed days of each
@@ -160,6 +161,21 @@ def _rolled_select(where: str, dims: Iterable[str] | None = None) -> str:
     """Per (day, dim, label) of the events ``where`` selects (of ``dims`` only, given them): spii.daily's columns."""
     return (f"SELECT day, p.1 AS dim, assumeNotNull(p.2) AS label, {_ROLLED} FROM spii.events ARRAY JOIN {_labels(dims)} AS p "
             f"WHERE {where} AND p.2 IS NOT NULL GROUP BY day, dim, label")
+
+
+def _added_rows(lead: str, period: str, dims: str, names: Iterable[str], unrolled: bool) -> str:
+    """The rows to add up of the dimensions ``names`` (the Array parameter ``dims``) in the
+    period of the parameters first/last/rolled/unrolled + ``period``: spii.daily's rows of its
+    written days, and (``unrolled``) the same counted from the events of its other days (named:
+    the events' key holds the day, so only their rows are read), each as (``lead``dim, label,
+    d_<column>...)."""
+    stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
+    rows = (f"SELECT {lead}dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day BETWEEN "
+            f"{{first{period}:Date}} AND {{last{period}:Date}} AND day IN {{rolled{period}:Array(Date)}} AND dim IN {{{dims}:Array(String)}}")
+    if unrolled:
+        where = f"client_id = {{client:String}} AND toDate(ts) IN {{unrolled{period}:Array(Date)}}"
+        rows += f" UNION ALL SELECT {lead}dim, label, {stored} FROM ({_rolled_select(where, names)})"
+    return rows
 
 
 def _visit_parts(where: str, bound: str = DAY_BOUND) -> str:
@@ -414,17 +430,12 @@ class Daily:
             dims.setdefault(i, set()).add(name)
             merged.update(wanted)
         every = sorted(set().union(*needs.values(), *(wanted for _, wanted in exits.values())))
-        stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
         selects = []
         for b, (dims, merged) in enumerate(branches.values()):
             parts = []
-            for i, dim_names in dims.items():
+            for i, dim_names in dims.items():  # (the unwritten days counted per branch, of its own dimensions only)
                 params[f"dims{i}_{b}"] = sorted(dim_names)
-                parts.append(f"SELECT {i} AS period, dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day BETWEEN "
-                             f"{{first{i}:Date}} AND {{last{i}:Date}} AND day IN {{rolled{i}:Array(Date)}} AND dim IN {{dims{i}_{b}:Array(String)}}")
-                if params[f"unrolled{i}"]:  # (as _dims_query counts them, each branch its own labels)
-                    where = f"client_id = {{client:String}} AND toDate(ts) IN {{unrolled{i}:Array(Date)}}"
-                    parts.append(f"SELECT {i}, dim, label, {stored} FROM ({_rolled_select(where, dim_names)})")
+                parts.append(_added_rows(f"{i} AS period, ", str(i), f"dims{i}_{b}", dim_names, bool(params[f"unrolled{i}"])))
             select = ", ".join(f"{_MERGED[c] if c in merged else 'NULL'} AS {c}" for c in every)
             selects.append(f"SELECT period, dim, label, {select} FROM ({' UNION ALL '.join(parts)}) GROUP BY period, dim, label "
                            "HAVING sum(d_counted) > 0")
@@ -474,13 +485,9 @@ class Daily:
         rolled, unrolled = days
         params: dict[str, Any] = {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last,
                                   "rolled": rolled, "unrolled": unrolled, "dims": names}
-        stored = ", ".join(f"{c} AS d_{c}" for c in _STORED)
-        parts = (f"SELECT dim, label, {stored} FROM spii.daily WHERE client_id = {{client:String}} AND day BETWEEN {{first:Date}} "
-                 f"AND {{last:Date}} AND day IN {{rolled:Array(Date)}} AND dim IN {{dims:Array(String)}}")
-        if unrolled:  # (their days named: the table's key holds the day, so only their rows are read)
+        if unrolled:
             params["day_keys"] = day_bound_keys(self.epochs(), scope.period.first, scope.period.last)
-            where = "client_id = {client:String} AND toDate(ts) IN {unrolled:Array(Date)}"
-            parts += f" UNION ALL SELECT dim, label, {stored} FROM ({_rolled_select(where)})"
+        parts = _added_rows("", "", "dims", names, bool(unrolled))
         keyed = [name for name in names if name != "total"]
         # back into grouped_event_query's shape: group i's label as g<i>, the others NULL, and
         # GROUPING's bits (1 for an argument the row is not grouped by, the first argument highest)
