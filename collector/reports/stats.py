@@ -446,8 +446,10 @@ class Stats:
         # the rows unfinished: only the requested page's are perturbed and computed (a panel shows
         # ten of a few thousand pages; finishing them all was a fifth of a page's time)
         rows = self._rows(scope, group, req.metrics, together=together, finished=False)
-        listed = sorted(({"label": label, "people": row.get("people", row.get("visitors", 0)), "columns": row}
-                         for label, row in rows.items()), key=lambda r: r["label"])
+        # (in the order suppress keeps them, most people first then by label: its own sort then finds them sorted)
+        listed: list[Row] = [{"label": label, "people": row.get("people", row.get("visitors", 0)), "columns": row}
+                             for label, row in rows.items()]
+        listed.sort(key=lambda r: (-r["people"], r["label"]))
         cut = self._suppress(scope, group, listed, client.k, req.metrics)
         shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit, together)
         key = label_key(req.prop)

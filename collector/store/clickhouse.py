@@ -3,9 +3,10 @@
 ``chdb:///abs/path`` is embedded ClickHouse (chDB) in this process; ``http(s)://user:pass@
 host:8123/db`` is a ClickHouse server or cluster. Same SQL, same code path. chDB's engine does
 not serve the async client, so callers run these blocking calls in a thread executor; one lock
-serialises them (chDB connections are not safe for concurrent use, and a server sees the
-shipper's one-insert-at-a-time anyway). The readiness check does not queue behind that lock: a
-call in progress is itself the sign that the store answers (``ping``).
+serialises them (a chDB connection is not safe for concurrent use, and a server sees the
+shipper's one-insert-at-a-time anyway); the reads of one page may run at once under it, each on
+a connection of its own (``query_at_once``). The readiness check does not queue behind that
+lock: a call in progress is itself the sign that the store answers (``ping``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import clickhouse_connect
 log = logging.getLogger("spii.store")
 
 EVENTS_TABLE = "spii.events"
+_READERS = 6  # the most reads query_at_once runs beside the client's own
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_\-/.:]{1,128}")  # spool segment ids and their bisected parts
 
 
@@ -95,6 +98,8 @@ class Store:
             Path(urlsplit(dsn).path).mkdir(parents=True, exist_ok=True)
         self._kwargs = kwargs
         self._client: Any = None
+        self._readers: list[Any] = []  # more clients, for query_at_once (used under _lock only)
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def client(self) -> Any:
@@ -121,6 +126,12 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
             if self._client is not None:
                 self._client.close()
                 self._client = None
@@ -132,6 +143,32 @@ class Store:
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         with self._using() as client:
             return client.query(sql, parameters=parameters).result_rows
+
+    def query_at_once(self, calls: list[tuple[str, dict[str, Any]]]) -> list[list[tuple]]:
+        """The rows of several reads, in order, the reads run at the same time: the first on
+        the client, the others on readers of their own (more chDB handles to the same engine,
+        which allows any number, one thread each, and lets go of the GIL while it counts; more
+        sessions of a server). A page's parts (reports/daily.py ``page_rows``) so use both
+        cores: at 10M events 56 ms, against 70 as one UNION ALL query. Holds the client's lock
+        throughout, like any call: no other call runs meanwhile, and a reader serves one read
+        at a time."""
+        if len(calls) < 2:
+            return [self.query(sql, parameters) for sql, parameters in calls]
+        with self._using() as client:
+            readers = min(len(calls) - 1, _READERS)
+            while len(self._readers) < readers:
+                self._readers.append(clickhouse_connect.get_client(dsn=self.dsn, **self._kwargs))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_READERS, thread_name_prefix="spii-read")
+            rest = list(enumerate(calls[1:], 1))
+            later = [self._pool.submit(_read_each, self._readers[r], rest[r::readers]) for r in range(readers)]
+            try:
+                found = {0: client.query(calls[0][0], parameters=calls[0][1]).result_rows}
+            finally:
+                wait(later)  # (the readers are free again before the lock is)
+            for reads in later:
+                found.update(reads.result())
+            return [found[n] for n in range(len(calls))]
 
     def query_dicts(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._using() as client:
@@ -217,6 +254,11 @@ class Store:
                 self.command(statement)
             applied.append(f"cluster/{path.name}")
         return applied
+
+
+def _read_each(reader: Any, calls: list[tuple[int, tuple[str, dict[str, Any]]]]) -> dict[int, list[tuple]]:
+    """``calls``' rows by their number, read one after another on ``reader``."""
+    return {n: reader.query(sql, parameters=parameters).result_rows for n, (sql, parameters) in calls}
 
 
 def identifier(value: str, what: str) -> str:
