@@ -245,6 +245,11 @@ async def _keep_dashboards_ready(state: State) -> None:
                 if took >= 1.0:
                     log.info("dashboard kept ready", extra={"fields": {"client": client.name, "period": period, "seconds": round(took, 1)}})
                 await asyncio.sleep(took * (1 / REFRESH_SHARE - 1))
+        if state.stats.daily is not None:  # (the days the round wrote, merged: a page reads each part)
+            try:
+                await state.in_report_thread(state.stats.daily.compact)
+            except Exception as exc:  # noqa: BLE001 - the next round merges them
+                log.warning("compacting the closed days failed", extra={"fields": {"error": type(exc).__name__}})
         await asyncio.sleep(state.settings.report_ready_seconds)
 
 

@@ -128,6 +128,11 @@ def test_the_dashboard_added_up_from_closed_days_is_the_dashboard_scanned(store,
     assert from_daily == 1  # the whole page's questions in one query (Daily.page_rows)
     assert added == scanned, _first_difference(added, scanned)
     assert _page(store, daily, lazy=True) == (scanned, 2)  # streamed: the head's query, then the panels'
+    # the days' parts merged into one per table (as spii serve does after a ready round that wrote days): the same page
+    parts = "SELECT table, count() FROM system.parts WHERE active AND database = 'spii' AND table LIKE 'daily%' GROUP BY table"
+    assert max(n for _, n in store.query(parts)) > 1
+    assert daily.compact() and not daily.compact()  # (nothing written since)
+    assert {n for _, n in store.query(parts)} == {1} and _page(store, daily) == (scanned, 1)
 
     panels = {p["title"]: p for p in added["panels"]}
     assert panels["Sources"]["results"][0]["visitors"] > 10 and panels["Devices"]["results"]
