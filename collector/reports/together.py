@@ -16,9 +16,10 @@ complement rule's checks of a family start from one more pass, over a sample of 
 
 Where a client's closed days are written (reports/daily.py), there is no scan to share: every
 expected question they hold, of the period and of the one before, the exit pages and the
-complement rule's exact counts of the panels of one kind of event, is added up in one query
-(``Daily.page_rows``) at the first ask. At 10M events a cold page then makes four queries (two
-of them the check of which days are whole, one the realtime count), not sixteen.
+complement rule's exact counts of the panels of one kind of event, is added up in one read
+(``Daily.page_rows``, its parts at the same time) at the first ask. At 10M events a cold page
+then makes four calls (two of them the check of which days are whole, one the realtime count),
+not sixteen.
 
 Each question still gets exactly the rows its own query would have returned (the same WHERE and
 aggregates, the columns its own metrics need), and suppression, the complement rule and
