@@ -4,13 +4,12 @@ terminal table (rich), JSON, CSV or one self-contained HTML file with inline SVG
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collector.csv_cells import csv_text
 from collector.reports.periods import PERIOD_CHOICES
 
 if TYPE_CHECKING:  # the command line imports this module for its parser: the rest loads when it runs
@@ -52,25 +51,24 @@ def fetch_overview(api: ApiClient, client: str, period: str, date: str | None, p
 
 def to_csv(overview: dict[str, Any]) -> str:
     """Long format: section, label, metric, value (empty value = suppressed)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "label", "metric", "value"])
+    rows: list[list[Any]] = [["section", "label", "metric", "value"]]
     for metric, entry in overview["aggregate"]["results"].items():
-        writer.writerow(["total", "", metric, "" if entry["value"] is None else entry["value"]])
+        rows.append(["total", "", metric, "" if entry["value"] is None else entry["value"]])
     for point in overview["timeseries"]["results"]:
         for metric in ("visitors", "pageviews"):
-            writer.writerow(["timeseries", point["date"], metric, "" if point.get(metric) is None else point[metric]])
+            rows.append(["timeseries", point["date"], metric, "" if point.get(metric) is None else point[metric]])
     written = set()  # two panels of one property (pages, and their engagement) share their visitors
     for panel in overview["panels"]:
         for row in panel["results"]:
             for metric in panel["metrics"]:
                 if (cell := (panel["property"], row[panel["key"]], metric)) not in written:
                     written.add(cell)
-                    writer.writerow([*cell, row[metric]])
-    return out.getvalue()
+                    rows.append([*cell, row[metric]])
+    return csv_text(rows)
 
 
 def to_table(overview: dict[str, Any], console: Console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from collector.reports.overview import KPIS, fmt
@@ -94,7 +92,7 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
         for metric in panel["metrics"]:
             table.add_column(metric, justify="right")
         for row in panel["results"]:
-            label = str(row[panel["key"]] or "(none)")
+            label = escape(str(row[panel["key"]] or "(none)"))  # a visitor's label is text, never rich markup
             table.add_row(f"[italic]{label}[/]" if row.get("other") else label, *(fmt(row[m]) for m in panel["metrics"]))
         if panel["hidden_rows"]:
             table.caption = f"{panel['hidden_rows']} rows hidden (fewer than {overview['k']} visitors)"

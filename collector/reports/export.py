@@ -9,11 +9,12 @@ and ``suppressed = true``."""
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import zipfile
 from typing import Any
+
+from collector.csv_cells import csv_text
 
 __all__ = ["export_zip", "export_files", "export_name", "build_export"]
 
@@ -22,12 +23,6 @@ HIDDEN = "(hidden)"
 
 def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
-
-
-def _csv(rows: list[list[Any]]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue()
 
 
 def export_files(overview: dict[str, Any]) -> dict[str, str]:
@@ -39,14 +34,14 @@ def export_files(overview: dict[str, Any]) -> dict[str, str]:
         value = entry.get("value")
         totals.append([metric, "" if value is None else value, "" if entry.get("change") is None else entry["change"],
                        str(value is None and suppressed).lower()])
-    files["totals.csv"] = _csv(totals)
+    files["totals.csv"] = csv_text(totals)
     series = overview["timeseries"]["results"]
     metrics = [m for m in ("visitors", "pageviews") if series and m in series[0]]
     rows = [["date", *metrics, "suppressed"]]
     for point in series:
         rows.append([point["date"], *("" if point.get(m) is None else point[m] for m in metrics),
                      str(bool(point.get("suppressed"))).lower()])
-    files["visitors_timeseries.csv"] = _csv(rows)
+    files["visitors_timeseries.csv"] = csv_text(rows)
     for panel in overview["panels"]:
         key, metrics = panel["key"], panel["metrics"]
         rows = [[key, *metrics, "row"]]
@@ -54,7 +49,7 @@ def export_files(overview: dict[str, Any]) -> dict[str, str]:
             rows.append([result[key], *(result[m] for m in metrics), "other" if result.get("other") else "shown"])
         if panel.get("hidden_rows"):
             rows.append([HIDDEN, *([""] * len(metrics)), f"{panel['hidden_rows']} rows under k={overview['k']}"])
-        files[f"{_slug(panel['title'])}.csv"] = _csv(rows)
+        files[f"{_slug(panel['title'])}.csv"] = csv_text(rows)
     files["README.txt"] = (
         f"spii report for {overview['client']['name']} ({overview['client']['client_id']}), {overview['period_label']}, "
         f"{overview['first']} to {overview['last']} (UTC), generated {overview['generated']}.\n"
