@@ -12,6 +12,7 @@ import json
 import os
 import runpy
 import sys
+import sysconfig
 from pathlib import Path
 
 from setuptools import setup
@@ -23,15 +24,27 @@ HOT_PATH: tuple[str, ...] = _info["HOT_PATH"]
 MANIFEST_NAME: str = _info["MANIFEST_NAME"]
 source_digest = _info["source_digest"]
 PACKAGE_DIR = ROOT / "collector"
+_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 
 
 def _source(module: str) -> Path:
     return _info["source_path"](PACKAGE_DIR, module)
 
 
+def _built_in_place() -> bool:
+    """Whether the checkout already holds the hot path compiled from its current source (an
+    earlier `pip install -e .`): every module compiled, none stale, the shared library there."""
+    state = _info["hot_path"](PACKAGE_DIR)
+    return not state.stale and not state.pure and any(ROOT.glob("spii_hot_path__mypyc*" + _SUFFIX))
+
+
 def _hot_path_extensions() -> list:
     if os.environ.get("SPII_PURE_PYTHON") == "1":
         print("spii: SPII_PURE_PYTHON=1, the hot path stays pure Python", file=sys.stderr)
+        return []
+    if os.environ.get("SPII_REBUILD") != "1" and _built_in_place():
+        # running the install line again is a restart, not a rebuild (SPII_REBUILD=1 forces one)
+        print("spii: the compiled hot path is up to date with its source; not rebuilt", file=sys.stderr)
         return []
     try:
         from mypyc.build import mypycify

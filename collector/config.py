@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     spool_segment_seconds: float = Field(1.0, gt=0, description="Seal a spool segment at this age.")
     spool_fsync_seconds: float = Field(0.2, ge=0.01, description="fsync cadence of the open segment.")
     spool_budget_bytes: int = Field(1 << 30, ge=1 << 16, description="Spool disk budget; over it, 503.")
+    spool_min_free_bytes: int = Field(
+        128 << 20, ge=0, description="Free space the spool's filesystem keeps: below it, events are refused (503) so the "
+        "embedded store keeps room to merge and the spool can still be shipped. 0: refuse only when a write fails.")
     shutdown_seconds: float = Field(10.0, ge=0, description="Time to ship the spool on SIGTERM.")
     keepalive_seconds: float = Field(
         75.0, gt=0, le=3600, description="An idle keep-alive connection is closed after this long (keep it above a load balancer's idle timeout)."

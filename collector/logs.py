@@ -13,6 +13,10 @@ data. So every line is built here from an allowlist, whoever logs it:
   through :func:`count_protocol_errors` and logged without the address.
 
 Access logs are not written at all (aiohttp's access logger is off).
+
+A repeated warning or error (the same logger, source line, level and exception type: a full disk
+fails every event the same way) is written at most once a minute (:class:`RepeatLimit`); the
+next line written for it says how many were withheld since the last (``repeats_withheld``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import re
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -41,6 +46,8 @@ PROTOCOL_LOGGER = "aiohttp.server"
 # is of no use to an operator and is a leak risk.
 QUIET_LOGGERS = ("urllib3", "clickhouse_connect", "chdb", "asyncio", "aiohttp.web", "aiohttp.client", "aiohttp.internal")
 
+REPEAT_WINDOW_SECONDS = 60.0
+_REPEAT_KEYS_MAX = 4096
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -72,7 +79,42 @@ def safe_entry(record: logging.LogRecord) -> dict:
         entry.update(extra)
     if record.exc_info and record.exc_info[0] is not None:
         entry["error"] = exception_name(record.exc_info[0])
+    if withheld := getattr(record, "repeats_withheld", 0):
+        entry["repeats_withheld"] = withheld
     return entry
+
+
+class RepeatLimit(logging.Filter):
+    """On the handler: a warning or error from the same place (logger, file, line, level and
+    exception type) passes at most once per ``window`` seconds; the next one that passes carries
+    the count withheld meanwhile as ``repeats_withheld``. One mechanism for every call site,
+    spii's and other libraries' alike, so a failure repeated per request cannot flood the log."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window = window
+        self.clock = clock
+        self._seen: dict[tuple, list] = {}  # place -> [when it last passed, withheld since]
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        kind = record.exc_info[0] if record.exc_info and record.exc_info[0] is not None else None
+        fields = getattr(record, "fields", None)
+        error = fields.get("error") if isinstance(fields, dict) else None  # spii's own loggers name it here
+        place = (record.name, record.pathname, record.lineno, record.levelno, kind, error)
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.get(place)
+            if seen is not None and now - seen[0] < self.window:
+                seen[1] += 1
+                return False
+            if len(self._seen) >= _REPEAT_KEYS_MAX:
+                self._seen.clear()
+            self._seen[place] = [now, 0]
+        record.repeats_withheld = seen[1] if seen is not None else 0
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -86,7 +128,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = safe_entry(record)
         text = f"{entry['level'].upper()} {entry['logger']}: {entry['msg']}"
-        return text + (f" [error={entry['error']}]" if "error" in entry else "")
+        text += f" [error={entry['error']}]" if "error" in entry else ""
+        return text + (f" ({entry['repeats_withheld']} more like it in the last minute)" if "repeats_withheld" in entry else "")
 
 
 class ProtocolErrorCounter(logging.Filter):
@@ -122,6 +165,7 @@ def setup_logging(level: int = logging.INFO, json_lines: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.setLevel(level)
+    handler.addFilter(RepeatLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

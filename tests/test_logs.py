@@ -88,3 +88,32 @@ def test_asyncio_task_reprs_and_thread_crashes_are_withheld(captured):
     out = captured.getvalue()
     assert SECRET_IP not in out
     assert '"error":"ValueError"' in out
+
+
+def test_a_repeated_error_is_one_line_a_minute_with_the_count_withheld(captured):
+    now = [1000.0]
+    limit = logs.RepeatLimit(clock=lambda: now[0])
+    handler = logging.getLogger().handlers[0]
+    handler.filters[:] = [limit]
+    log = logging.getLogger("spii.test")
+
+    def fail(error: str = "OSError") -> None:
+        log.error("unhandled error", extra={"fields": {"error": error}})
+
+    for _ in range(500):
+        fail()
+    fail("ValueError")  # another error from the same place is its own line
+    now[0] += 30
+    for _ in range(100):
+        fail()
+    log.info("info lines are never held back")
+    log.info("info lines are never held back")
+    now[0] += 31  # a minute after the first line
+    fail()
+    entries = lines(captured)
+    assert [(e["msg"], e.get("error"), e.get("repeats_withheld")) for e in entries] == [
+        ("unhandled error", "OSError", None), ("unhandled error", "ValueError", None),
+        ("info lines are never held back", None, None), ("info lines are never held back", None, None),
+        ("unhandled error", "OSError", 599)]
+    text = logs.TextFormatter().format(logging.makeLogRecord({"name": "spii.x", "msg": "m", "levelname": "ERROR", "repeats_withheld": 3}))
+    assert text.endswith("(3 more like it in the last minute)")

@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -129,20 +130,42 @@ def _die_with_parent() -> None:
         pass
 
 
-def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+def _port_free(port: int) -> bool:
+    """Whether this machine's loopback port can be listened on now (a first check; the server
+    itself is then asked to prove it is the demo's own: :func:`_wait_ready`)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, token: str, timeout: float = 60) -> None:
+    """Until the server on ``port`` is ready and is the demo's own: it knows the demo client's
+    fresh token (a stranger on the port cannot) and the process we started still runs."""
+    from collector.errors import UserError
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit("spii serve exited during start-up; see the log above")
+            raise UserError(f"the demo's collector could not start on 127.0.0.1:{port} (see its line above); nothing was sent")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
+            ready = conn.getresponse()
+            ready.read()
+            conn.request("GET", "/api/v1/stats/receiving?site_id=demo", headers={"Authorization": f"Bearer {token}"})
+            own = conn.getresponse()
+            own.read()
+            conn.close()
+            if ready.status == 200 and own.status == 200 and proc.poll() is None:
                 return
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit("spii serve did not become ready")
+    raise UserError(f"the demo's collector did not become ready on 127.0.0.1:{port} within {timeout:.0f} s; nothing was sent")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -154,7 +177,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from collector.http.auth import admin_token
     from collector.tenants import RegistryStore
 
+    from collector.errors import UserError
+
     console = Console(stderr=True)
+    if not _port_free(args.port):
+        raise UserError(f"the demo cannot use port {args.port} on 127.0.0.1: another program listens there; "
+                        "choose another with --port (nothing was sent)")
     temporary = args.data_dir is None  # a temp dir goes when the demo ends; a given one is kept
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="spii-demo-")).resolve()
     settings = Settings(**{**settings.model_dump(), "data_dir": data_dir})
@@ -173,7 +201,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(args.port)], env=env,
                             preexec_fn=_die_with_parent)
     try:
-        _wait_ready(args.port, proc)
+        _wait_ready(args.port, proc, token)
         events = list(synthetic_traffic(args.days, args.visitors_per_day, args.seed, now))
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
         accepted = 0

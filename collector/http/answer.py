@@ -24,6 +24,7 @@ from collector.http.errors import internal_error
 from collector.http.state import State
 from collector.ingest.pipeline import Outcome
 from collector.privacy.keyring import NoCurrentKey
+from collector.spool.segments import SpoolRefused
 
 __all__ = ["PATH", "Peer", "TickBatch", "answer_messages", "serialise"]
 
@@ -48,6 +49,7 @@ class TickBatch:
         self.state = state
         self.to_store: list[Outcome] = []  # the turn's outcomes with a row: written, then counted
         self.answers: list[tuple[Any, bytes, bool]] = []  # (transport, answer, whether its row is in this batch)
+        self.steps: list[Any] = []  # the visit steps of to_store's events (SessionCache.detach)
         self.scheduled = False
 
     def add(self, protocol: Any, answer: bytes, to_store: Outcome | None) -> None:
@@ -61,14 +63,20 @@ class TickBatch:
 
     def flush(self) -> None:
         state = self.state
-        to_store, answers = self.to_store, self.answers
-        self.to_store, self.answers, self.scheduled = [], [], False
+        to_store, answers, steps = self.to_store, self.answers, self.steps
+        self.to_store, self.answers, self.steps, self.scheduled = [], [], [], False
         failed: bytes | None = None
         if to_store:
             try:
                 # the budget was checked as each was accepted (_answer): a turn's rows may pass it, as a batch's do
                 state.spool.append(b"".join([o.row for o in to_store if o.row is not None]), enforce_budget=False)
-            except Exception as exc:  # noqa: BLE001 - a disk error: their senders get a 500, never a 202
+            except SpoolRefused as refused:  # a full or failing disk: 503 to their senders, their visits not stepped
+                state.pipeline.sessions.undo(steps)
+                rejection = beacon.unavailable(refused.reason)
+                state.metrics.rejected.labels(refused.reason).inc(len(to_store))
+                failed = serialise(rejection.response)
+            except Exception as exc:  # noqa: BLE001 - anything else: their senders get a 500, never a 202
+                state.pipeline.sessions.undo(steps)
                 failed = serialise(internal_error(exc, state.metrics, route=f"POST {PATH}"))
             else:
                 for outcome in to_store:
@@ -87,7 +95,7 @@ def answer_messages(state: State, inline: Any, messages: Sequence[Any]) -> list[
     protocol = inline._protocol
     batch: TickBatch = inline.batch
     for index, (message, payload) in enumerate(messages):
-        answer = _answer(state, message, payload, inline)
+        answer = _answer(state, message, payload, inline, batch)
         if isinstance(answer, Handover):
             return [(answer.message, answer.payload), *messages[index + 1:]]
         inline._parser.message_consumed()
@@ -113,7 +121,7 @@ class Handover:
         self.payload = payload
 
 
-def _answer(state: State, message: Any, payload: Any, inline: Any) -> tuple[bytes, Outcome | None] | Handover:
+def _answer(state: State, message: Any, payload: Any, inline: Any, batch: TickBatch) -> tuple[bytes, Outcome | None] | Handover:
     """The serialised answer to ``message`` and its Outcome when that has a row still to store
     (None otherwise); or a Handover for aiohttp."""
     if message.method != "POST" or message.path != PATH or message.version != HttpVersion11 or message.should_close \
@@ -135,10 +143,13 @@ def _answer(state: State, message: Any, payload: Any, inline: Any) -> tuple[byte
         to_store = outcome if outcome.row is not None else None
         if to_store is None:
             beacon.count(state, outcome)
-        elif state.spool.over_budget:
+        elif (refused := state.spool.refusal()) is not None:
             sessions.rollback()
-            raise beacon.unavailable("spool_full")
-        sessions.commit()  # (its row is written at the end of the turn, before its answer goes out)
+            raise beacon.unavailable(refused)
+        if to_store is None:
+            sessions.commit()
+        else:  # its row is written at the end of the turn, before its answer goes out: the batch
+            batch.steps.extend(sessions.detach())  # keeps its visit steps, to take them back if that write fails
         if outcome.dropped is None and not origin:
             return _accepted(), to_store
         return serialise(beacon.event_answer(outcome, beacon.cors_headers(origin, state))), to_store

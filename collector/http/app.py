@@ -102,6 +102,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         max_segment_bytes=settings.spool_segment_bytes,
         max_segment_age=settings.spool_segment_seconds,
         budget_bytes=settings.spool_budget_bytes,
+        min_free_bytes=settings.spool_min_free_bytes,
     )
     for orphan in orphan_spools(settings, worker):
         spool.adopt(orphan)

@@ -28,7 +28,7 @@ from collector.ingest.payload import EventPayload, validation_details
 from collector.ingest.pipeline import Outcome, RequestFacts, origin_host
 from collector.privacy.anonymise import InvalidUrl
 from collector.privacy.keyring import NoCurrentKey
-from collector.spool.segments import SpoolFull
+from collector.spool.segments import REFUSALS, SpoolRefused
 
 T = TypeVar("T")
 MAX_EVENT_BYTES = 8 * 1024
@@ -131,7 +131,8 @@ def process_one(
 
 
 def unavailable(reason: str) -> Reject:
-    message = "no encryption key for the current time" if reason == "no_key" else "spool over its disk budget"
+    """A 503 with Retry-After: no key for now, or the spool cannot take events (segments.REFUSALS)."""
+    message = "no encryption key for the current time" if reason == "no_key" else REFUSALS[reason]
     return Reject(error(503, f"cannot store events now: {message}", headers={"Retry-After": RETRY_AFTER_SECONDS}), reason)
 
 
@@ -141,9 +142,9 @@ def store_rows(state: State, rows: list[bytes]) -> None:
     if rows:
         try:
             state.spool.append(b"".join(rows))
-        except SpoolFull:
+        except SpoolRefused as refused:
             sessions.rollback()
-            raise unavailable("spool_full") from None
+            raise unavailable(refused.reason) from None
     sessions.commit()
 
 

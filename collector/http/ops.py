@@ -33,18 +33,21 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store answers, a key covers now, and the spool is under budget."""
+    """Ready when the store answers, a key covers now, and the spool can take events (under its
+    budget, above the free-space floor, its last write not failed); ``spool_refusal`` says why not."""
     state = request.app[STATE]
     loop = asyncio.get_running_loop()
     store_ok = await loop.run_in_executor(None, state.store.ping)
     # with auto-rotate, a missing current key is created here as it would be by the next event
     key_ok = state.keys.has_current() or await state.keys.supply_current()
-    spool_ok = not state.spool.over_budget
-    checks = {"store": store_ok, "current_key": key_ok, "spool_under_budget": spool_ok}
+    state.spool.check_space()
+    refusal = state.spool.refusal()
+    checks = {"store": store_ok, "current_key": key_ok, "spool_under_budget": not state.spool.over_budget, "spool_writable": refusal is None}
     ok = all(checks.values())
     keys = {"epochs_ahead": state.keys.epochs_ahead(), "min_ahead": state.keys.min_ahead, "auto_rotate": state.keys.auto_rotate}
     return web.json_response(
-        {"status": "ready" if ok else "not ready", "checks": checks, "keys": keys, "spool_bytes": state.spool.used_bytes},
+        {"status": "ready" if ok else "not ready", "checks": checks, "keys": keys, "spool_bytes": state.spool.used_bytes,
+         "spool_refusal": refusal},
         status=200 if ok else 503,
     )
 

@@ -55,6 +55,10 @@ class Step:
         self.seconds = seconds  # since the visit's previous event
 
 
+# One visit step, to take back: (client, visitor), the visit there before or None, its (last_seen, events, pageviews).
+JournalEntry = tuple[tuple[str, int], Visit | None, tuple[float, int, int]]
+
+
 class SessionCache:
     """(client, visitor) -> open visit, oldest first, so expiry pops from the front in O(1).
 
@@ -73,7 +77,7 @@ class SessionCache:
         # Visit ids are random labels, not secrets (nothing is derived from them and they are
         # never linked to an address): a generator seeded from the OS, without a syscall per visit.
         self._ids = random.Random(os.urandom(32))
-        self._journal: list[tuple[tuple[str, int], Visit | None, tuple[float, int, int]]] = []
+        self._journal: list[JournalEntry] = []
 
     def _shared(self, value: T) -> T:
         """One copy of each entry page and source among the open visits: most visits share
@@ -95,14 +99,25 @@ class SessionCache:
 
     def rollback(self) -> None:
         """Undo the steps since :meth:`begin`, newest first."""
+        self.undo(self._journal)
+        self._journal.clear()
+
+    def detach(self) -> list[JournalEntry]:
+        """The steps since :meth:`begin`, handed to a caller that stores their rows later (the
+        inline path's end-of-turn write), which commits by dropping them or calls :meth:`undo`."""
+        steps = self._journal
+        self._journal = []
+        return steps
+
+    def undo(self, steps: list[JournalEntry]) -> None:
+        """Undo ``steps`` (from :meth:`detach`, or the journal), newest first."""
         visits = self._visits
-        for key, before, saved in reversed(self._journal):
+        for key, before, saved in reversed(steps):
             if before is None:
                 visits.pop(key, None)
             else:
                 before.last_seen, before.events, before.pageviews = saved
                 visits[key] = before
-        self._journal.clear()
 
     def __len__(self) -> int:
         return len(self._visits)

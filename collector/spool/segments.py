@@ -17,6 +17,7 @@ nodes, so it doubles as the ClickHouse ``insert_deduplication_token``.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -31,8 +32,33 @@ log = logging.getLogger("spii.spool")
 SUFFIX = ".jsonl"
 
 
-class SpoolFull(Exception):
-    """The spool is over its disk budget: the collector answers 503 instead of accepting."""
+# Why the spool refuses events (the collector answers 503 with Retry-After and counts the reason).
+REFUSALS = {
+    "spool_full": "spool over its disk budget",
+    "disk_low": "the spool's filesystem is below its free-space floor (SPII_SPOOL_MIN_FREE_BYTES)",
+    "disk_full": "the spool's disk is full",
+    "disk_error": "the spool's disk failed to write",
+    "read_only": "the spool's filesystem is read-only",
+}
+_WRITE_FAILURES = {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EIO: "disk_error", errno.EROFS: "read_only"}
+# How often the free space is looked at (statvfs): at most this often, or after this many bytes.
+SPACE_CHECK_SECONDS = 0.5
+SPACE_CHECK_BYTES = 1 << 20
+PROBE_BYTES = 4096
+
+
+class SpoolRefused(Exception):
+    """The spool cannot take events now (``reason``: a key of :data:`REFUSALS`): the collector
+    answers 503 instead of accepting, and nothing of the refused rows is in the spool."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(REFUSALS[reason])
+        self.reason = reason
+
+
+def write_failure(exc: OSError) -> str:
+    """The refusal a failed write of the spool stands for."""
+    return _WRITE_FAILURES.get(exc.errno or 0, "disk_error")
 
 
 def new_segment_id() -> str:
@@ -95,6 +121,7 @@ class Spool:
         max_segment_bytes: int = 4 << 20,
         max_segment_age: float = 1.0,
         budget_bytes: int = 1 << 30,
+        min_free_bytes: int = 0,
     ) -> None:
         self.root = root
         self.open_dir = root / "open"
@@ -105,6 +132,11 @@ class Spool:
         self.max_segment_bytes = max_segment_bytes
         self.max_segment_age = max_segment_age
         self.budget_bytes = budget_bytes
+        self.min_free_bytes = min_free_bytes
+        self._failure: str | None = None  # a write failed: refuse until a probe write succeeds
+        self._disk_low = False
+        self._space_checked_at = -SPACE_CHECK_SECONDS
+        self._written_since_check = 0
         self._fd: int | None = None
         self._current: Segment | None = None
         self._current_bytes = 0
@@ -166,24 +198,95 @@ class Spool:
     def over_budget(self) -> bool:
         return self.used_bytes >= self.budget_bytes
 
+    def refusal(self) -> str | None:
+        """Why an event cannot be taken now (a key of :data:`REFUSALS`), or None. Cheap enough
+        for every event: the free space is looked at twice a second or after each MiB written."""
+        if self._backlog_bytes + self._current_bytes >= self.budget_bytes:
+            return "spool_full"
+        if self._written_since_check >= SPACE_CHECK_BYTES or time.monotonic() - self._space_checked_at >= SPACE_CHECK_SECONDS:
+            self.check_space()
+        if self._failure is not None:
+            return self._failure
+        return "disk_low" if self._disk_low else None
+
+    def check_space(self) -> None:
+        """Look at the filesystem's free space against the floor; after a failed write, try a
+        small probe write, and take events again only once it succeeds."""
+        self._space_checked_at = time.monotonic()
+        self._written_since_check = 0
+        try:
+            stat = os.statvfs(self.root)
+        except OSError:
+            self._disk_low = False  # (a failing filesystem shows at the next write)
+        else:
+            free = stat.f_bavail * stat.f_frsize
+            low = free < self.min_free_bytes
+            if low != self._disk_low:
+                fields = {"free_bytes": free, "min_free_bytes": self.min_free_bytes}
+                if low:
+                    log.warning("spool: free space below the floor, refusing events (503)", extra={"fields": fields})
+                else:
+                    log.info("spool: free space above the floor again, taking events", extra={"fields": fields})
+            self._disk_low = low
+        if self._failure is not None:
+            self._probe()
+
+    def _probe(self) -> None:
+        probe = self.root / ".probe"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"\0" * PROBE_BYTES)
+            finally:
+                os.close(fd)
+                os.unlink(probe)
+        except OSError:
+            return
+        log.info("spool: writes succeed again", extra={"fields": {"after": self._failure}})
+        self._failure = None
+
     def append(self, lines: bytes, enforce_budget: bool = True) -> None:
-        """Append complete JSONEachRow lines (each ending in a newline) with one write.
-        ``enforce_budget=False``: the caller checked the budget when it accepted them."""
-        if enforce_budget and self.over_budget:
-            raise SpoolFull("spool over its disk budget")
-        if self._fd is None:
-            self._open_segment()
-        assert self._fd is not None
-        written = os.write(self._fd, lines)
-        if written < len(lines):  # a regular file writes short only when the disk is full: finish or fail loudly
-            view = memoryview(lines)[written:]
-            while view:
-                view = view[os.write(self._fd, view):]
+        """Append complete JSONEachRow lines (each ending in a newline) with one write, or raise
+        SpoolRefused with none of them in the spool (a write cut short by a full or failing disk
+        is taken back). ``enforce_budget=False``: the caller checked :meth:`refusal` when it
+        accepted them."""
+        if enforce_budget and (reason := self.refusal()) is not None:
+            raise SpoolRefused(reason)
+        try:
+            if self._fd is None:
+                self._open_segment()
+            assert self._fd is not None
+            written = os.write(self._fd, lines)
+            while written < len(lines):  # a regular file writes short only when the disk fills: the next write says why
+                written += os.write(self._fd, memoryview(lines)[written:])
+        except OSError as exc:
+            self._failed(exc)
+            raise SpoolRefused(write_failure(exc)) from None
         self._current_bytes += len(lines)
+        self._written_since_check += len(lines)
         self._dirty = True
         self.rows_appended += lines.count(b"\n")
         if self._current_bytes >= self.max_segment_bytes:
             self.seal()
+
+    def _failed(self, exc: OSError) -> None:
+        """After a failed write: cut the open segment back to its last whole row (or, if even
+        that fails, seal it: the shipper's bisection sets a torn line aside) and refuse events
+        until a probe write succeeds."""
+        reason = write_failure(exc)
+        if self._failure is None:
+            log.error("spool: cannot write, refusing events (503) until a write succeeds",
+                      extra={"fields": {"reason": reason, "error": errno.errorcode.get(exc.errno or 0, type(exc).__name__)}})
+        self._failure = reason
+        self._space_checked_at = time.monotonic()
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, self._current_bytes)
+            except OSError:
+                try:
+                    self.seal()
+                except OSError:  # left in open/: recovery at the next start cuts its torn tail
+                    self._fd, self._current, self._current_bytes, self._dirty = None, None, 0, False
 
     def _open_segment(self) -> None:
         segment_id = new_segment_id()
@@ -219,6 +322,10 @@ class Spool:
             return None
         os.close(self._fd)
         segment = self._current
+        if self._current_bytes == 0:  # (opened, then its only write failed): nothing to ship
+            segment.path.unlink(missing_ok=True)
+            self._fd, self._current, self._dirty = None, None, False
+            return None
         target = self.ready_dir / segment.path.name
         os.replace(segment.path, target)
         self._backlog_bytes += self._current_bytes

@@ -92,3 +92,36 @@ def test_demo_ends_cleanly_on_sigterm_with_data_up_to_now(tmp_path):
         time.sleep(0.2)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in children), "the collector outlived the demo"
     assert not os.path.exists(data_dir), "the temp data dir (master key, admin token) was left behind"
+
+
+def test_demo_on_a_busy_port_sends_nothing_and_exits_2(tmp_path):
+    """Another program holds the port: the demo says so in one line, exits 2, and that program
+    receives nothing (it used to get the demo's thousands of events)."""
+    import http.server
+    import threading
+
+    received: list[str] = []
+
+    class Stranger(http.server.BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            received.append(self.command + " " + self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = _any
+
+        def log_message(self, *args) -> None:
+            pass
+
+    stranger = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stranger)
+    threading.Thread(target=stranger.serve_forever, daemon=True).start()
+    try:
+        out = subprocess.run([*SPII, "demo", "--data-dir", str(tmp_path / "demo"), "--port", str(stranger.server_port), "--days", "1",
+                              "--no-serve"], capture_output=True, text=True, timeout=120)
+    finally:
+        stranger.shutdown()
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "another program listens there" in out.stderr and "--port" in out.stderr, out.stderr
+    assert received == [] and out.stdout == ""
