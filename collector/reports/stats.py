@@ -7,6 +7,7 @@ the event loop run it in a worker thread.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from functools import partial
 from dataclasses import dataclass, field
@@ -216,6 +217,31 @@ class Stats:
             checked += len(batch)
         return [r for r in shown if r["label"] not in withheld], len(withheld)
 
+    def _page(self, scope: Scope, group: str, client: Client, metrics: list[str], shown: list[Row], start: int, end: int,
+              together: Together | None = None) -> tuple[list[tuple[str, Row]], int, int]:
+        """The rows [start, end) of a breakdown, each as (label, numbers shown), in the order of
+        the numbers shown: the first count asked, as perturbed and rounded, then the label. Never
+        by the exact counts, whose order would tell a reader which of two noisy counts is really
+        the larger. Only the rows that could reach the page are finished (the contenders), and only
+        they are checked by the complement rule (an exact count per row). Also returns the rows
+        left after the complement rule, and how many it withheld."""
+        by = "visitors" if "visitors" in metrics else metrics[0]
+        margin = PTABLE.max_adjustment + client.rounding  # how far noise and rounding can move one count
+        checked: set[str] = set()
+        withheld: set[str] = set()
+        filtered = bool(scope.filters or scope.conditions)
+        while True:
+            rows = [r for r in shown if r["label"] not in withheld]
+            contenders = _contenders(rows, end, by, margin)
+            unchecked = [r["label"] for r in contenders if r["label"] not in checked] if filtered else []
+            if not unchecked:
+                break
+            withheld |= self._complement_small(scope, group, client.k, unchecked, together=together)
+            checked.update(unchecked)
+        finished = [(r["label"], self._shown(finish(metrics, r["columns"], scope.record_secret), metrics, client)) for r in contenders]
+        finished.sort(key=lambda pair: (-(pair[1].get(by) or 0), pair[0]))
+        return finished[start:end], len(rows), len(withheld)
+
     def _suppress(self, scope: Scope, group: str, rows: list[Row], k: int, metrics: list[str] | None = None) -> Suppression:
         """Small-count suppression, measuring hidden rows in exact distinct visitors. With
         ``metrics``, each measuring pass also totals the hidden rows' metrics, so the (other)
@@ -264,10 +290,11 @@ class Stats:
             return {"results": results, "meta": meta, "query": echo}
         rows = self._rows(scope, group, query.metrics)
         cut = self._suppress(scope, group, [{"label": label, **row} for label, row in rows.items()], client.k)
-        ordered = sorted(cut.shown, key=lambda r: _v2_sort_key(query, r))
+        # ordered by the numbers as shown (perturbed, then rounded), never by the exact ones
+        ordered = sorted((self._shown(r, query.metrics, client) | {"label": r["label"]} for r in cut.shown),
+                         key=lambda r: _v2_sort_key(query, r))
         start, size = query.pagination.offset, query.pagination.limit
-        shown, withheld = self._complement_rows(scope, group, client.k, ordered, start + size)
-        out = [self._shown(r, query.metrics, client) | {"label": r["label"]} for r in shown]
+        out, withheld = self._complement_rows(scope, group, client.k, ordered, start + size)
         if query.dimensions == ["event:goal"] and "conversion_rate" in query.metrics:
             total = self._rows(scope, None, ["visitors"])[""]
             for r in out:
@@ -343,7 +370,7 @@ class Stats:
             "FROM spii.events WHERE client_id = {client:String} AND ts >= fromUnixTimestamp64Milli({day_ms:Int64})", params)[0]
         counts = round_counts({"events": int(hour)}, client.rounding)["events"], round_counts({"events": int(today)}, client.rounding)["events"]
         return {"client_id": client.client_id, "name": client.name, "events_last_hour": counts[0], "events_today": counts[1],
-                "as_of": now.strftime("%Y-%m-%dT%H:%MZ"), "k": client.k}
+                "as_of": now.strftime("%Y-%m-%dT%H:%MZ"), "k": client.k, "perturbed": client.perturb}
 
     def plan(self, client: Client, endpoint: str, req: StatsRequest) -> list[Planned]:
         """The main query (scope, group, metrics) of each pass this call makes, for a page that
@@ -451,16 +478,14 @@ class Stats:
                              for label, row in rows.items()]
         listed.sort(key=lambda r: (-r["people"], r["label"]))
         cut = self._suppress(scope, group, listed, client.k, req.metrics)
-        shown, withheld = self._complement_rows(scope, group, client.k, cut.shown, req.page * req.limit, together)
         key = label_key(req.prop)
         start = (req.page - 1) * req.limit
-        out = [{key: r["label"], **self._shown(finish(req.metrics, r["columns"], scope.record_secret), req.metrics, client)}
-               for r in shown[start:start + req.limit]]
+        page, total_rows, withheld = self._page(scope, group, client, req.metrics, cut.shown, start, start + req.limit, together)
+        out = [{key: label, **numbers} for label, numbers in page]
         hidden = [r["label"] for r in cut.hidden]
-        total_rows = len(shown)
         if cut.other_shown(client.k) and not self._complement_small(scope, group, client.k, hidden, combine=True):
             total_rows += 1  # (the (other) row comes last: asked only for the page it falls on)
-            if len(out) < req.limit and start <= len(shown):
+            if len(out) < req.limit and start <= total_rows - 1:
                 other = cut.other or self._rows(scope, group, req.metrics, hidden, combine=True)[""]
                 out.append({key: OTHER, **self._shown(other, req.metrics, client), "other": True})
         if req.prop == "event:goal" and "conversion_rate" in req.metrics:
@@ -472,6 +497,17 @@ class Stats:
             "page": req.page,
             "total_rows": total_rows,
         }
+
+
+def _contenders(rows: list[Row], end: int, by: str, margin: int) -> list[Row]:
+    """The rows that could be among the first ``end`` by ``by`` once each count moves by at most
+    ``margin``: those within twice the margin of the end-th largest exact count (a count that is
+    not a plain column, such as a rate, has no such bound: every row)."""
+    if len(rows) <= end or by not in PERTURBED_COUNTS:
+        return rows
+    values = [int(r["columns"].get(by) or 0) for r in rows]
+    floor = heapq.nlargest(end, values)[-1] - 2 * margin
+    return [r for r, value in zip(rows, values) if value >= floor]
 
 
 def _v2_sort_key(query: V2Query, row: Row) -> list[Any]:

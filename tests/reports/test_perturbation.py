@@ -96,3 +96,26 @@ def test_suppression_still_decides_on_true_counts(stats):
     perturbed, _ = stats
     out = perturbed.aggregate(C, StatsRequest(period=Period(DAY, DAY), metrics=["visitors"], filters=parse_filters("event:page==/nowhere")))
     assert out["suppressed"] is True and out["results"]["visitors"]["value"] is None
+
+
+def test_rows_are_ordered_and_paged_by_the_numbers_shown_never_by_the_exact_ones(stats):
+    """Ordered by exact counts, the page would tell which of two noisy counts is really the
+    larger. Two rows whose exact counts are ordered one way and whose perturbed counts the other
+    are shown in the perturbed order, on every page."""
+    perturbed, exact = stats
+    true = _breakdown(exact)
+    listed: list[tuple[str, int]] = []
+    for page in (1, 2, 3):
+        out = perturbed.breakdown(C, StatsRequest(period=Period(DAY, DAY), metrics=["visitors"], prop="event:page", limit=50, page=page))
+        listed += [(r["page"], r["visitors"]) for r in out["results"]]
+    assert len(listed) == 150
+    assert listed == sorted(listed, key=lambda pair: (-pair[1], pair[0]))  # within pages and across them
+    position = {page: n for n, (page, _) in enumerate(listed)}
+    noisy = dict(listed)
+    swapped = [(a, b) for a in position for b in position if true[a] > true[b] and noisy[a] < noisy[b]]
+    assert swapped, "the fixture should have rows whose noise reverses their order"
+    assert all(position[b] < position[a] for a, b in swapped)
+    # the whole listing is the top of the perturbed order: no row left off shows more than the last shown
+    everything = _breakdown(perturbed)
+    last = listed[-1]
+    assert not [p for p, v in everything.items() if p not in position and (-v, p) < (-last[1], last[0])]
