@@ -124,6 +124,20 @@ class ReloadingFile(Generic[T]):
                 self._try_reload(stamp)
         return self._value
 
+    def refresh(self, min_age: float = 0.05) -> bool:
+        """Look at the file now (unless that was done within ``min_age`` seconds) and reload it
+        if it changed; whether it did. For a value that was just asked for and not found (an
+        event for a client registered a moment ago), without a stat per request under a flood."""
+        now = time.monotonic()
+        if now - self._checked < min_age:
+            return False
+        self._checked = now
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        self._try_reload(stamp)
+        return self._stamp == stamp
+
     def reload(self) -> T:
         """Reload now (SIGHUP, or right after this process edited the file)."""
         self._try_reload(self._file_stamp())

@@ -199,6 +199,8 @@ async def with_current_key(state: State, run: Callable[[], T]) -> T:
 def run_event(state: State, data: Any, facts: RequestFacts, now: datetime, event_time: datetime | None = None) -> Outcome:
     """One event run, neither stored nor counted; raises Reject for a 400, or NoCurrentKey."""
     result = process_one(state, data, facts, now, event_time)
+    if isinstance(result, Outcome) and result.dropped == "unknown_client" and state.registry.refresh():
+        result = process_one(state, data, facts, now, event_time)  # the client was registered since the last look
     if isinstance(result, list):
         raise Reject(error(400, "invalid event", result), "invalid_event")
     return result

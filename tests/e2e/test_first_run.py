@@ -97,3 +97,37 @@ def test_settings_mistakes_are_one_line(tmp_path):
 def test_the_readme_links_the_design_document_in_the_repository():
     assert "../shared" not in README and "](docs/design.md)" in README
     assert (Path(__file__).resolve().parents[2] / "docs" / "design.md").exists()
+
+
+def test_an_event_right_after_clients_add_is_taken(tmp_path):
+    """The registry is re-read as soon as an event names a site it does not know (at most every
+    50 ms), so a site's first events, sent the moment it is registered, are not dropped."""
+    from tests.e2e.harness import Collector
+
+    collector = Collector(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    collector.add_client("first", "first.example")
+    collector.start()
+    try:
+        collector.add_client("second", "second.example")
+        status, headers, _ = collector.send({"n": "pageview", "u": "https://second.example/", "d": "second.example"})
+        assert status == 202 and "x-spii-dropped" not in headers, headers
+        status, headers, _ = collector.send({"n": "pageview", "u": "https://nobody.example/", "d": "nobody.example"})
+        assert headers.get("x-spii-dropped") == "unknown_client"
+    finally:
+        collector.stop()
+
+
+def test_a_dp_budget_without_opendp_is_one_line_naming_the_extra(tmp_path):
+    """OpenDP is the optional `dp` extra: on an install without it, giving a client a budget
+    says which extra to install, in one line, and changes nothing."""
+    shadow = tmp_path / "no-opendp"
+    (shadow / "opendp").mkdir(parents=True)
+    (shadow / "opendp" / "__init__.py").write_text("raise ImportError('this install has no OpenDP')\n")
+    env = {**_env(free_port()), "PYTHONPATH": str(shadow), "SPII_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run(["spii", "clients", "add", "shop", "--domain", "shop.example", "--dp-budget", "3"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "pip install -e '.[dp]'" in out.stderr
+    listed = subprocess.run(["spii", "clients", "list"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert "shop" not in listed.stdout
