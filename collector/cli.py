@@ -40,8 +40,14 @@ class CliError(UserError):
 
 FLAGS = {"data_dir": "data_dir", "clickhouse": "clickhouse_url", "host": "host", "port": "port", "workers": "workers",
          "clickhouse_cluster": "clickhouse_cluster"}
-# SPII_* names read outside the settings object (the CLI's analyst token, the test script)
-OTHER_ENV = {"SPII_TOKEN", "SPII_SKIP_BROWSER_INSTALL"}
+# SPII_* names read outside the settings object, and what each does (docs/configuration.md lists them)
+OTHER_ENV = {
+    "SPII_TOKEN": "the analyst token `spii report` and `spii clients status` send (instead of `--token`)",
+    "SPII_PURE_PYTHON": "`1` at install: do not compile the hot path (no C compiler needed); `1` at run time: run it as plain "
+                        "Python even where it is compiled (the benchmarks' baseline). Same behaviour, more CPU per event",
+    "SPII_REBUILD": "`1` at install: compile the hot path even when the checkout already holds it compiled from the same source",
+    "SPII_SKIP_BROWSER_INSTALL": "`1`: `scripts/test.sh` does not install Chromium (the browser tests skip)",
+}
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -75,7 +81,7 @@ def warn_unknown_env() -> None:
     if _warned:
         return
     _warned = True
-    known = {f"SPII_{name.upper()}" for name in Settings.model_fields} | OTHER_ENV
+    known = {f"SPII_{name.upper()}" for name in Settings.model_fields} | set(OTHER_ENV)
     for name in sorted(n for n in os.environ if n.startswith("SPII_") and n not in known):
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
@@ -213,6 +219,10 @@ def cmd_clients(args: argparse.Namespace) -> int:
 
     settings = load_settings(args)
     store = RegistryStore(settings.clients_path)
+    if getattr(args, "dp_budget", None):  # a budget needs OpenDP at its first export: say so now
+        from collector.reports.privacy_budget import require_opendp
+
+        require_opendp()
     try:
         if args.clients_cmd == "add":
             options = {"retention_days": args.retention_days, "cookies": args.cookies, "allow_params": args.allow_param or [], "k": args.k,

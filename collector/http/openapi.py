@@ -113,7 +113,8 @@ def _stats_paths() -> dict[str, Any]:
             "parameters": [SITE_ID, PERIOD, DATE],
             "responses": {**V1_ANSWERS, "200": {"description": "application/zip", "content": {"application/zip": {
                 "schema": {"type": "string", "format": "binary"}}}},
-                "429": _error("over the request rate, or the month's differential-privacy budget is spent (Retry-After)")}}},
+                "429": _error("over the request rate, or the month's differential-privacy budget is spent (Retry-After)"),
+                "501": _error("the client has a differential-privacy budget and this install has no OpenDP (the dp extra)")}}},
         "/api/v2/query": {"post": {
             "operationId": "statsQueryV2", "security": ANALYST, "summary": "Plausible's Stats API v2",
             "requestBody": _body(V2Query),

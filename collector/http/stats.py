@@ -99,7 +99,7 @@ def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaita
     """The ZIP of ``client``'s report for ``period`` (and ``date``): 400 for a bad period, 429
     with Retry-After when the client's differential-privacy budget for the month is spent."""
     from collector.reports.export import build_export
-    from collector.reports.privacy_budget import BudgetSpent
+    from collector.reports.privacy_budget import BudgetSpent, DpUnavailable
 
     async def respond() -> web.Response:
         period = query.get("period", "30d")
@@ -115,6 +115,8 @@ def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaita
             return response
         except QueryError as exc:
             return field_error(400, "invalid query", exc.field, exc.problem)
+        except DpUnavailable as exc:
+            return field_error(501, "differential privacy is not installed", "dp_budget", str(exc))
         state.metrics.stats_queries.labels("export").inc()
         return web.Response(body=body, content_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"})

@@ -79,12 +79,13 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
     on, the export first spends its epsilon (BudgetSpent when the month's budget is gone,
     nothing spent), then releases exact visitor counts through OpenDP (reports/privacy_budget.py)."""
     from collector.http.stats import parse_request
-    from collector.reports.overview import build_overview
+    from collector.reports.overview import NOISE_NOTE, build_overview
     from collector.reports.together import PageFetch
-    from collector.reports.privacy_budget import dp_release
+    from collector.reports.privacy_budget import dp_release, require_opendp
 
     private = client.dp_budget is not None
     if private:
+        require_opendp()  # before anything is spent
         ledger.spend(client.client_id, client.dp_export_epsilon, client.dp_budget)
         client = client.model_copy(update={"perturb": False})  # DP needs sensitivity 1: exact counts under its noise
 
@@ -94,5 +95,5 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
     if private:
         overview = dp_release(overview, client.dp_export_epsilon)
     elif client.perturb:
-        overview["noise_note"] = "Counts carry cell-key perturbation: at most 4 off, zero on average, the same for the same visitors."
+        overview["noise_note"] = NOISE_NOTE
     return export_zip(overview), export_name(overview)

@@ -24,9 +24,23 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from collector.errors import UserError
 from collector.files import atomic_write, locked
 
-__all__ = ["PrivacyLedger", "BudgetSpent", "dp_release"]
+__all__ = ["PrivacyLedger", "BudgetSpent", "DpUnavailable", "dp_release", "require_opendp"]
+
+
+class DpUnavailable(UserError):
+    """This install has no OpenDP: differential privacy is an optional extra (265 MB)."""
+
+
+def require_opendp() -> None:
+    """Raise DpUnavailable, naming the extra to install, when OpenDP is not installed."""
+    try:
+        import opendp  # noqa: F401
+    except ImportError:
+        raise DpUnavailable("differential privacy needs OpenDP, an optional extra: pip install -e '.[dp]' "
+                            "(or pip install 'spii[dp]')") from None
 
 
 class BudgetSpent(Exception):
