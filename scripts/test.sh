@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 # (the simulated-year test moves a real collector's wall clock with libfaketime).
 missing=()
 command -v cc >/dev/null || missing+=(gcc)  # pip install compiles the hot path (setup.py); tests/test_build.py checks it did
+command -v curl >/dev/null || missing+=(curl)  # the README's examples, run by tests/docs/test_examples.py
 [ -x /usr/bin/chromium ] || [ "${SPII_SKIP_BROWSER_INSTALL:-0}" = "1" ] || missing+=(chromium)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1 ] || missing+=(faketime)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -219,8 +219,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(settings.spool_segment_seconds + 1.0)  # the last segment seals and ships
         url = f"http://127.0.0.1:{args.port}/dashboard/demo"
         console.print(f"\n[bold]spii demo[/] is running: {accepted} of {len(events)} events accepted (bots dropped).")
-        console.print(f"  data dir : {data_dir}\n  dashboard: {url}\n  token    : {token}")
-        console.print(f"  report   : spii report demo --data-dir {data_dir} --server http://127.0.0.1:{args.port}")
+        # soft_wrap: a long line is left for the terminal to wrap, so a copied command is still one line
+        console.print(f"  data dir : {data_dir}\n  dashboard: {url}\n  token    : {token}", soft_wrap=True)
+        console.print(f"  report   : spii report demo --data-dir {data_dir} --server http://127.0.0.1:{args.port}", soft_wrap=True)
         print(json.dumps({"dashboard": url, "token": token, "data_dir": str(data_dir), "accepted": accepted, "sent": len(events)}))
         if args.no_serve:
             return 0

@@ -71,7 +71,7 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from collector.reports.overview import KPIS, fmt
+    from collector.reports.overview import KPIS, fmt, notes
 
     console.print(f"[bold]{overview['client']['name']}[/] · {overview['period_label']} · {overview['first']} – {overview['last']} (UTC)"
                   f" · rows under {overview['k']} visitors hidden")
@@ -84,6 +84,8 @@ def to_table(overview: dict[str, Any], console: Console) -> None:
         change = entry.get("change")
         totals.add_row(label, fmt(entry["value"]), "" if change is None else f"{change:+d}%")
     console.print(totals)
+    for note in notes(overview):
+        console.print(escape(note), style="italic")
     for panel in overview["panels"]:
         if not panel["results"]:
             continue

@@ -194,6 +194,27 @@ templates = Environment(
 )
 
 
+NOISE_NOTE = ("Counts carry small noise to protect visitors: each is at most 4 off, zero on average, and the same "
+              "every time it is shown.")
+DOCS_PROTECTION = "docs/protection.md"
+
+
+def notes(overview: dict[str, Any]) -> list[str]:
+    """What a reader needs to read the numbers: why totals are hidden (and whether events are
+    arriving), and that counts carry noise. The dashboard, the export and `spii report` say the same."""
+    k, receiving = overview["k"], overview["receiving"]
+    said = []
+    if overview["aggregate"].get("suppressed"):
+        said.append(f"Fewer than {k} visitors in this period: totals are hidden. "
+                    + (f"Events are arriving ({fmt(receiving.get('events_today'))} today); figures appear once at least {k} "
+                       "visitors are in the period." if receiving.get("events_today") else
+                       "No event has arrived today: check that the tracker snippet is on your pages and that its "
+                       "data-domain is a domain of this site."))
+    if receiving.get("perturbed", True):
+        said.append(NOISE_NOTE)
+    return said
+
+
 def fmt(value: Any) -> str:
     """A number as the report shows it ('–' for a withheld one)."""
     if value is None:
@@ -206,6 +227,7 @@ def fmt(value: Any) -> str:
 
 
 templates.filters["fmt"] = fmt
+templates.globals["noise_note"] = NOISE_NOTE
 
 
 def render_html(overview: dict[str, Any], interactive: bool = False, **context: Any) -> str:
