@@ -26,7 +26,7 @@ import pytest
 from tests.e2e.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["README.md", "docs/getting-started.md"]
+PAGES = ["README.md", "docs/getting-started.md", "docs/keys.md"]
 BLOCK = re.compile(r"<!-- run(?::\s*(?P<mode>background|until \"(?P<until>[^\"]+)\"))? -->\s*\n```(?:sh|bash)\n(?P<code>.*?)\n```", re.S)
 EXPECT = re.compile(r"<!-- expect: (.*?) -->")
 
