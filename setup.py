@@ -15,7 +15,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
@@ -25,6 +25,7 @@ MANIFEST_NAME: str = _info["MANIFEST_NAME"]
 source_digest = _info["source_digest"]
 PACKAGE_DIR = ROOT / "collector"
 _SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+GROUP = "spii_hot_path__mypyc"  # mypyc's shared library of the compiled modules (a top-level module)
 
 
 def _source(module: str) -> Path:
@@ -35,7 +36,7 @@ def _built_in_place() -> bool:
     """Whether the checkout already holds the hot path compiled from its current source (an
     earlier `pip install -e .`): every module compiled, none stale, the shared library there."""
     state = _info["hot_path"](PACKAGE_DIR)
-    return not state.stale and not state.pure and any(ROOT.glob("spii_hot_path__mypyc*" + _SUFFIX))
+    return not state.stale and not state.pure and (ROOT / (GROUP + _SUFFIX)).exists()
 
 
 def _hot_path_extensions() -> list:
@@ -43,9 +44,11 @@ def _hot_path_extensions() -> list:
         print("spii: SPII_PURE_PYTHON=1, the hot path stays pure Python", file=sys.stderr)
         return []
     if os.environ.get("SPII_REBUILD") != "1" and _built_in_place():
-        # running the install line again is a restart, not a rebuild (SPII_REBUILD=1 forces one)
+        # running the install line again is a restart, not a rebuild (SPII_REBUILD=1 forces one):
+        # the same extensions are declared (an editable install maps each name to the checkout)
+        # and HotPathBuild leaves the ones built in place as they are
         print("spii: the compiled hot path is up to date with its source; not rebuilt", file=sys.stderr)
-        return []
+        return [Extension(name, sources=[]) for name in (*HOT_PATH, GROUP)]
     try:
         from mypyc.build import mypycify
     except ImportError:
@@ -57,7 +60,7 @@ def _hot_path_extensions() -> list:
     options = ["--ignore-missing-imports", "--follow-imports=silent"]
     try:
         return mypycify([*options, *(str(_source(m).relative_to(ROOT)) for m in HOT_PATH)], opt_level="3",
-                        group_name="spii_hot_path")
+                        group_name=GROUP.removesuffix("__mypyc"))
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - a type error mypyc refuses: install pure Python, loudly
         print(f"spii: mypyc cannot compile the hot path ({exc!r}); it stays pure Python", file=sys.stderr)
         return []
@@ -68,8 +71,8 @@ class HotPathBuild(build_ext):
     fails; then records the source digest of each compiled module (collector/build_info.py)."""
 
     def run(self) -> None:
-        if not self.extensions:
-            return
+        if not self.extensions or all(not ext.sources for ext in self.extensions):
+            return  # nothing, or what _hot_path_extensions found built in place already
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - no compiler, no Python headers: install pure Python

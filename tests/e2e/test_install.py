@@ -57,7 +57,7 @@ def test_the_install_line_twice_in_a_fresh_clone(tmp_path):
         proc = subprocess.Popen(["bash", "-c", line], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
         try:
-            assert _ready(port, proc, timeout=900), proc.stdout.read()[-4000:] if proc.poll() is not None else "not ready"
+            assert _ready(port, proc, timeout=900), proc.stdout.read()[-8000:] if proc.poll() is not None else "not ready"
             times.append(time.monotonic() - started)
         finally:
             if proc.poll() is None:
