@@ -19,7 +19,7 @@ from collector.reports import complement
 from collector.reports.daily import Daily
 from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
-from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits, columns_for
+from collector.reports.catalogue import COLUMNS, METRICS, PEOPLE, available_for_visits, columns_for
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
     BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
@@ -238,7 +238,8 @@ class Stats:
                 break
             withheld |= self._complement_small(scope, group, client.k, unchecked, together=together)
             checked.update(unchecked)
-        finished = [(r["label"], self._shown(finish(metrics, r["columns"], scope.record_secret), metrics, client)) for r in contenders]
+        finished = [(r["label"], _at_least_k(self._shown(finish(metrics, r["columns"], scope.record_secret), metrics, client), r, client.k))
+                    for r in contenders]
         finished.sort(key=lambda pair: (-(pair[1].get(by) or 0), pair[0]))
         return finished[start:end], len(rows), len(withheld)
 
@@ -394,7 +395,17 @@ class Stats:
                 prev = previous[m] if previous else None
                 entry["change"] = _change(entry["value"], prev)
             results[m] = entry
+        if "revenue" in results and current is not None:
+            results["revenue"]["currencies"] = self._currencies(self.scope(client, req.period, req.filters), client.k)
         return {"results": results, "suppressed": current is None, "k": client.k}
+
+    def _currencies(self, scope: Scope, k: int) -> list[str]:
+        """The currencies of the scope's transactions, each paid in by at least k people (a
+        currency fewer paid in is not named: that would tell that someone did)."""
+        params: dict[str, Any] = {"k": k}
+        sql = (f"SELECT currency FROM spii.events WHERE {scope.where(params)} AND kind = 'transaction' AND currency != '' "
+               f"GROUP BY currency HAVING {PEOPLE.format(exact='Exact', also='')} >= {{k:UInt32}} ORDER BY currency LIMIT 10")
+        return [str(row[0]) for row in self.store.query(sql, params)]
 
     def _total(self, client: Client, req: StatsRequest, period: Period, together: Together | None = None) -> Row | None:
         page = _first_only(together)
@@ -497,6 +508,17 @@ class Stats:
             "page": req.page,
             "total_rows": total_rows,
         }
+
+
+def _at_least_k(shown: Row, row: Row, k: int) -> Row:
+    """A shown row's visitors never below k: the row is shown because at least k people are in
+    it, and noise must not make it look like a row the page says it hides. A row shown for its
+    orders placed without a visitor id (fulfilments sent by a shop's server) may have fewer than k
+    visitors: those are withheld (null), as any number of fewer than k people is."""
+    visitors = shown.get("visitors")
+    if isinstance(visitors, int) and visitors < k:
+        shown["visitors"] = k if int(row["columns"].get("visitors") or 0) >= k else None
+    return shown
 
 
 def _contenders(rows: list[Row], end: int, by: str, margin: int) -> list[Row]:
