@@ -49,6 +49,28 @@ SOURCES = [
 PAGES = ["/", "/products/tea", "/products/coffee", "/products/cups", "/blog/brewing-guide", "/blog/origins", "/pricing", "/about"]
 POSTCODES = [("SW1A 1AA", "GB"), ("M1 1AE", "GB"), ("EH1 1YZ", "GB"), ("B33 8TH", "GB"), ("LS1 4AP", "GB"), ("CF10 1AA", "GB"),
              ("10001", "US"), ("94105", "US"), ("1012 AB", "NL"), ("3511 AB", "NL")]
+COUNTRIES = [("GB", 55), ("US", 30), ("NL", 15)]  # where the visitors are: the countries of the postcodes
+CONSENTING = 0.15  # visitors who accepted the site's cookie (data-consent="granted"): a first-party id across days
+GOALS = [{"event": "Newsletter signup"}, {"page": "/pricing"}, {"event": "transaction", "revenue": "GBP"}]
+FUNNEL = ("Browse to buy", ["Visit /pricing", "transaction"])
+
+
+def country_addresses(seed: int, per_country: int = 400) -> dict[str, list[str]]:
+    """Public IPv4 addresses in each of COUNTRIES, as the regional registries delegate them
+    (iptocc, the collector's own default country lookup), drawn at random: the demo's countries
+    then match its postcodes."""
+    import iptocc
+
+    rng = random.Random(seed)
+    found: dict[str, list[str]] = {code: [] for code, _ in COUNTRIES}
+    for _ in range(2_000_000):  # bounded: a few hundred thousand draws fill them
+        if all(len(found[code]) >= per_country for code in found):
+            break
+        address = f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        code = iptocc.country_code(address)
+        if code in found and len(found[code]) < per_country:
+            found[code].append(address)
+    return found
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +91,7 @@ def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iter
     """(time, visitor IP, User-Agent, event) in time order: visits of 1-5 pageviews, sources
     and campaigns, transactions with postcodes, fulfilments, contacts, and a few bots."""
     rng = random.Random(seed)
+    addresses = country_addresses(seed)
     start = (end - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
     today = start + timedelta(days=days)
     so_far = (end - today) / timedelta(days=1)  # the share of today that has passed
@@ -79,8 +102,10 @@ def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iter
         if day == days:  # today's visits so far, a few at least whatever the hour (a day's start has none)
             count = max(3, round(count * so_far))
         for v in range(count):
-            ip = f"198.51.{rng.randint(0, 255)}.{rng.randint(1, 254)}" if rng.random() < 0.8 else f"2001:db8::{rng.randint(1, 65535):x}"
+            country = _weighted(rng, COUNTRIES)[0]
+            ip = rng.choice(addresses[country])
             ua = _weighted(rng, UAS)[0]
+            cookie = {"cid": f"demo{rng.getrandbits(64):016x}"} if rng.random() < CONSENTING else {}
             referrer, query, _ = _weighted(rng, SOURCES)
             t = start + timedelta(days=day, hours=rng.triangular(6, 23, 14), minutes=rng.random() * 60)
             if day == days:
@@ -88,27 +113,35 @@ def synthetic_traffic(days: int, per_day: int, seed: int, end: datetime) -> Iter
             if t > end:
                 continue
             path = rng.choice(PAGES[:4]) if rng.random() < 0.7 else rng.choice(PAGES)
-            first = {"n": "pageview", "u": f"https://{SITE}{path}{query}", "d": SITE, "r": referrer}
+            first = {"n": "pageview", "u": f"https://{SITE}{path}{query}", "d": SITE, "r": referrer, **cookie}
             events.append((t, ip, ua, first))
-            for _ in range(rng.choices([0, 1, 2, 3, 4], weights=[45, 25, 15, 10, 5])[0]):
-                t += timedelta(seconds=rng.randint(20, 240))
-                events.append((t, ip, ua, {"n": "pageview", "u": f"https://{SITE}{rng.choice(PAGES)}", "d": SITE}))
+            pages = [path] + [rng.choice(PAGES) for _ in range(rng.choices([0, 1, 2, 3, 4], weights=[45, 25, 15, 10, 5])[0])]
+            for n, page in enumerate(pages):
+                stay = rng.randint(20, 240)
+                if n:
+                    events.append((t, ip, ua, {"n": "pageview", "u": f"https://{SITE}{page}", "d": SITE, **cookie}))
+                # the engagement ping Plausible's tracker sends when a page is left: scroll depth and engaged time
+                events.append((t + timedelta(seconds=stay - 1), ip, ua, {"n": "engagement", "u": f"https://{SITE}{page}", "d": SITE,
+                                                                           "sd": rng.choice([25, 40, 60, 75, 90, 100]),
+                                                                           "e": rng.randint(5_000, stay * 1000), **cookie}))
+                t += timedelta(seconds=stay)
             if rng.random() < 0.08:
-                postcode, country = rng.choice(POSTCODES)
+                postcode, country = rng.choice([p for p in POSTCODES if p[1] == country])
                 order = f"ORD-{day:02d}{v:04d}"
                 amount = round(rng.uniform(8, 120), 2)
                 t += timedelta(seconds=rng.randint(30, 300))
-                events.append((t, ip, ua, {"n": "transaction", "u": f"https://{SITE}/checkout", "d": SITE, "order": order,
+                events.append((t, ip, ua, {"n": "transaction", "u": f"https://{SITE}/checkout", "d": SITE, "order": order, **cookie,
                                            "revenue": {"amount": amount, "currency": "GBP"}, "pc": postcode, "cc": country,
                                            "items": [{"sku": rng.choice(["tea", "coffee", "cup"]), "quantity": rng.randint(1, 3), "price": amount}]}))
                 if rng.random() < 0.9:
                     events.append((t + timedelta(hours=rng.randint(1, 6)), ip, ua, {"n": "fulfilment", "u": f"https://{SITE}/orders", "d": SITE,
                                                                                     "order": order, "status": rng.choice(["shipped", "shipped", "delivered"])}))
             if rng.random() < 0.03:
-                events.append((t + timedelta(seconds=40), ip, ua, {"n": "contact", "u": f"https://{SITE}/contact", "d": SITE,
+                events.append((t + timedelta(seconds=40), ip, ua, {"n": "contact", "u": f"https://{SITE}/contact", "d": SITE, **cookie,
                                                                    "channel": rng.choice(["email", "phone", "form"])}))
             if rng.random() < 0.05:
-                events.append((t, ip, ua, {"n": "Newsletter signup", "u": f"https://{SITE}{path}", "d": SITE, "props": {"position": "footer"}}))
+                events.append((t, ip, ua, {"n": "Newsletter signup", "u": f"https://{SITE}{path}", "d": SITE, "props": {"position": "footer"},
+                                           **cookie}))
         for _ in range(rng.randint(1, 4)):  # crawlers: dropped by bot filtering
             t = start + timedelta(days=day, hours=rng.random() * 24)
             events.append((t, "192.0.2.1", BOT_UA, {"n": "pageview", "u": f"https://{SITE}/", "d": SITE}))
@@ -189,6 +222,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     registry = RegistryStore(settings.clients_path)
     if registry.load().find("demo") is None:
         _, token = registry.add("demo", [SITE], cookies="consent")
+        for goal in GOALS:
+            registry.add_goal("demo", **goal)
+        registry.add_funnel("demo", FUNNEL[0], FUNNEL[1])
     else:
         _, token = registry.new_token("demo")
     admin = admin_token(settings)
