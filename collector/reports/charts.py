@@ -21,10 +21,15 @@ def line_chart(
     width: int = 720,
     height: int = 220,
     title: str = "",
+    partial: int | None = None,
+    whole: tuple[str, ...] = (),
 ) -> str:
     """One SVG with a polyline per series (name, values, CSS colour); None is a gap (a suppressed
     bucket), drawn as a break in the line. The SVG stretches to its container; the axis labels
-    are HTML around it, so their text keeps its size on a phone instead of shrinking with it."""
+    are HTML around it, so their text keeps its size on a phone instead of shrinking with it.
+    ``partial``: the index of the bucket still filling (now is in it): the line to it is dashed,
+    and the buckets after it, still to come, are not drawn; the series named in ``whole`` (a
+    previous period) are drawn in full."""
     pad_left, pad_right, pad_top, pad_bottom = 0, 0, 6, 6
     plot_w, plot_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     top = _nice_max(max((v for _, values, _ in series for v in values if v is not None), default=0))
@@ -48,11 +53,20 @@ def line_chart(
     ticks = sorted({0, n - 1, (n - 1) // 2} if n > 2 else set(range(n)))
     for name, values, colour in series:
         runs: list[list[str]] = [[]]
+        dashed: list[str] = []
+        cut = partial if name not in whole else None
         for i, v in enumerate(values):
+            if cut is not None and i >= cut:
+                if i == cut and v is not None and i > 0 and values[i - 1] is not None:
+                    dashed = [f"{x(i - 1):.1f},{y(values[i - 1]):.1f}", f"{x(i):.1f},{y(v):.1f}"]
+                continue
             if v is None:
                 runs.append([])
             else:
                 runs[-1].append(f"{x(i):.1f},{y(v):.1f}")
+        if dashed:
+            parts.append(f'<polyline class="partial" data-series="{escape(name)}" fill="none" stroke="{colour}" stroke-width="2" '
+                         f'stroke-dasharray="4 4" vector-effect="non-scaling-stroke" points="{" ".join(dashed)}"/>')
         for run in runs:
             if len(run) == 1:
                 cx, cy = run[0].split(",")

@@ -21,6 +21,8 @@ from collector.reports.query import VISIT_ONLY, Filter, parse_filters
 __all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", "build_overview", "render_html", "render_chunks", "PERIOD_CHOICES", "templates"]
 
 KPIS = [(name, metric.label) for name, metric in METRICS.items() if metric.kpi]
+LOWER_IS_BETTER = {"bounce_rate"}
+CAPPED_BY_TOTAL = ("visitors", "visits", "pageviews", "events", "transactions", "fulfilments", "contacts")  # a fall is good news: shown in green
 PANELS = [
     ("Top pages", "event:page", "visitors,pageviews"),
     # scroll depth (%) and time on page (s) from engagement pings, averaged over the page's engaged visitors
@@ -40,9 +42,37 @@ PANELS = [
     ("Operating systems", "visit:os", "visitors"),
     ("Events", "event:name", "visitors,events"),
     ("Goals", "event:goal", "visitors,events,conversion_rate"),
-    ("Fulfilment status", "event:fulfilment_status", "visitors,fulfilments"),
+    ("Fulfilment status", "event:fulfilment_status", "fulfilments"),  # (sent by shops' servers: orders, not visitors)
     ("Contact channels", "event:contact_channel", "visitors,contacts"),
 ]
+# The dashboard groups the panels in tabbed cards, as Plausible does: one tab of each card is shown
+# (and counted), the others are a link away; the state is in the URL (?pages=entry&sources=utm_source).
+# (card key, title, [(tab, panel title, tab label)]), in the order of PANELS.
+CARDS = [
+    ("pages", "Pages", [("top", "Top pages", "Top"), ("engagement", "Engagement", "Engagement"), ("entry", "Entry pages", "Entry"),
+                        ("exit", "Exit pages", "Exit")]),
+    ("sources", "Sources", [("sources", "Sources", "Sources"), ("referrers", "Referrers", "Referrers"),
+                            ("utm_source", "UTM source", "UTM source"), ("utm_medium", "UTM medium", "Medium"),
+                            ("utm_campaign", "UTM campaign", "Campaign")]),
+    ("locations", "Locations", [("postcodes", "Postcode areas", "Postcode areas"), ("countries", "Countries", "Countries"),
+                                ("regions", "Regions", "Regions")]),
+    ("devices", "Devices", [("devices", "Devices", "Devices"), ("browsers", "Browsers", "Browsers"), ("os", "Operating systems", "OS")]),
+    ("events", "Events", [("events", "Events", "Events"), ("goals", "Goals", "Goals")]),
+    ("orders", "Orders and contacts", [("fulfilment", "Fulfilment status", "Fulfilment"), ("contacts", "Contact channels", "Contacts")]),
+]
+DEFAULT_TABS = {"locations": "countries"}  # a card's tab when the URL names none (else its first)
+CARD_OF = {title: card for card in CARDS for _, title, _ in card[2]}
+
+
+def shown_panels(tabs: Mapping[str, str]) -> list[str]:
+    """The title of the panel each card shows for ``tabs`` (card key -> tab), in page order."""
+    shown = []
+    for key, _, options in CARDS:
+        wanted = tabs.get(key) or DEFAULT_TABS.get(key, options[0][0])
+        shown.append(next((title for tab, title, _ in options if tab == wanted), options[0][1]))
+    return shown
+
+
 # panels about one kind of event look only at those events (by title: engagement is about the
 # same pages as top pages, from the engagement pings a kind filter would leave out)
 PANEL_FILTERS = {"Top pages": "event:kind==pageview", "Fulfilment status": "event:kind==fulfilment",
@@ -66,17 +96,34 @@ class Filters:
     the same property). Plain links: the URL is the state, so sharing and the back button work
     and nothing needs JavaScript."""
 
-    def __init__(self, text: str | None, period: str) -> None:
+    def __init__(self, text: str | None, period: str, tabs: Mapping[str, str] | None = None) -> None:
         self.active = parse_filters(text)
         self.period = period
+        # the tabs the URL chose, the cards' own defaults left out so URLs stay short
+        self.tabs = {key: tab for key, _, options in CARDS if (tab := (tabs or {}).get(key, ""))
+                     and tab in {t for t, _, _ in options} and tab != DEFAULT_TABS.get(key, options[0][0])}
 
     @property
     def text(self) -> str:
         return filter_text(self.active)
 
-    def url(self, filters: list[Filter]) -> str:
-        query = {"period": self.period, **({"filters": filter_text(filters)} if filters else {})}
+    @property
+    def panels(self) -> list[str]:
+        return shown_panels(self.tabs)
+
+    def url(self, filters: list[Filter], tabs: Mapping[str, str] | None = None) -> str:
+        query = {"period": self.period, **({"filters": filter_text(filters)} if filters else {}), **(self.tabs if tabs is None else tabs)}
         return "?" + urlencode(query)
+
+    def tab_url(self, card: str, tab: str) -> str:
+        """This page with ``card`` showing ``tab`` (filters and the other cards' tabs kept)."""
+        tabs = {**self.tabs, card: tab}
+        return self.url(self.active, Filters(None, self.period, tabs).tabs)
+
+    def card(self, title: str) -> dict[str, Any]:
+        """The card a panel is in: its key, title and tabs as (label, link, whether shown)."""
+        key, card_title, options = CARD_OF[title]
+        return {"key": key, "title": card_title, "tabs": [(label, self.tab_url(key, tab), panel == title) for tab, panel, label in options]}
 
     def href(self, prop: str, label: object) -> str | None:
         """The page filtered by ``prop == label`` too; None when that cannot be a filter."""
@@ -95,21 +142,43 @@ def _panel_id(title: str, prop: str) -> str:
     return prop if first == title else title.lower().replace(" ", "-")
 
 
-def overview_calls(period: str, date: str | None = None, filters: str = "") -> list[tuple[str, str, dict[str, str]]]:
+def overview_calls(period: str, date: str | None = None, filters: str = "", panels: list[str] | None = None) -> list[tuple[str, str, dict[str, str]]]:
     """(name, endpoint, query) for every number on the page (plus previous_call), each under
-    the page's ``filters`` (v1 syntax)."""
+    the page's ``filters`` (v1 syntax); the panels named in ``panels`` only (default: all)."""
     base = {"period": period, **({"date": date} if date else {})}
     with_filters = {"filters": filters} if filters else {}
     calls = [
         ("aggregate", "aggregate", {**base, **with_filters, "metrics": ",".join(m for m, _ in KPIS), "compare": "previous_period"}),
         ("timeseries", "timeseries", {**base, **with_filters, "metrics": "visitors,pageviews"}),
     ]
-    for title, prop, metrics in PANELS:
+    for title, prop, metrics in _panels(panels):
         query = {**base, "property": prop, "metrics": metrics, "limit": str(PANEL_ROWS)}
         if joined := _joined(filters, PANEL_FILTERS.get(title, "")):
             query["filters"] = joined
         calls.append((title, "breakdown", query))
     return calls
+
+
+def _panels(titles: list[str] | None) -> list[tuple[str, str, str]]:
+    return PANELS if titles is None else [panel for panel in PANELS if panel[0] in titles]
+
+
+def within_totals(answer: dict[str, Any], aggregate: dict[str, Any]) -> dict[str, Any]:
+    """A breakdown's rows with no count above the page's total of it (noise on a row and on the
+    total are independent, so a row holding nearly everyone could show more than the total), and
+    without the rows whose every count is zero."""
+    totals = {m: entry.get("value") for m, entry in aggregate.get("results", {}).items()}
+    capped = []
+    for row in answer.get("results", []):
+        if all(row.get(metric) in (0, None) for metric in CAPPED_BY_TOTAL if metric in row):
+            continue  # nothing to show (noise leaves a zero a zero): a label of orders only, in a panel of visitors
+        row = dict(row)
+        for metric in CAPPED_BY_TOTAL:
+            total, value = totals.get(metric), row.get(metric)
+            if isinstance(total, int) and isinstance(value, int) and value > total:
+                row[metric] = total
+        capped.append(row)
+    return {**answer, "results": capped}
 
 
 def previous_call(period: str, date: str | None, filters: str = "") -> dict[str, str]:
@@ -129,6 +198,7 @@ def build_overview(
     filters: str = "",
     lazy_panels: bool = False,
     expect: Callable[[list[tuple[str, Mapping[str, str]]]], None] | None = None,
+    panels: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document.
     With ``lazy_panels`` the breakdown panels are fetched one by one as the page is rendered
@@ -136,8 +206,9 @@ def build_overview(
     ``expect(calls)`` is told the head's calls, then the panels', before each is fetched (an
     in-process fetch counts several together: reports/together.py)."""
     results: dict[str, Any] = {}
-    calls = overview_calls(period, date, filters)
+    calls = overview_calls(period, date, filters, panels)
     head, panel_calls = calls[:2], calls[2:]
+    chosen = _panels(panels)
     try:
         before: dict[str, str] | None = previous_call(period, date, filters)
     except PeriodError:
@@ -162,12 +233,12 @@ def build_overview(
     def panels() -> Iterator[dict[str, Any]]:
         if expect and lazy_panels:
             expect([(endpoint, query) for _, endpoint, query in panel_calls])
-        for (title, prop, metrics), (name, endpoint, query) in zip(PANELS, panel_calls):
+        for (title, prop, metrics), (name, endpoint, query) in zip(chosen, panel_calls):
             answer = fetch(endpoint, query)
             if progress:
                 progress(name)
-            yield {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","), **answer,
-                   "id": _panel_id(title, prop)}
+            yield {"title": title, "property": prop, "key": prop.rsplit(":", 1)[-1], "metrics": metrics.split(","),
+                   **within_totals(answer, results["aggregate"]), "id": _panel_id(title, prop)}
 
     return {
         "client": client,
@@ -236,19 +307,48 @@ def render_html(overview: dict[str, Any], interactive: bool = False, **context: 
     return "".join(render_chunks(overview, interactive, **context))
 
 
+def current_bucket(labels: list[str], now: datetime) -> int | None:
+    """The index of the bucket that holds ``now`` (still filling), if the chart has it: a day
+    (``2026-12-05``), an hour (``2026-12-05 08:00:00``) or a month (``2026-12-01``: the month's first day)."""
+    for index, label in enumerate(labels):
+        if len(label) > 10:
+            if label[:13] == now.strftime("%Y-%m-%d %H"):
+                return index
+        elif label == now.strftime("%Y-%m-%d"):
+            return index
+    if labels and len(labels[-1]) == 10 and labels[-1] <= now.strftime("%Y-%m-%d") and \
+            now.strftime("%Y-%m-%d") < _bucket_end(labels):
+        return len(labels) - 1  # a week or a month that has begun and not ended
+    return None
+
+
+def _bucket_end(labels: list[str]) -> str:
+    """The day after the last bucket, guessed from the step between the last two."""
+    if len(labels) < 2:
+        return labels[-1] if labels else ""
+    first, last = (datetime.strptime(label, "%Y-%m-%d") for label in labels[-2:])
+    return (last + (last - first)).strftime("%Y-%m-%d")
+
+
 def render_chunks(overview: dict[str, Any], interactive: bool = False, **context: Any) -> Iterator[str]:
     """``render_html`` piece by piece, in page order: with lazy panels (``build_overview``),
     each panel is fetched when the page reaches it."""
     series = overview["timeseries"]["results"]
     before = overview["previous"]["results"][-len(series):] if series else []
+    labels = [p["date"] for p in series]
+    partial = current_bucket(labels, datetime.now(UTC))
     chart = line_chart(
-        [p["date"] for p in series],
+        labels,
         [
             ("Visitors", [p.get("visitors") for p in series], "#2563eb"),
             ("Pageviews", [p.get("pageviews") for p in series], "#16a34a"),
             ("Visitors, previous period", [p.get("visitors") for p in before], "#93c5fd"),
         ],
         title="Visitors and pageviews",
+        partial=partial,
+        whole=("Visitors, previous period",),
     )
+    overview["partial_bucket"] = labels[partial] if partial is not None else None
     template = templates.get_template("report.html")
-    return template.generate(o=overview, kpis=KPIS, chart=chart, interactive=interactive, periods=PERIOD_CHOICES, **context)
+    return template.generate(o=overview, kpis=KPIS, chart=chart, interactive=interactive, periods=PERIOD_CHOICES,
+                             lower_is_better=LOWER_IS_BETTER, **context)

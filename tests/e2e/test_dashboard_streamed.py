@@ -47,7 +47,7 @@ async def _read_until(resp: aiohttp.ClientResponse, marker: bytes, timeout: floa
 
 
 async def test_the_head_and_the_panels_above_a_slow_one_arrive_before_it(tmp_path):
-    state, token, release, asked = _served(tmp_path, "event:contact_channel")  # the last panel
+    state, token, release, asked = _served(tmp_path, "event:fulfilment_status")  # the last panel shown (one tab per card)
     server = TestServer(build_app(state), host="127.0.0.1")
     await server.start_server()
     try:
@@ -55,40 +55,42 @@ async def test_the_head_and_the_panels_above_a_slow_one_arrive_before_it(tmp_pat
             async with http.get(server.make_url(f"/share/{token}")) as resp:
                 assert resp.status == 200 and resp.headers["Transfer-Encoding"] == "chunked"
                 assert resp.headers["Content-Type"].startswith("text/html") and "default-src 'none'" in resp.headers["Content-Security-Policy"]
-                page = await _read_until(resp, b'data-panel="event:fulfilment_status"')
+                page = await _read_until(resp, b'data-panel="event:name"')
                 assert b'id="receiving"' in page and b'data-metric="visitors"' in page  # the totals, before the slow panel
                 async with asyncio.timeout(10):  # (the page so far is written before the next panel is asked)
-                    while asked[-1] != "event:contact_channel":
+                    while asked[-1] != "event:fulfilment_status":
                         await asyncio.sleep(0.05)
-                assert b'data-panel="event:contact_channel"' not in page  # held: the page so far came without it
+                assert b'data-panel="event:fulfilment_status"' not in page  # held: the page so far came without it
                 release.set()
                 page += await resp.read()
-        assert b'data-panel="event:contact_channel"' in page and page.rstrip().endswith(b"</html>")
-        assert b'id="incomplete"' not in page and page.count(b'class="panel"') == 19
+        assert b'data-panel="event:fulfilment_status"' in page and page.rstrip().endswith(b"</html>")
+        assert b'id="incomplete"' not in page and page.count(b'class="panel"') == 6  # one panel per card: the tabs shown
+        assert b'data-panel="event:contact_channel"' not in page and set(asked) == {
+            "event:page", "visit:source", "visit:country", "visit:device", "event:name", "event:fulfilment_status"}  # the others not counted
     finally:
         release.set()
         await server.close()
 
 
 async def test_a_reader_who_leaves_stops_the_queries_of_the_panels_below(tmp_path):
-    state, token, release, asked = _served(tmp_path, "visit:source")  # the 5th of 19 panels
+    state, token, release, asked = _served(tmp_path, "visit:country")  # the 3rd of 6 panels
     server = TestServer(build_app(state), host="127.0.0.1")
     await server.start_server()
     try:
         async with aiohttp.ClientSession(headers={"User-Agent": BROWSER_UA}) as http:
             resp = await http.get(server.make_url(f"/share/{token}"))
-            await _read_until(resp, b'data-panel="visit:exit_page"')
+            await _read_until(resp, b'data-panel="visit:source"')
             async with asyncio.timeout(10):  # (the page so far is written before the next panel is asked)
-                while not asked or asked[-1] != "visit:source":
+                while not asked or asked[-1] != "visit:country":
                     await asyncio.sleep(0.05)
-            resp.close()  # the reader leaves while Sources is computed
+            resp.close()  # the reader leaves while Countries is computed
         release.set()
         seen = -1
         async with asyncio.timeout(30):
             while seen != len(asked):  # until no panel has been asked for a second
                 seen = len(asked)
                 await asyncio.sleep(1.0)
-        assert asked.index("visit:source") == 4 and len(asked) <= 7, asked  # not the 14 panels below it
+        assert asked.index("visit:country") == 2 and len(asked) <= 4, asked  # not the 3 panels below it
     finally:
         release.set()
         await server.close()
