@@ -26,10 +26,10 @@ def test_formula_starts_get_a_quote_and_numbers_do_not():
 def test_no_written_cell_starts_a_formula(rows):
     for row in csv.reader(io.StringIO(csv_text(rows), newline="")):
         for cell in row:
-            assert not cell.startswith(FORMULA_STARTS) or _is_number(cell), cell
+            assert not cell.startswith(FORMULA_STARTS) or is_number(cell), cell
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:

@@ -17,13 +17,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["README.md", "docs/getting-started.md", "docs/keys.md"]
@@ -51,19 +50,6 @@ def examples(text: str) -> list[Example]:
 def test_every_page_has_examples_to_run():
     for page in PAGES:
         assert examples((ROOT / page).read_text()), page
-
-
-def _ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the background command exited"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError("the collector did not become ready")
 
 
 def _stop(proc: subprocess.Popen) -> int:
@@ -103,7 +89,7 @@ def test_the_examples_run_as_written(page, tmp_path):
                     assert _stop(proc) == 0, printed[-3000:]
                     out = printed
                 else:
-                    _ready(port, proc)
+                    assert wait_ready(port, proc), (tmp_path / log.name).read_text()[-3000:]
                     continue
             else:
                 done = subprocess.run(["bash", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

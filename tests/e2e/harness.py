@@ -21,6 +21,21 @@ SPII = [sys.executable, "-m", "collector"]
 BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> bool:
+    """Whether a collector answers 200 on ``/readyz`` at ``port`` within ``timeout`` seconds, while
+    ``proc`` (the command that starts it) still runs."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

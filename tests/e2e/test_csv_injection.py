@@ -12,18 +12,11 @@ import zipfile
 
 from collector.csv_cells import FORMULA_STARTS
 from tests.e2e.harness import SPII, Collector
+from tests.test_csv_cells import is_number
 
 SITE = "shop.example"
 HOSTILE = ["=2+5", "+2+5", '=HYPERLINK("//evil.example","x")', "@SUM(1+1)", "-not a number", "\tTAB first"]
 VISITORS = 6  # each label sent by more than k=5 visitors, so it is shown
-
-
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _cells(text: str) -> list[str]:
@@ -31,7 +24,7 @@ def _cells(text: str) -> list[str]:
 
 
 def _assert_safe(cells: list[str], where: str) -> None:
-    formulas = [c for c in cells if c.startswith(FORMULA_STARTS) and not _number(c)]
+    formulas = [c for c in cells if c.startswith(FORMULA_STARTS) and not is_number(c)]
     assert not formulas, f"{where}: {formulas}"
 
 

@@ -8,10 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, wait_ready
 
 BIN = Path(sys.executable).parent
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -28,19 +27,6 @@ def _start(folder: Path, port: int) -> subprocess.Popen:
                             text=True, start_new_session=True)
 
 
-def _ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> bool:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                return resp.status == 200
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def _stop(proc: subprocess.Popen) -> tuple[str, str]:
     os.killpg(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -51,7 +37,7 @@ def test_the_install_and_run_line_works_twice_in_one_folder(tmp_path):
     assert "spii clients add mysite --domain example.com && .venv/bin/spii serve" in README.replace(".venv/bin/spii clients", "spii clients")
     port = free_port()
     first = _start(tmp_path, port)
-    assert _ready(port, first), first.stderr.read() if first.poll() is not None else "not ready"
+    assert wait_ready(port, first), first.stderr.read() if first.poll() is not None else "not ready"
     # while it runs: a second collector on the same data dir is refused in one line
     again = subprocess.run(["spii", "serve", "--port", str(free_port())], cwd=tmp_path, env=_env(port), capture_output=True, text=True,
                            timeout=60)
@@ -66,7 +52,7 @@ def test_the_install_and_run_line_works_twice_in_one_folder(tmp_path):
 
     second = _start(tmp_path, port)  # a restart: the client exists, nothing changes, and it serves
     try:
-        assert _ready(port, second), second.stderr.read() if second.poll() is not None else "not ready"
+        assert wait_ready(port, second), second.stderr.read() if second.poll() is not None else "not ready"
     finally:
         out, err = _stop(second)
     assert '"existed": true' in out and '"token"' not in out

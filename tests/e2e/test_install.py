@@ -9,12 +9,11 @@ import re
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -23,17 +22,6 @@ README = (ROOT / "README.md").read_text()
 def install_line() -> str:
     section = README[README.index("## Install and run"):]
     return re.search(r"```sh\n(.*?)\n```", section, re.S).group(1).strip()
-
-
-def _ready(port: int, proc: subprocess.Popen, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            time.sleep(0.5)
-    return False
 
 
 def _compiled(clone: Path) -> dict[str, int]:
@@ -57,7 +45,7 @@ def test_the_install_line_twice_in_a_fresh_clone(tmp_path):
         proc = subprocess.Popen(["bash", "-c", line], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 start_new_session=True)
         try:
-            assert _ready(port, proc, timeout=900), proc.stdout.read()[-8000:] if proc.poll() is not None else "not ready"
+            assert wait_ready(port, proc, timeout=900), proc.stdout.read()[-8000:] if proc.poll() is not None else "not ready"
             times.append(time.monotonic() - started)
         finally:
             if proc.poll() is None:
