@@ -121,6 +121,18 @@ class Funnel(BaseModel):
     steps: list[str] = Field(min_length=2, max_length=8)  # goal ids
 
 
+MAX_SEGMENTS = 100
+
+
+class Segment(BaseModel):
+    """A named, saved set of filters (Stats API v1 syntax), as Plausible's segments: reports take
+    ``segment==NAME`` (v1, the dashboard) or ``["is", "segment", [ID]]`` (v2) for its filters."""
+
+    segment_id: str
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[^;|=~!]+$")
+    filters: str = Field(min_length=1, max_length=2000)
+
+
 class Client(BaseModel):
     client_id: str
     name: str
@@ -138,6 +150,7 @@ class Client(BaseModel):
     dp_export_epsilon: float = Field(1.0, gt=0, le=100, description="epsilon one export spends of dp_budget")
     goals: list[Goal] = Field(default_factory=list)
     funnels: list[Funnel] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
     tokens: list[TokenRecord] = Field(default_factory=list)
     shares: list[ShareRecord] = Field(default_factory=list)
 
@@ -146,6 +159,9 @@ class Client(BaseModel):
 
     def funnel(self, name: str) -> Funnel | None:
         return next((f for f in self.funnels if f.name == name), None)
+
+    def segment(self, name_or_id: str) -> Segment | None:
+        return next((s for s in self.segments if name_or_id in (s.segment_id, s.name)), None)
 
     @field_validator("domains")
     @classmethod
@@ -366,6 +382,31 @@ class RegistryStore:
             if found is None:
                 raise RegistryError(f"{client.name} has no funnel {name!r}")
             client.funnels = [f for f in client.funnels if f is not found]
+            self._save(registry)
+        return found
+
+    def add_segment(self, name_or_id: str, name: str, filters: str) -> Segment:
+        """Save ``filters`` (checked by the caller: reports.query.parse_filters) as a segment."""
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            if client.segment(name) is not None:
+                raise RegistryError(f"{client.name} has a segment {name!r} already")
+            if len(client.segments) >= MAX_SEGMENTS:
+                raise RegistryError(f"{client.name} has {MAX_SEGMENTS} segments: remove one first")
+            segment = Segment(segment_id="s_" + secrets.token_hex(4), name=name.strip(), filters=filters)
+            client.segments.append(segment)
+            self._save(registry)
+        return segment
+
+    def remove_segment(self, name_or_id: str, segment: str) -> Segment:
+        with locked(self.path):
+            registry = self.load()
+            client = self._require(registry, name_or_id)
+            found = client.segment(segment)
+            if found is None:
+                raise RegistryError(f"{client.name} has no segment {segment!r}")
+            client.segments = [s for s in client.segments if s is not found]
             self._save(registry)
         return found
 

@@ -16,8 +16,9 @@ from collector.http.streamed import PageStream
 from collector.reports.overview import PERIOD_CHOICES, Filters, build_overview, render_chunks, templates
 from collector.reports.together import PageFetch
 from collector.reports.query import QueryError
+from collector.http.segments import save_segment
 from collector.http.stats import export_response, parse_request, realtime_response
-from collector.tenants import Client
+from collector.tenants import Client, RegistryError
 
 __all__ = ["add_routes"]
 
@@ -64,12 +65,12 @@ def _client(state: State, request: web.Request) -> Client | None:
     return state.registry.get().find(request.match_info["client"])
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+def _logged_in(state: State, request: web.Request) -> Client | web.Response:
+    """The dashboard's client when the request's session opens it; else the login page saying why
+    (``_session_client``: the same for the page's own requests, refused in JSON)."""
     client = _client(state, request)
-    name = request.match_info["client"]
     if client is None:
-        return _login(name, request, "Unknown site, or this token cannot open it.", 404)
+        return _login(request.match_info["client"], request, "Unknown site, or this token cannot open it.", 404)
     tickets = _cookie_tickets(request)
     if not tickets:
         return _login(client.name, request)
@@ -77,13 +78,42 @@ async def dashboard(request: web.Request) -> web.Response:
     for ticket in tickets:
         try:
             state.auth.client_for_session(ticket, client.client_id, state.registry.get())
-            break
+            return client
         except Denied as denied:
             refusal = denied.response.status
-    else:
-        return _refused(client.name, request, refusal or 401, "Please log in again.")
+    return _refused(client.name, request, refusal or 401, "Please log in again.")
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    client = _logged_in(state, request)
+    if isinstance(client, web.Response):
+        return client
     base = f"/dashboard/{client.name}"
-    return await render_dashboard(request, client, logout_url=f"{base}/logout", realtime_url=f"{base}/realtime", export_url=f"{base}/export")
+    return await render_dashboard(request, client, logout_url=f"{base}/logout", realtime_url=f"{base}/realtime", export_url=f"{base}/export",
+                                  segments_url=f"{base}/segments")
+
+
+async def save_as_segment(request: web.Request) -> web.StreamResponse:
+    """The dashboard's "Save as segment" form: the page's filters under a name, then the page
+    filtered by the new segment (its URL shares it). The session cookie is SameSite=Strict, so
+    another site cannot post this form in the analyst's name."""
+    state = request.app[STATE]
+    client = _logged_in(state, request)
+    if isinstance(client, web.Response):
+        return client
+    form = await request.post()
+    name, filters, period = str(form.get("name", "")).strip(), str(form.get("filters", "")), str(form.get("period", "30d"))
+    try:
+        if not name or len(name) > 80 or any(c in name for c in ";|=~!"):
+            raise QueryError("name", "1-80 characters, none of ; | = ~ !")
+        save_segment(state, client, name, filters)
+    except QueryError as exc:
+        return field_error(400, "invalid segment", exc.field, exc.problem)
+    except RegistryError as exc:
+        return field_error(409, "invalid segment", "name", str(exc))
+    target = Filters(f"segment=={name}", period if period in dict(PERIOD_CHOICES) else "30d")
+    raise web.HTTPSeeOther(f"/dashboard/{client.name}" + target.url(target.active))
 
 
 async def render_dashboard(request: web.Request, client: Client, **urls: str) -> web.StreamResponse:
@@ -108,7 +138,7 @@ async def render_dashboard(request: web.Request, client: Client, **urls: str) ->
     if "export_url" in urls:
         urls["export_url"] += filters.url(filters.active, tabs={})
     return await page.send(request, render_chunks(overview, interactive=True, filters=filters, geoip=state.settings.geoip_db is not None,
-                                                  **urls), SECURITY_HEADERS)
+                                                  segments=client.segments, **urls), SECURITY_HEADERS)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -181,5 +211,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/dashboard/{client}/export", export)
     app.router.add_get("/dashboard/{client}/realtime", realtime)
     app.router.add_post("/dashboard/{client}/login", login)
+    app.router.add_post("/dashboard/{client}/segments", save_as_segment)
     app.router.add_post("/dashboard/{client}/logout", logout)
     app.router.add_get("/dashboard.js", script)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from collector.http.goals import FunnelBody, GoalBody
+from collector.http.segments import SegmentBody
 from collector.http.subjects import SUBJECT_ACTIONS, DiscloseBody, SubjectBody
 from collector.ingest.payload import EventPayload
 from collector.reports.catalogue import METRICS
@@ -60,9 +61,10 @@ METRICS_PARAM = _param("metrics", {"type": "string", "pattern": f"^({_NAMES})(,(
 FILTERABLE = [p for p in PROPERTIES if p not in VISIT_ONLY and p.startswith("visit:")] + ["event:page", "event:hostname", "event:kind"]
 _PROP = f"({'|'.join(FILTERABLE)}|event:props:[A-Za-z0-9_.\\-]{{1,64}})"
 _VALUE = r"[^;|\s]([^;|]{0,98}[^;|\s])?"
-_PART = f"{_PROP}\\s*(==|!=|~)\\s*{_VALUE}(\\s*\\|\\s*{_VALUE}){{0,9}}"
+_PART = f"({_PROP}\\s*(==|!=|~)\\s*{_VALUE}(\\s*\\|\\s*{_VALUE}){{0,9}}|segment\\s*==\\s*{_VALUE})"
 FILTERS = _param("filters", {"type": "string", "maxLength": 2000, "pattern": f"^\\s*({_PART}(\\s*;\\s*{_PART}){{0,19}})?\\s*$"},
-                 "property==a|b, property!=a, property~text, joined by ; (* and ** wildcards); also event:goal==GOAL")
+                 "property==a|b, property!=a, property~text, joined by ; (* and ** wildcards); also event:goal==GOAL and "
+                 "segment==NAME (a saved segment's filters)")
 V1_COMMON = [SITE_ID, PERIOD, DATE, FILTERS]
 V1_ANSWERS = {"200": _json("the report (Plausible's v1 shape; suppressed numbers are null)"),
               "400": _bad_request("a bad parameter, named in details"), "401": _error("missing or invalid token"),
@@ -139,6 +141,16 @@ def _admin_paths() -> dict[str, Any]:
                                        "responses": {**ADMIN_ANSWERS, "200": _json("key status")}}},
         "/api/v1/admin/flags": {"get": {"operationId": "flagsStatus", "security": ADMIN, "summary": "active restriction and objection flags per client",
                                         "responses": {**ADMIN_ANSWERS, "200": _json("counts by client")}}},
+        "/api/v1/segments": {
+            "get": {"operationId": "segmentsList", "security": ANALYST, "summary": "the site's saved segments", "parameters": [SITE_ID],
+                    "responses": {**V1_ANSWERS, "200": _json("the segments: id, name, filters")}},
+            "post": {"operationId": "segmentsAdd", "security": ANALYST, "summary": "save filters as a named segment",
+                     "parameters": [SITE_ID], "requestBody": _body(SegmentBody),
+                     "responses": {**V1_ANSWERS, "201": _json("the new segment"), "409": _error("a segment of that name exists")}},
+            "delete": {"operationId": "segmentsRemove", "security": ANALYST, "summary": "remove a segment",
+                       "parameters": [SITE_ID, _param("segment", {"type": "string", "minLength": 1, "maxLength": 80}, "segment id or name",
+                                                      required=True)],
+                       "responses": {**V1_ANSWERS, "200": _json("the removed segment"), "404": _error("no such segment")}}},
         "/api/v1/admin/goals": {
             "get": {"operationId": "goalsList", "security": ADMIN, "parameters": [client_param],
                     "responses": {**ADMIN_ANSWERS, "200": _json("the client's goals and funnels")}},
@@ -215,7 +227,7 @@ def _error_schema() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {"Error": _error_schema(), "V2Filter": FILTER_SCHEMA}
-    for model in (EventPayload, V2Query, SubjectBody, DiscloseBody, GoalBody, FunnelBody):
+    for model in (EventPayload, V2Query, SubjectBody, DiscloseBody, GoalBody, FunnelBody, SegmentBody):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema

@@ -22,6 +22,8 @@ __all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", 
 
 KPIS = [(name, metric.label) for name, metric in METRICS.items() if metric.kpi]
 LOWER_IS_BETTER = {"bounce_rate"}
+# the Events panel's rows (event:name) that count exactly the events of a total (kind == name)
+SAME_EVENTS = {"pageview": "pageviews", "transaction": "transactions", "fulfilment": "fulfilments", "contact": "contacts"}
 CAPPED_BY_TOTAL = ("visitors", "visits", "pageviews", "events", "transactions", "fulfilments", "contacts")  # a fall is good news: shown in green
 PANELS = [
     ("Top pages", "event:page", "visitors,pageviews"),
@@ -115,6 +117,10 @@ class Filters:
         query = {"period": self.period, **({"filters": filter_text(filters)} if filters else {}), **(self.tabs if tabs is None else tabs)}
         return "?" + urlencode(query)
 
+    def segment_url(self, name: str) -> str:
+        """This page filtered by a saved segment (and nothing else)."""
+        return self.url([Filter("segment", "==", (name,))])
+
     def tab_url(self, card: str, tab: str) -> str:
         """This page with ``card`` showing ``tab`` (filters and the other cards' tabs kept)."""
         tabs = {**self.tabs, card: tab}
@@ -173,6 +179,9 @@ def within_totals(answer: dict[str, Any], aggregate: dict[str, Any]) -> dict[str
         if all(row.get(metric) in (0, None) for metric in CAPPED_BY_TOTAL if metric in row):
             continue  # nothing to show (noise leaves a zero a zero): a label of orders only, in a panel of visitors
         row = dict(row)
+        # one cell, one value: the Events panel's row of a first-class kind counts the same events as its total
+        if (total := totals.get(SAME_EVENTS.get(row.get("name"), ""))) is not None and "events" in row and row.get("other") is not True:
+            row["events"] = total
         for metric in CAPPED_BY_TOTAL:
             total, value = totals.get(metric), row.get(metric)
             if isinstance(total, int) and isinstance(value, int) and value > total:

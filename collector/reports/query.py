@@ -152,6 +152,11 @@ def parse_filters(text: str | None) -> list[Filter]:
         part = part.strip()
         if not part:
             continue
+        if saved := re.match(r"^segment\s*==\s*([^|;]+)$", part):  # a saved segment: its filters (Stats.scope expands it)
+            filters.append(Filter("segment", "==", (saved.group(1).strip(),)))
+            continue
+        if part.startswith("segment"):
+            raise QueryError("filters", "segment==NAME: one segment, by its name or id")
         match = re.match(r"^([a-z_]+:[A-Za-z0-9_:.\- ]+?)\s*(==|!=|~)\s*(.*)$", part)
         if not match:
             raise QueryError("filters", "expected property==value, property!=value or property~value")
@@ -187,14 +192,30 @@ def _goal_filter(f: Filter, goals: list[Any], params: dict[str, Any], tag: str) 
     return f"NOT ({condition})" if f.op == "!=" else f"({condition})"
 
 
-def filter_sql(filters: list[Filter], params: dict[str, Any], goals: list[Any] | None = None) -> list[str]:
+def expand_segments(filters: list[Filter], saved: dict[str, str]) -> list[Filter]:
+    """``segment==NAME`` filters replaced by the saved segment's own (``saved``: name or id ->
+    its filters); QueryError naming the field for a segment the client has not saved."""
+    out: list[Filter] = []
+    for f in filters:
+        if f.prop != "segment":
+            out.append(f)
+        elif (text := saved.get(f.values[0])) is None:
+            raise QueryError("filters", f"no segment {f.values[0]!r}: one of {', '.join(sorted(saved)) or '(none saved)'}")
+        else:
+            out += parse_filters(text)
+    return out
+
+
+def filter_sql(filters: list[Filter], params: dict[str, Any], goals: list[Any] | None = None, tag: str = "f") -> list[str]:
     clauses = []
     for n, f in enumerate(filters):
         if f.prop == "event:goal":
-            clauses.append(_goal_filter(f, goals or [], params, f"fg{n}"))
+            clauses.append(_goal_filter(f, goals or [], params, f"{tag}g{n}"))
             continue
-        expr = property_expr(f.prop, params, f"f{n}")
-        name = f"f{n}_v"
+        if f.prop == "segment":
+            raise QueryError("filters", "a segment inside a segment")  # (Stats.scope expands the request's own)
+        expr = property_expr(f.prop, params, f"{tag}{n}")
+        name = f"{tag}{n}_v"
         if f.op == "~":
             params[name] = [v.lower() for v in f.values]
             clause = f"arrayExists(v -> positionCaseInsensitive({expr}, v) > 0, {{{name}:Array(String)}})"

@@ -23,7 +23,7 @@ from collector.reports.catalogue import COLUMNS, METRICS, PEOPLE, available_for_
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
     BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
-    distinct_visitors_query, event_query, exit_page_query, goal_condition, grouped_rows, label_key, property_expr,
+    distinct_visitors_query, event_query, exit_page_query, expand_segments, goal_condition, grouped_rows, label_key, property_expr,
 )
 from collector.reports.together import Planned, Together
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
@@ -145,6 +145,7 @@ class Stats:
 
     def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
         secret = self.record_secret(client.client_id) if self.record_secret is not None and client.perturb else None
+        filters = expand_segments(filters, saved_segments(client)) if any(f.prop == "segment" for f in filters) else filters
         return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
                      retention_days=client.retention_days, record_secret=secret, goals=list(client.goals))
 
@@ -276,7 +277,7 @@ class Stats:
         """Stats API v2 (reports/v2.py): Plausible's answer shape under this service's rules."""
         period = period_of(query.date_range, datetime.now(UTC).date(), client.retention_days)
         bound: dict[str, Any] = {}
-        conditions = [compile_filter(node, bound, client.goals, f"v{n}") for n, node in enumerate(query.filters)]
+        conditions = [compile_filter(node, bound, client.goals, f"v{n}", segments=saved_segments(client)) for n, node in enumerate(query.filters)]
         group = group_expr(query, period, bound, client.goals)
         scope = self.scope(client, period, [], bound)
         scope.conditions = conditions
@@ -508,6 +509,11 @@ class Stats:
             "page": req.page,
             "total_rows": total_rows,
         }
+
+
+def saved_segments(client: Client) -> dict[str, str]:
+    """The client's saved segments: id and name -> their filters (v1 syntax)."""
+    return {key: segment.filters for segment in client.segments for key in (segment.segment_id, segment.name)}
 
 
 def _at_least_k(shown: Row, row: Row, k: int) -> Row:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from collector.reports.catalogue import METRICS, available_for_visits
 from collector.reports.periods import Period, PeriodError, default_interval, parse_period
 from collector.reports.query import (
-    BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, goal_condition, property_expr,
+    BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, filter_sql, goal_condition, parse_filters, property_expr,
 )
 
 __all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES"]
@@ -56,8 +56,12 @@ _LEAF = {"type": "array", "minItems": 3, "maxItems": 3, "prefixItems": [
     {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": [{"type": "string", "maxLength": MAX_VALUE}, {"type": "number"}]}}]}
 MAX_CHILDREN = 10
 _SELF = {"$ref": "#/components/schemas/V2Filter"}  # (/openapi.json defines it: FILTER_SCHEMA)
+# a saved segment's filters (GET /api/v1/segments gives the ids)
+_SEGMENT = {"type": "array", "minItems": 3, "maxItems": 3, "prefixItems": [
+    {"enum": ["is", "is_not"]}, {"const": "segment"}, {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "string", "maxLength": 80}}]}
 FILTER_SCHEMA = {"anyOf": [
     _LEAF,
+    _SEGMENT,
     {"type": "array", "minItems": 2, "maxItems": 2,
      "prefixItems": [{"enum": ["and", "or"]}, {"type": "array", "minItems": 1, "maxItems": MAX_CHILDREN, "items": _SELF}]},
     {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [{"const": "not"}, _SELF]}]}
@@ -161,20 +165,22 @@ def group_expr(query: V2Query, period: Period, params: dict[str, Any], goals: li
     return "concat(" + f", '{SEPARATOR}', ".join(f"toString({e})" for e in exprs) + ")"
 
 
-def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str, depth: int = 0) -> str:
-    """A v2 filter tree as one SQL condition (values bound into ``params``)."""
+def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str, depth: int = 0,
+                   segments: dict[str, str] | None = None) -> str:
+    """A v2 filter tree as one SQL condition (values bound into ``params``); ``segments``: the
+    client's saved segments (id or name -> v1 filters) for ``["is", "segment", [ID]]``."""
     if depth > 5 or not isinstance(node, list) or not node or not isinstance(node[0], str):
         raise QueryError("filters", "each filter is [operator, dimension, [values]], or [\"and\"|\"or\", [filters]], or [\"not\", filter]")
     op = node[0]
     if op in ("and", "or"):
         if len(node) != 2 or not isinstance(node[1], list) or not 0 < len(node[1]) <= MAX_CHILDREN:
             raise QueryError("filters", f'["{op}", [filter, ...]] takes 1-{MAX_CHILDREN} filters')
-        parts = [compile_filter(child, params, goals, f"{tag}_{n}", depth + 1) for n, child in enumerate(node[1])]
+        parts = [compile_filter(child, params, goals, f"{tag}_{n}", depth + 1, segments) for n, child in enumerate(node[1])]
         return "(" + f" {op.upper()} ".join(parts) + ")"
     if op == "not":
         if len(node) != 2:
             raise QueryError("filters", '["not", filter] takes one filter')
-        return f"NOT ({compile_filter(node[1], params, goals, tag + '_n', depth + 1)})"
+        return f"NOT ({compile_filter(node[1], params, goals, tag + '_n', depth + 1, segments)})"
     if op not in _OPS:
         raise QueryError("filters", f"unknown operator {op!r}; one of {', '.join(sorted(_OPS))}, and, or, not")
     if len(node) != 3 or not isinstance(node[1], str) or not isinstance(node[2], list) or not node[2] \
@@ -184,7 +190,16 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
     dimension, values = node[1], [str(v) for v in node[2]]
     negate = op.endswith("_not")
     base = op.removesuffix("_not")
-    if dimension == "event:goal":
+    if dimension == "segment":
+        if base != "is":
+            raise QueryError("filters", '["is", "segment", [segment ids]] (or "is_not")')
+        unknown = [v for v in values if v not in (segments or {})]
+        if unknown:
+            raise QueryError("filters", f"no segment {unknown[0]!r}: one of {', '.join(sorted(segments or {})) or '(none saved)'}")
+        kept = [" AND ".join(filter_sql(parse_filters((segments or {})[v]), params, goals, f"{tag}_s{n}_")) or "1"
+                for n, v in enumerate(values)]
+        condition = " OR ".join(f"({part})" for part in kept)
+    elif dimension == "event:goal":
         wanted = [g for g in goals if (g.name in values if base == "is" else any(v.lower() in g.name.lower() for v in values)
                                        if base == "contains" else any(_matches(v, g.name) for v in values))]
         condition = " OR ".join(goal_condition(g, params, f"{tag}_{n}") for n, g in enumerate(wanted)) or "0"

@@ -122,6 +122,26 @@ def test_tabs_order_and_suppression_on_every_tab(browser, demo, artifacts):
         context.close()
 
 
+def test_a_segment_saved_from_a_filtered_page_reopens_its_numbers_by_url(browser, demo):
+    context, page = _login(browser, demo)
+    try:
+        page.goto(demo["dashboard"] + "?period=30d&filters=" + "visit:country%3D%3DGB")
+        page.wait_for_load_state("load")
+        filtered = page.inner_text(".kpi [data-metric=visitors]")
+        page.fill("#segment-name", "UK visitors")
+        page.click('#save-segment button[type="submit"]')
+        page.wait_for_url("**segment*")
+        url = page.url
+        assert "segment%3D%3DUK+visitors" in url or "segment%3D%3DUK%20visitors" in url, url
+        assert page.inner_text(".kpi [data-metric=visitors]") == filtered and "segment is UK visitors" in page.inner_text(".chips")
+        other = context.new_page()  # the URL alone opens it (for anyone logged in to this site)
+        other.goto(url)
+        assert other.inner_text(".kpi [data-metric=visitors]") == filtered
+        assert other.locator('.segments nav a[aria-current]').inner_text() == "UK visitors"
+    finally:
+        context.close()
+
+
 def test_the_page_on_a_phone(browser, demo, artifacts):
     context, page = _login(browser, demo, width=390)
     try:
