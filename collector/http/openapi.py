@@ -87,7 +87,7 @@ def _stats_paths() -> dict[str, Any]:
             "responses": V1_ANSWERS}},
         "/api/v1/stats/timeseries": {"get": {
             "operationId": "statsTimeseries", "security": ANALYST, "summary": "metrics per time bucket",
-            "parameters": [*V1_COMMON, METRICS_PARAM, _param("interval", {"type": "string", "enum": list(INTERVALS)}, "bucket size")],
+            "parameters": [*V1_COMMON, METRICS_PARAM, _param("interval", {"type": "string", "enum": [*INTERVALS, "date"]}, "bucket size (date: day, Plausible's v1 name)")],
             "responses": V1_ANSWERS}},
         "/api/v1/stats/breakdown": {"get": {
             "operationId": "statsBreakdown", "security": ANALYST, "summary": "metrics per value of a property",

@@ -37,6 +37,10 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int)
     return value
 
 
+# Plausible's v1 names for the buckets (its documented interval values): the same answers as spii's own
+V1_INTERVALS = {"date": "day"}
+
+
 def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -> StatsRequest:
     """Query parameters -> StatsRequest; QueryError names the bad field."""
     try:
@@ -51,7 +55,7 @@ def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -
         period=period,
         metrics=metrics,
         filters=parse_filters(query.get("filters")),
-        interval=query.get("interval") or default_interval(period),
+        interval=V1_INTERVALS.get(query.get("interval") or "", query.get("interval") or default_interval(period)),
         prop=query.get("property"),
         limit=_int(query, "limit", 100, 1, MAX_LIMIT),
         page=_int(query, "page", 1, 1, 100_000),

@@ -139,6 +139,8 @@ def property_expr(prop: str, params: dict[str, Any], tag: str, goals: list[Any] 
             raise QueryError("property", "custom property names are 1-64 letters, digits or _.:- ")
         params[f"{tag}_prop"] = name
         return f"props[{{{tag}_prop:String}}]"
+    if prop in ("visit:city", "visit:city_name"):
+        raise QueryError("property", f"{prop}: spii keeps no city, on purpose (a city is too small an area to report on)")
     raise QueryError("property", f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}, event:goal or event:props:NAME")
 
 

@@ -15,7 +15,7 @@ A request: ``site_id``, ``metrics``, ``date_range`` (``day``, ``7d``, ``28d``, `
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,9 +26,11 @@ from collector.reports.query import (
     BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, filter_sql, goal_condition, parse_filters, property_expr,
 )
 
-__all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES"]
+__all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES", "DERIVED", "since_condition"]
 
-DATE_RANGES = ("day", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
+DATE_RANGES = ("day", "24h", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
+# metrics computed from the rows as shown, not counted: a row's share of the total's visitors
+DERIVED = ("percentage",)
 SEPARATOR = "\x1f"  # between the parts of a multi-dimension label
 MAX_DIMENSIONS = 3
 MAX_VALUE = 500  # characters of one filter value
@@ -51,9 +53,10 @@ class Pagination(BaseModel):
 _DAY = {"type": "string", "pattern": r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
 _DIMENSIONS = ["time", *(f"time:{b}" for b in BUCKETS), *(p for p in PROPERTIES if p not in VISIT_ONLY), "event:goal"]
 # one filter: [operator, dimension, [values]] (a regex for matches), or and/or of filters, or not
-_LEAF = {"type": "array", "minItems": 3, "maxItems": 3, "prefixItems": [
+_LEAF = {"type": "array", "minItems": 3, "maxItems": 4, "prefixItems": [
     {"enum": sorted(_OPS - {"matches", "matches_not"})}, {"enum": [p for p in PROPERTIES if p not in VISIT_ONLY]},
-    {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": [{"type": "string", "maxLength": MAX_VALUE}, {"type": "number"}]}}]}
+    {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": [{"type": "string", "maxLength": MAX_VALUE}, {"type": "number"}]}},
+    {"type": "object", "properties": {"case_sensitive": {"type": "boolean"}}, "additionalProperties": False}]}
 MAX_CHILDREN = 10
 _SELF = {"$ref": "#/components/schemas/V2Filter"}  # (/openapi.json defines it: FILTER_SCHEMA)
 # a saved segment's filters (GET /api/v1/segments gives the ids)
@@ -64,13 +67,13 @@ FILTER_SCHEMA = {"anyOf": [
     _SEGMENT,
     {"type": "array", "minItems": 2, "maxItems": 2,
      "prefixItems": [{"enum": ["and", "or"]}, {"type": "array", "minItems": 1, "maxItems": MAX_CHILDREN, "items": _SELF}]},
-    {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [{"const": "not"}, _SELF]}]}
+    {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [{"enum": ["not", "has_done", "has_not_done"]}, _SELF]}]}
 
 
 class V2Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
     site_id: str | None = Field(None, max_length=253)
-    metrics: list[str] = Field(min_length=1, max_length=20, json_schema_extra={"items": {"enum": list(METRICS)}, "uniqueItems": True})
+    metrics: list[str] = Field(min_length=1, max_length=20, json_schema_extra={"items": {"enum": [*METRICS, *DERIVED]}, "uniqueItems": True})
     date_range: str | list[str] = Field(json_schema_extra={"anyOf": [{"enum": list(DATE_RANGES)},
                                                                      {"type": "array", "minItems": 2, "maxItems": 2, "items": _DAY}]})
     dimensions: list[str] = Field(default_factory=list, max_length=MAX_DIMENSIONS,
@@ -92,10 +95,20 @@ def parse_v2(body: Any) -> V2Query:
         raise QueryError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from None
     if len(set(query.metrics)) != len(query.metrics):
         raise QueryError("metrics", "each metric once")
-    unknown = [m for m in query.metrics if m not in METRICS]
+    unknown = [m for m in query.metrics if m not in METRICS and m not in DERIVED]
     if unknown:
-        raise QueryError("metrics", f"unknown metric {unknown[0]!r}; one of {', '.join(METRICS)}")
+        raise QueryError("metrics", f"unknown metric {unknown[0]!r}; one of {', '.join([*METRICS, *DERIVED])}")
+    if "percentage" in query.metrics and not any(not d.startswith("time") for d in query.dimensions):
+        raise QueryError("metrics", "percentage needs a dimension other than time (each row's share of the total's visitors)")
     return query
+
+
+def since_condition(date_range: str | list[str], now: datetime, params: dict[str, Any]) -> list[str]:
+    """The rows' lower bound in time for a range shorter than its days (``24h``: the last 24 hours)."""
+    if date_range != "24h":
+        return []
+    params["since_24h_ms"] = int((now - timedelta(hours=24)).timestamp() * 1000)
+    return ["ts >= fromUnixTimestamp64Milli({since_24h_ms:Int64})"]
 
 
 def period_of(date_range: str | list[str], today: date, retention_days: int) -> Period:
@@ -110,6 +123,8 @@ def period_of(date_range: str | list[str], today: date, retention_days: int) -> 
         raise QueryError("date_range", f"one of {', '.join(DATE_RANGES)} or [first, last]")
     if date_range == "28d":
         return Period(today - timedelta(days=27), today)
+    if date_range == "24h":  # the two days it touches; query_v2 keeps the last 24 hours of them (since_condition)
+        return Period(today - timedelta(days=1), today)
     if date_range == "year":
         return Period(today.replace(month=1, day=1), today.replace(month=12, day=31), 12)
     if date_range == "all":  # everything the client's retention keeps
@@ -153,11 +168,11 @@ def group_expr(query: V2Query, period: Period, params: dict[str, Any], goals: li
     if len(dims) > 1 and any(d == "event:goal" or d in VISIT_ONLY for d in dims):
         raise QueryError("dimensions", "event:goal and visit:exit_page cannot be combined with other dimensions")
     if any(d in VISIT_ONLY for d in dims):
-        bad = [m for m in query.metrics if not available_for_visits(m)]
+        bad = [m for m in query.metrics if m not in DERIVED and not available_for_visits(m)]
         if bad:
             raise QueryError("metrics", f"{bad[0]} is not available for visit:exit_page")
         return "exit_page"
-    if any(d.startswith("event:") for d in dims) and any(METRICS[m].visit_level for m in query.metrics):
+    if any(d.startswith("event:") for d in dims) and any(METRICS[m].visit_level for m in query.metrics if m in METRICS):
         raise QueryError("metrics", "bounce_rate and visit_duration need visit:* dimensions")
     exprs = [dimension_expr(d, period, params, f"d{n}", goals) for n, d in enumerate(dims)]
     if len(exprs) == 1:
@@ -177,17 +192,25 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
             raise QueryError("filters", f'["{op}", [filter, ...]] takes 1-{MAX_CHILDREN} filters')
         parts = [compile_filter(child, params, goals, f"{tag}_{n}", depth + 1, segments) for n, child in enumerate(node[1])]
         return "(" + f" {op.upper()} ".join(parts) + ")"
+    if op in ("has_done", "has_not_done"):  # visitors who did (or did not) send a matching event in the period
+        if len(node) != 2:
+            raise QueryError("filters", f'["{op}", filter] takes one filter')
+        inner = compile_filter(node[1], params, goals, tag + "_h", depth + 1, segments)
+        did = (f"visitor_id IN (SELECT visitor_id FROM spii.events WHERE client_id = {{client:String}} "
+               f"AND day BETWEEN {{first:Date}} AND {{last:Date}} AND visitor_id != 0 AND kind != 'engagement' AND {inner})")
+        return f"NOT ({did})" if op == "has_not_done" else f"({did})"
     if op == "not":
         if len(node) != 2:
             raise QueryError("filters", '["not", filter] takes one filter')
         return f"NOT ({compile_filter(node[1], params, goals, tag + '_n', depth + 1, segments)})"
     if op not in _OPS:
-        raise QueryError("filters", f"unknown operator {op!r}; one of {', '.join(sorted(_OPS))}, and, or, not")
-    if len(node) != 3 or not isinstance(node[1], str) or not isinstance(node[2], list) or not node[2] \
+        raise QueryError("filters", f"unknown operator {op!r}; one of {', '.join(sorted(_OPS))}, and, or, not, has_done, has_not_done")
+    if len(node) not in (3, 4) or not isinstance(node[1], str) or not isinstance(node[2], list) or not node[2] \
             or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and len(str(v)) <= MAX_VALUE for v in node[2]) \
             or len(node[2]) > 100:
-        raise QueryError("filters", f"[{op!r}, dimension, [1-100 values of at most {MAX_VALUE} characters]]")
+        raise QueryError("filters", f"[{op!r}, dimension, [1-100 values of at most {MAX_VALUE} characters]] (and modifiers)")
     dimension, values = node[1], [str(v) for v in node[2]]
+    case_sensitive = _case_sensitive(op, node[3] if len(node) == 4 else {})
     negate = op.endswith("_not")
     base = op.removesuffix("_not")
     if dimension == "segment":
@@ -211,18 +234,33 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
         except QueryError as exc:
             raise QueryError("filters", exc.problem) from None
         name = f"{tag}_v"
-        if base == "is":
+        if base == "is" and case_sensitive:
             params[name] = values
             condition = f"toString({expr}) IN {{{name}:Array(String)}}"
-        elif base == "contains":
+        elif base == "is":
             params[name] = [v.lower() for v in values]
-            condition = f"arrayExists(v -> positionCaseInsensitive(toString({expr}), v) > 0, {{{name}:Array(String)}})"
+            condition = f"lowerUTF8(toString({expr})) IN {{{name}:Array(String)}}"
+        elif base == "contains":
+            params[name] = values if case_sensitive else [v.lower() for v in values]
+            position = "position" if case_sensitive else "positionCaseInsensitiveUTF8"
+            condition = f"arrayExists(v -> {position}(toString({expr}), v) > 0, {{{name}:Array(String)}})"
         else:
             for v in values:
                 _check_regex(v)
             params[name] = values
             condition = f"arrayExists(v -> match(toString({expr}), v), {{{name}:Array(String)}})"
     return f"NOT ({condition})" if negate else f"({condition})"
+
+
+def _case_sensitive(op: str, modifiers: Any) -> bool:
+    """The filter's ``{"case_sensitive": false}`` modifier (Plausible's fourth element), on is,
+    is_not, contains and contains_not; matching is case-sensitive without it."""
+    if not isinstance(modifiers, dict) or set(modifiers) - {"case_sensitive"} \
+            or not isinstance(modifiers.get("case_sensitive", True), bool):
+        raise QueryError("filters", 'modifiers are {"case_sensitive": true|false}')
+    if "case_sensitive" in modifiers and op.removesuffix("_not") not in ("is", "contains"):
+        raise QueryError("filters", "case_sensitive applies to is, is_not, contains and contains_not")
+    return bool(modifiers.get("case_sensitive", True))
 
 
 _NOT_RE2 = re.compile(r"\(\?[=!<]|\\[1-9]")  # lookarounds and backreferences: Python has them, ClickHouse's RE2 does not

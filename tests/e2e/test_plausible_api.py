@@ -1,0 +1,102 @@
+"""Plausible's Stats API features added for scripts written against Plausible (issue 41, first
+part), through a running collector: v1's `interval=date`, v2's `{"case_sensitive": false}`
+modifier, the `percentage` metric, the `has_done` / `has_not_done` behavioural filters and the
+`24h` date range; each under the same suppression as every number, bad input named."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.harness import Collector
+
+SITE = "shop.example"
+
+
+def _v2(collector: Collector, token: str, body: dict) -> tuple[int, dict]:
+    status, _, raw = collector.request("POST", "/api/v2/query", json.dumps(body),
+                                       {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return status, json.loads(raw)
+
+
+def test_plausible_features(tmp_path):
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
+    (tmp_path / "data").mkdir()
+    shop = collector.add_client("shop", SITE, perturb="off")  # exact counts: the shares and sets are checked to the visitor
+    collector.start()
+    token = shop["token"]
+    try:
+        ip = 1
+        for path, visitors, signups in (("/Pricing", 20, 12), ("/blog", 15, 0), ("/", 25, 0), ("/rare", 3, 0)):
+            for n in range(visitors):
+                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
+                assert collector.send({"n": "pageview", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
+                if n < signups:
+                    assert collector.send({"n": "Signup", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
+                ip += 1
+        collector.wait_shipped(63 + 12, token, SITE)
+
+        # v1: interval=date is Plausible's name for daily buckets, and its default
+        status, by_date = collector.get_json("/api/v1/stats/timeseries?period=7d&interval=date&metrics=visitors", token)
+        assert status == 200 and by_date == collector.get_json("/api/v1/stats/timeseries?period=7d&interval=day&metrics=visitors", token)[1]
+
+        base = {"metrics": ["visitors"], "date_range": "7d"}
+        # case_sensitive false on is and contains; matching is case-sensitive without it
+        assert _v2(collector, token, {**base, "filters": [["is", "event:page", ["/pricing"]]]})[1]["meta"]["suppressed"] is True
+        status, answer = _v2(collector, token, {**base, "filters": [["is", "event:page", ["/pricing"], {"case_sensitive": False}]]})
+        assert status == 200 and answer["results"][0]["metrics"] == [20]
+        status, answer = _v2(collector, token, {**base, "filters": [["contains", "event:page", ["PRIC"], {"case_sensitive": False}]]})
+        assert status == 200 and answer["results"][0]["metrics"] == [20]
+        assert _v2(collector, token, {**base, "filters": [["contains", "event:page", ["PRIC"]]]})[1]["meta"]["suppressed"] is True
+        status, answer = _v2(collector, token, {**base, "filters": [["is_not", "event:page", ["/PRICING"], {"case_sensitive": False}]]})
+        assert status == 200 and answer["results"][0]["metrics"] == [43]
+        for bad in ({"case_sensitive": "no"}, {"case": False}):
+            status, answer = _v2(collector, token, {**base, "filters": [["is", "event:page", ["/x"], bad]]})
+            assert status == 400 and answer["details"][0]["field"] == "filters"
+        status, answer = _v2(collector, token, {**base, "filters": [["matches", "event:page", ["^/"], {"case_sensitive": False}]]})
+        assert status == 400 and "case_sensitive applies to" in answer["details"][0]["problem"]
+
+        # percentage: each shown row's share of the total's visitors, from the numbers shown
+        status, answer = _v2(collector, token, {"metrics": ["visitors", "percentage"], "date_range": "7d", "dimensions": ["event:page"]})
+        assert status == 200, answer
+        shares = {r["dimensions"][0]: r["metrics"] for r in answer["results"]}
+        assert shares == {"/": [25, 39.7], "/Pricing": [20, 31.7]}  # /rare (3) hidden, with /blog (15) so that it cannot be told apart
+        assert answer["meta"]["hidden_rows"] == 2
+        status, answer = _v2(collector, token, {"metrics": ["percentage"], "date_range": "7d", "dimensions": ["visit:device"]})
+        assert status == 200 and sum(r["metrics"][0] for r in answer["results"]) == 100.0  # (one device: everyone)
+        status, answer = _v2(collector, token, {"metrics": ["percentage"], "date_range": "7d"})
+        assert status == 400 and answer["details"][0]["field"] == "metrics"
+
+        # has_done / has_not_done: visitors who did (not) send a matching event in the period
+        status, answer = _v2(collector, token, {**base, "filters": [["has_done", ["is", "event:name", ["Signup"]]]]})
+        assert status == 200 and answer["results"][0]["metrics"] == [12]
+        status, answer = _v2(collector, token, {**base, "filters": [["has_not_done", ["is", "event:name", ["Signup"]]]]})
+        assert status == 200 and answer["results"][0]["metrics"] == [51]
+        status, answer = _v2(collector, token, {"metrics": ["visitors", "pageviews"], "date_range": "7d", "dimensions": ["event:page"],
+                                                "filters": [["has_done", ["is", "event:name", ["Signup"]]]]})
+        # /Pricing's 12 who signed up would leave 8 of its 20 outside: under k, so the complement rule withholds the row
+        assert status == 200 and answer["results"] == [] and answer["meta"]["hidden_rows"] == 1
+        # under the complement rule like every filter: who did it is only told when k others did not
+        status, answer = _v2(collector, token, {**base, "filters": [["has_done", ["is", "event:page", ["/rare"]]]]})
+        assert status == 200 and answer["meta"]["suppressed"] is True
+
+        # 24h: the last 24 hours (the events above are minutes old)
+        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "24h"})
+        assert status == 200 and answer["results"][0]["metrics"] == [63]
+        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "24h", "dimensions": ["time:hour"]})
+        assert status == 200 and sum(r["metrics"][0] for r in answer["results"]) == 63
+    finally:
+        collector.stop()
+
+
+def test_a_city_is_refused_on_purpose_and_says_so(tmp_path):
+    collector = Collector(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    shop = collector.add_client("shop", SITE)
+    collector.start()
+    try:
+        for body in ({"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:city"]},
+                     {"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "visit:city_name", ["London"]]]}):
+            status, answer = _v2(collector, shop["token"], body)
+            assert status == 400 and "spii keeps no city, on purpose" in answer["details"][0]["problem"], answer
+    finally:
+        collector.stop()
