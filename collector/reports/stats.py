@@ -21,6 +21,7 @@ from collector.reports.daily import Daily
 from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, PEOPLE, available_for_visits, columns_for
+from collector.reports.names import NAMED, name_of
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
     BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
@@ -311,7 +312,7 @@ class Stats:
             total = self._rows(scope, None, ["visitors"])[""]
             for r in out:
                 r["conversion_rate"] = _rate(r["visitors"], total["visitors"] if total["people"] >= client.k else None)
-        results = [{"dimensions": r["label"].split(SEPARATOR) if len(query.dimensions) > 1 else [r["label"]],
+        results = [{"dimensions": _named(query.dimensions, r["label"].split(SEPARATOR) if len(query.dimensions) > 1 else [r["label"]]),
                     "metrics": [r[m] for m in query.metrics]} for r in out[start:start + size]]
         meta["hidden_rows"] = len(cut.hidden) + withheld
         if query.include.total_rows:
@@ -541,6 +542,11 @@ class Stats:
             "page": req.page,
             "total_rows": total_rows,
         }
+
+
+def _named(dimensions: list[str], labels: list[str]) -> list[str]:
+    """A row's labels, those of named dimensions (visit:country_name, ...) as names."""
+    return [name_of(d, label) if d in NAMED else label for d, label in zip(dimensions, labels)]
 
 
 def saved_segments(client: Client) -> dict[str, str]:

@@ -15,12 +15,14 @@ A request: ``site_id``, ``metrics``, ``date_range`` (``day``, ``7d``, ``28d``, `
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from collector.reports.catalogue import METRICS, available_for_visits
+from collector.reports.names import NAMED, codes_of
 from collector.reports.periods import Period, PeriodError, default_interval, parse_period
 from collector.reports.query import (
     BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, VISIT_ONLY, GoalGroup, QueryError, filter_sql, goal_condition, parse_filters, property_expr,
@@ -51,10 +53,10 @@ class Pagination(BaseModel):
 
 
 _DAY = {"type": "string", "pattern": r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
-_DIMENSIONS = ["time", *(f"time:{b}" for b in BUCKETS), *(p for p in PROPERTIES if p not in VISIT_ONLY), "event:goal"]
+_DIMENSIONS = ["time", *(f"time:{b}" for b in BUCKETS), *(p for p in PROPERTIES if p not in VISIT_ONLY), *NAMED, "event:goal"]
 # one filter: [operator, dimension, [values]] (a regex for matches), or and/or of filters, or not
 _LEAF = {"type": "array", "minItems": 3, "maxItems": 4, "prefixItems": [
-    {"enum": sorted(_OPS - {"matches", "matches_not"})}, {"enum": [p for p in PROPERTIES if p not in VISIT_ONLY]},
+    {"enum": sorted(_OPS - {"matches", "matches_not"})}, {"enum": [*(p for p in PROPERTIES if p not in VISIT_ONLY), *NAMED]},
     {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": [{"type": "string", "maxLength": MAX_VALUE}, {"type": "number"}]}},
     {"type": "object", "properties": {"case_sensitive": {"type": "boolean"}}, "additionalProperties": False}]}
 MAX_CHILDREN = 10
@@ -140,6 +142,7 @@ def dimension_expr(dimension: str, period: Period, params: dict[str, Any], tag: 
         if interval not in BUCKETS:
             raise QueryError("dimensions", f"time:{interval} is not one of time:{', time:'.join(BUCKETS)}")
         return BUCKETS[interval]
+    dimension = NAMED.get(dimension, dimension)  # (a name is its code's label, named after counting: reports/names.py)
     if dimension in BREAKDOWN_GROUPS:  # (the entry pages: only the events of a visit have one)
         return BREAKDOWN_GROUPS[dimension]
     try:
@@ -213,6 +216,9 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
     case_sensitive = _case_sensitive(op, node[3] if len(node) == 4 else {})
     negate = op.endswith("_not")
     base = op.removesuffix("_not")
+    if dimension in NAMED:  # a filter on names is a filter on the codes so named
+        values = codes_of(dimension, _name_test(base, values, case_sensitive)) or ["\x00none"]
+        dimension, base, case_sensitive = NAMED[dimension], "is", True
     if dimension == "segment":
         if base != "is":
             raise QueryError("filters", '["is", "segment", [segment ids]] (or "is_not")')
@@ -250,6 +256,20 @@ def compile_filter(node: Any, params: dict[str, Any], goals: list[Any], tag: str
             params[name] = values
             condition = f"arrayExists(v -> match(toString({expr}), v), {{{name}:Array(String)}})"
     return f"NOT ({condition})" if negate else f"({condition})"
+
+
+def _name_test(base: str, values: list[str], case_sensitive: bool) -> Callable[[str], bool]:
+    """Whether a name meets an is / contains / matches filter's values."""
+    fold = (lambda text: text) if case_sensitive else str.lower
+    wanted = [fold(v) for v in values]
+    if base == "is":
+        return lambda name: fold(name) in wanted
+    if base == "contains":
+        return lambda name: any(v in fold(name) for v in wanted)
+    for v in values:
+        _check_regex(v)
+    patterns = [re.compile(v) for v in values]
+    return lambda name: any(p.search(name) for p in patterns)
 
 
 def _case_sensitive(op: str, modifiers: Any) -> bool:

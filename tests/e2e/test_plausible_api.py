@@ -100,3 +100,39 @@ def test_a_city_is_refused_on_purpose_and_says_so(tmp_path):
             assert status == 400 and "spii keeps no city, on purpose" in answer["details"][0]["problem"], answer
     finally:
         collector.stop()
+
+
+def test_named_dimensions_country_region_and_screen(tmp_path):
+    """visit:country_name and visit:screen group by the stored code and name it after counting; a
+    filter on names filters on their codes (pycountry's ISO 3166 names)."""
+    from collector.commands.demo import country_addresses
+
+    addresses = country_addresses(seed=3, per_country=12)
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
+    (tmp_path / "data").mkdir()
+    shop = collector.add_client("shop", SITE, perturb="off")
+    collector.start()
+    token = shop["token"]
+    phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    try:
+        for country, count in (("GB", 12), ("NL", 11)):
+            for n, address in enumerate(addresses[country][:count]):
+                headers = {"X-Forwarded-For": address, **({"User-Agent": phone} if country == "NL" else {})}
+                assert collector.send({"n": "pageview", "u": f"https://{SITE}/", "d": SITE}, headers)[0] == 202
+        collector.wait_shipped(23, token, SITE)
+        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:country_name"]})
+        assert status == 200 and {tuple(r["dimensions"]): r["metrics"][0] for r in answer["results"]} == {
+            ("United Kingdom",): 12, ("Netherlands",): 11}, answer
+        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:screen", "visit:country"]})
+        assert status == 200 and sorted(r["dimensions"] for r in answer["results"]) == [["Desktop", "GB"], ["Mobile", "NL"]]
+        for flt, expected in ((["is", "visit:country_name", ["Netherlands"]], 11),
+                              (["contains", "visit:country_name", ["kingdom"], {"case_sensitive": False}], 12),
+                              (["is_not", "visit:screen", ["Mobile"]], 12), (["matches", "visit:country_name", ["^Neth"]], 11)):
+            status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "filters": [flt]})
+            assert status == 200 and answer["results"][0]["metrics"] == [expected], (flt, answer)
+        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "visit:country_name", ["Atlantis"]]]})
+        assert status == 200 and answer["meta"]["suppressed"] is True  # no such country: nobody
+        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:region_name"]})
+        assert status == 200  # (no GeoIP database here: every region unknown, one row of ''))
+    finally:
+        collector.stop()
