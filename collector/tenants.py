@@ -17,7 +17,8 @@ import re
 import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -122,6 +123,7 @@ class Funnel(BaseModel):
 
 
 MAX_SEGMENTS = 100
+T = TypeVar("T")
 
 
 class Segment(BaseModel):
@@ -375,13 +377,17 @@ class RegistryStore:
         return funnel
 
     def remove_funnel(self, name_or_id: str, name: str) -> Funnel:
+        return self._remove_named(name_or_id, "funnels", name, lambda client: client.funnel(name))
+
+    def _remove_named(self, name_or_id: str, kind: str, which: str, find: Callable[[Client], T | None]) -> T:
+        """Remove the client's funnel or segment ``find`` finds (``kind``: the list it is in)."""
         with locked(self.path):
             registry = self.load()
             client = self._require(registry, name_or_id)
-            found = client.funnel(name)
+            found = find(client)
             if found is None:
-                raise RegistryError(f"{client.name} has no funnel {name!r}")
-            client.funnels = [f for f in client.funnels if f is not found]
+                raise RegistryError(f"{client.name} has no {kind[:-1]} {which!r}")
+            setattr(client, kind, [item for item in getattr(client, kind) if item is not found])
             self._save(registry)
         return found
 
@@ -400,15 +406,7 @@ class RegistryStore:
         return segment
 
     def remove_segment(self, name_or_id: str, segment: str) -> Segment:
-        with locked(self.path):
-            registry = self.load()
-            client = self._require(registry, name_or_id)
-            found = client.segment(segment)
-            if found is None:
-                raise RegistryError(f"{client.name} has no segment {segment!r}")
-            client.segments = [s for s in client.segments if s is not found]
-            self._save(registry)
-        return found
+        return self._remove_named(name_or_id, "segments", segment, lambda client: client.segment(segment))
 
     def remove(self, name_or_id: str) -> Client:
         with locked(self.path):

@@ -32,6 +32,7 @@ PANELS = [
     ("Entry pages", "visit:entry_page", "visitors,visits"),
     ("Exit pages", "visit:exit_page", "visitors,visits"),
     ("Sources", "visit:source", "visitors,visits"),
+    ("Channels", "visit:channel", "visitors,visits"),
     ("Referrers", "visit:referrer", "visitors"),
     ("UTM source", "visit:utm_source", "visitors"),
     ("UTM medium", "visit:utm_medium", "visitors"),
@@ -53,7 +54,7 @@ PANELS = [
 CARDS = [
     ("pages", "Pages", [("top", "Top pages", "Top"), ("engagement", "Engagement", "Engagement"), ("entry", "Entry pages", "Entry"),
                         ("exit", "Exit pages", "Exit")]),
-    ("sources", "Sources", [("sources", "Sources", "Sources"), ("referrers", "Referrers", "Referrers"),
+    ("sources", "Sources", [("sources", "Sources", "Sources"), ("channels", "Channels", "Channels"), ("referrers", "Referrers", "Referrers"),
                             ("utm_source", "UTM source", "UTM source"), ("utm_medium", "UTM medium", "Medium"),
                             ("utm_campaign", "UTM campaign", "Campaign")]),
     ("locations", "Locations", [("postcodes", "Postcode areas", "Postcode areas"), ("countries", "Countries", "Countries"),

@@ -39,6 +39,7 @@ PROPERTIES: dict[str, str] = {
     "visit:entry_page": "entry_page",
     "visit:exit_page": "exit_page",  # known per visit only: see visit_query
     "visit:source": "referrer_source",
+    "visit:channel": "channel",  # derived in ClickHouse from the source and UTM tags: collector/ingest/channels.py
     "visit:referrer": "referrer_host",
     "visit:utm_source": "utm_source",
     "visit:utm_medium": "utm_medium",

@@ -61,9 +61,13 @@ def sql_dir() -> Path:
 
 
 def split_statements(sql: str) -> list[str]:
-    """Statements of a migration file: split at ';' ending a line, '--' comments removed."""
+    """Statements of a migration file: split at ';' ending a line, '--' comments removed, and
+    the expressions written once in Python put where their marks are (the acquisition channel's
+    rules: collector/ingest/channels.py)."""
+    from collector.ingest.channels import CHANNEL_SQL, MARK
+
     text = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
-    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+    return [s.strip().replace(MARK, CHANNEL_SQL) for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
 
 
 class Store:

@@ -103,7 +103,7 @@ def test_tabs_order_and_suppression_on_every_tab(browser, demo, artifacts):
         assert page.locator("[data-panel]").count() == 6  # one panel per card
         checked = _check_panels(page)
         tabs = page.eval_on_selector_all(".tabs a:not([aria-current])", "links => links.map(a => a.getAttribute('href'))")
-        assert len(tabs) == 19 - 6
+        assert len(tabs) == 20 - 6
         for href in tabs:
             page.goto(demo["dashboard"] + href)
             page.wait_for_load_state("load")

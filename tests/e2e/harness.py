@@ -114,6 +114,12 @@ class Collector:
         status, _, body = self.request("GET", path, headers=headers)
         return status, json.loads(body)
 
+    def v2(self, token: str, body: dict) -> tuple[int, Any]:
+        """POST /api/v2/query: the status and the decoded answer."""
+        status, _, raw = self.request("POST", "/api/v2/query", json.dumps(body),
+                                      {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        return status, json.loads(raw)
+
     def admin_token(self) -> str:
         return (self.data_dir / "admin.token").read_text().strip()
 

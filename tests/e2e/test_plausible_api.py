@@ -5,17 +5,10 @@ modifier, the `percentage` metric, the `has_done` / `has_not_done` behavioural f
 
 from __future__ import annotations
 
-import json
 
 from tests.e2e.harness import Collector
 
 SITE = "shop.example"
-
-
-def _v2(collector: Collector, token: str, body: dict) -> tuple[int, dict]:
-    status, _, raw = collector.request("POST", "/api/v2/query", json.dumps(body),
-                                       {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    return status, json.loads(raw)
 
 
 def test_plausible_features(tmp_path):
@@ -41,48 +34,48 @@ def test_plausible_features(tmp_path):
 
         base = {"metrics": ["visitors"], "date_range": "7d"}
         # case_sensitive false on is and contains; matching is case-sensitive without it
-        assert _v2(collector, token, {**base, "filters": [["is", "event:page", ["/pricing"]]]})[1]["meta"]["suppressed"] is True
-        status, answer = _v2(collector, token, {**base, "filters": [["is", "event:page", ["/pricing"], {"case_sensitive": False}]]})
+        assert collector.v2(token, {**base, "filters": [["is", "event:page", ["/pricing"]]]})[1]["meta"]["suppressed"] is True
+        status, answer = collector.v2(token, {**base, "filters": [["is", "event:page", ["/pricing"], {"case_sensitive": False}]]})
         assert status == 200 and answer["results"][0]["metrics"] == [20]
-        status, answer = _v2(collector, token, {**base, "filters": [["contains", "event:page", ["PRIC"], {"case_sensitive": False}]]})
+        status, answer = collector.v2(token, {**base, "filters": [["contains", "event:page", ["PRIC"], {"case_sensitive": False}]]})
         assert status == 200 and answer["results"][0]["metrics"] == [20]
-        assert _v2(collector, token, {**base, "filters": [["contains", "event:page", ["PRIC"]]]})[1]["meta"]["suppressed"] is True
-        status, answer = _v2(collector, token, {**base, "filters": [["is_not", "event:page", ["/PRICING"], {"case_sensitive": False}]]})
+        assert collector.v2(token, {**base, "filters": [["contains", "event:page", ["PRIC"]]]})[1]["meta"]["suppressed"] is True
+        status, answer = collector.v2(token, {**base, "filters": [["is_not", "event:page", ["/PRICING"], {"case_sensitive": False}]]})
         assert status == 200 and answer["results"][0]["metrics"] == [43]
         for bad in ({"case_sensitive": "no"}, {"case": False}):
-            status, answer = _v2(collector, token, {**base, "filters": [["is", "event:page", ["/x"], bad]]})
+            status, answer = collector.v2(token, {**base, "filters": [["is", "event:page", ["/x"], bad]]})
             assert status == 400 and answer["details"][0]["field"] == "filters"
-        status, answer = _v2(collector, token, {**base, "filters": [["matches", "event:page", ["^/"], {"case_sensitive": False}]]})
+        status, answer = collector.v2(token, {**base, "filters": [["matches", "event:page", ["^/"], {"case_sensitive": False}]]})
         assert status == 400 and "case_sensitive applies to" in answer["details"][0]["problem"]
 
         # percentage: each shown row's share of the total's visitors, from the numbers shown
-        status, answer = _v2(collector, token, {"metrics": ["visitors", "percentage"], "date_range": "7d", "dimensions": ["event:page"]})
+        status, answer = collector.v2(token, {"metrics": ["visitors", "percentage"], "date_range": "7d", "dimensions": ["event:page"]})
         assert status == 200, answer
         shares = {r["dimensions"][0]: r["metrics"] for r in answer["results"]}
         assert shares == {"/": [25, 39.7], "/Pricing": [20, 31.7]}  # /rare (3) hidden, with /blog (15) so that it cannot be told apart
         assert answer["meta"]["hidden_rows"] == 2
-        status, answer = _v2(collector, token, {"metrics": ["percentage"], "date_range": "7d", "dimensions": ["visit:device"]})
+        status, answer = collector.v2(token, {"metrics": ["percentage"], "date_range": "7d", "dimensions": ["visit:device"]})
         assert status == 200 and sum(r["metrics"][0] for r in answer["results"]) == 100.0  # (one device: everyone)
-        status, answer = _v2(collector, token, {"metrics": ["percentage"], "date_range": "7d"})
+        status, answer = collector.v2(token, {"metrics": ["percentage"], "date_range": "7d"})
         assert status == 400 and answer["details"][0]["field"] == "metrics"
 
         # has_done / has_not_done: visitors who did (not) send a matching event in the period
-        status, answer = _v2(collector, token, {**base, "filters": [["has_done", ["is", "event:name", ["Signup"]]]]})
+        status, answer = collector.v2(token, {**base, "filters": [["has_done", ["is", "event:name", ["Signup"]]]]})
         assert status == 200 and answer["results"][0]["metrics"] == [12]
-        status, answer = _v2(collector, token, {**base, "filters": [["has_not_done", ["is", "event:name", ["Signup"]]]]})
+        status, answer = collector.v2(token, {**base, "filters": [["has_not_done", ["is", "event:name", ["Signup"]]]]})
         assert status == 200 and answer["results"][0]["metrics"] == [51]
-        status, answer = _v2(collector, token, {"metrics": ["visitors", "pageviews"], "date_range": "7d", "dimensions": ["event:page"],
+        status, answer = collector.v2(token, {"metrics": ["visitors", "pageviews"], "date_range": "7d", "dimensions": ["event:page"],
                                                 "filters": [["has_done", ["is", "event:name", ["Signup"]]]]})
         # /Pricing's 12 who signed up would leave 8 of its 20 outside: under k, so the complement rule withholds the row
         assert status == 200 and answer["results"] == [] and answer["meta"]["hidden_rows"] == 1
         # under the complement rule like every filter: who did it is only told when k others did not
-        status, answer = _v2(collector, token, {**base, "filters": [["has_done", ["is", "event:page", ["/rare"]]]]})
+        status, answer = collector.v2(token, {**base, "filters": [["has_done", ["is", "event:page", ["/rare"]]]]})
         assert status == 200 and answer["meta"]["suppressed"] is True
 
         # 24h: the last 24 hours (the events above are minutes old)
-        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "24h"})
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "24h"})
         assert status == 200 and answer["results"][0]["metrics"] == [63]
-        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "24h", "dimensions": ["time:hour"]})
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "24h", "dimensions": ["time:hour"]})
         assert status == 200 and sum(r["metrics"][0] for r in answer["results"]) == 63
     finally:
         collector.stop()
@@ -96,7 +89,7 @@ def test_a_city_is_refused_on_purpose_and_says_so(tmp_path):
     try:
         for body in ({"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:city"]},
                      {"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "visit:city_name", ["London"]]]}):
-            status, answer = _v2(collector, shop["token"], body)
+            status, answer = collector.v2(shop["token"], body)
             assert status == 400 and "spii keeps no city, on purpose" in answer["details"][0]["problem"], answer
     finally:
         collector.stop()
@@ -120,19 +113,47 @@ def test_named_dimensions_country_region_and_screen(tmp_path):
                 headers = {"X-Forwarded-For": address, **({"User-Agent": phone} if country == "NL" else {})}
                 assert collector.send({"n": "pageview", "u": f"https://{SITE}/", "d": SITE}, headers)[0] == 202
         collector.wait_shipped(23, token, SITE)
-        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:country_name"]})
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:country_name"]})
         assert status == 200 and {tuple(r["dimensions"]): r["metrics"][0] for r in answer["results"]} == {
             ("United Kingdom",): 12, ("Netherlands",): 11}, answer
-        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:screen", "visit:country"]})
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:screen", "visit:country"]})
         assert status == 200 and sorted(r["dimensions"] for r in answer["results"]) == [["Desktop", "GB"], ["Mobile", "NL"]]
         for flt, expected in ((["is", "visit:country_name", ["Netherlands"]], 11),
                               (["contains", "visit:country_name", ["kingdom"], {"case_sensitive": False}], 12),
                               (["is_not", "visit:screen", ["Mobile"]], 12), (["matches", "visit:country_name", ["^Neth"]], 11)):
-            status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "filters": [flt]})
+            status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "filters": [flt]})
             assert status == 200 and answer["results"][0]["metrics"] == [expected], (flt, answer)
-        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "visit:country_name", ["Atlantis"]]]})
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "visit:country_name", ["Atlantis"]]]})
         assert status == 200 and answer["meta"]["suppressed"] is True  # no such country: nobody
-        status, answer = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:region_name"]})
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:region_name"]})
         assert status == 200  # (no GeoIP database here: every region unknown, one row of ''))
+    finally:
+        collector.stop()
+
+
+def test_acquisition_channels_in_v1_v2_and_filters(tmp_path):
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
+    (tmp_path / "data").mkdir()
+    shop = collector.add_client("shop", SITE, perturb="off")
+    collector.start()
+    token = shop["token"]
+    try:
+        ip = 1
+        for referrer, query, visitors in (("https://www.google.com/", "", 12), ("https://www.facebook.com/", "", 11),
+                                          ("", "?utm_source=newsletter&utm_medium=email", 10), ("", "", 13),
+                                          ("https://www.google.com/", "?utm_source=google&utm_medium=cpc", 10)):
+            for _ in range(visitors):
+                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
+                event = {"n": "pageview", "u": f"https://{SITE}/{query}", "d": SITE, "r": referrer}
+                assert collector.send(event, headers)[0] == 202
+                ip += 1
+        collector.wait_shipped(56, token, SITE)
+        expected = {"Direct": 13, "Organic Search": 12, "Organic Social": 11, "Email": 10, "Paid Search": 10}
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["visit:channel"]})
+        assert status == 200 and {r["dimensions"][0]: r["metrics"][0] for r in answer["results"]} == expected, answer
+        status, v1 = collector.get_json("/api/v1/stats/breakdown?period=7d&property=visit:channel&metrics=visitors", token)
+        assert status == 200 and {r["channel"]: r["visitors"] for r in v1["results"]} == expected, v1
+        status, v1 = collector.get_json("/api/v1/stats/aggregate?period=7d&metrics=visitors&filters=visit:channel%3D%3DPaid%20Search", token)
+        assert status == 200 and v1["results"]["visitors"]["value"] == 10
     finally:
         collector.stop()

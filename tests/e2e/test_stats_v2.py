@@ -3,17 +3,10 @@ combine with and/or/not, dimensions include time and goals, and bad fields are n
 
 from __future__ import annotations
 
-import json
 
 from tests.e2e.harness import Collector
 
 SITE = "shop.example"
-
-
-def _v2(collector: Collector, token: str, body: dict) -> tuple[int, dict]:
-    status, _, raw = collector.request("POST", "/api/v2/query", json.dumps(body),
-                                       {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    return status, json.loads(raw)
 
 
 def test_v2_matches_v1_and_names_bad_fields(tmp_path):
@@ -36,13 +29,13 @@ def test_v2_matches_v1_and_names_bad_fields(tmp_path):
         collector.wait_shipped(65 + 12, token, SITE)
 
         status, v1 = collector.get_json("/api/v1/stats/aggregate?period=7d&metrics=visitors,pageviews,visits,bounce_rate", token)
-        status, v2 = _v2(collector, token, {"site_id": "shop", "metrics": ["visitors", "pageviews", "visits", "bounce_rate"], "date_range": "7d"})
+        status, v2 = collector.v2(token, {"site_id": "shop", "metrics": ["visitors", "pageviews", "visits", "bounce_rate"], "date_range": "7d"})
         assert status == 200, v2
         assert v2["results"][0]["metrics"] == [v1["results"][m]["value"] for m in ("visitors", "pageviews", "visits", "bounce_rate")]
         assert v2["query"]["site_id"] == shop["client_id"] and len(v2["query"]["date_range"]) == 2
 
         _, pages1 = collector.get_json("/api/v1/stats/breakdown?period=7d&property=event:page&metrics=visitors,pageviews&limit=10", token)
-        status, pages2 = _v2(collector, token, {"metrics": ["visitors", "pageviews"], "date_range": "7d", "dimensions": ["event:page"],
+        status, pages2 = collector.v2(token, {"metrics": ["visitors", "pageviews"], "date_range": "7d", "dimensions": ["event:page"],
                                                 "include": {"total_rows": True}})
         assert status == 200, pages2
         v1_rows = {r["page"]: [r["visitors"], r["pageviews"]] for r in pages1["results"] if not r.get("other")}
@@ -52,26 +45,26 @@ def test_v2_matches_v1_and_names_bad_fields(tmp_path):
 
         # filters: is / is_not / contains / matches, and / or / not; v1 gives the same for the same condition
         _, v1_or = collector.get_json("/api/v1/stats/aggregate?period=7d&metrics=visitors&filters=event:page%3D%3D/%7C/blog", token)
-        _, v2_or = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d",
+        _, v2_or = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d",
                                           "filters": [["or", [["is", "event:page", ["/"]], ["matches", "event:page", ["^/bl"]]]]]})
         assert v2_or["results"][0]["metrics"][0] == v1_or["results"]["visitors"]["value"]
-        _, v2_not = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d",
+        _, v2_not = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d",
                                            "filters": [["not", ["contains", "event:page", ["pric"]]], ["is_not", "visit:source", ["Nowhere"]]]})
         assert v2_not["results"][0]["metrics"][0] is not None
         # the complement rule holds in v2 too: "not /rare" would single out /rare's 3 visitors
-        _, complement = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "filters": [["is_not", "event:page", ["/rare"]]]})
+        _, complement = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "filters": [["is_not", "event:page", ["/rare"]]]})
         assert complement["results"] == [] and complement["meta"]["suppressed"] is True
 
         # goals, time and two dimensions
-        status, goals = _v2(collector, token, {"metrics": ["visitors", "events", "conversion_rate"], "date_range": "7d",
+        status, goals = collector.v2(token, {"metrics": ["visitors", "events", "conversion_rate"], "date_range": "7d",
                                                "dimensions": ["event:goal"]})
         assert status == 200 and goals["results"][0]["dimensions"] == ["Signup"]
-        status, series = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"],
+        status, series = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["time:day"],
                                                 "include": {"time_labels": True}})
         assert status == 200 and len(series["meta"]["time_labels"]) == 7 and len(series["results"]) == 1
-        status, two = _v2(collector, token, {"metrics": ["visitors"], "date_range": "day", "dimensions": ["event:page", "visit:source"]})
+        status, two = collector.v2(token, {"metrics": ["visitors"], "date_range": "day", "dimensions": ["event:page", "visit:source"]})
         assert status == 200 and all(len(r["dimensions"]) == 2 for r in two["results"])
-        status, limited = _v2(collector, token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["event:page"],
+        status, limited = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "dimensions": ["event:page"],
                                                  "order_by": [["event:page", "asc"]], "pagination": {"limit": 1, "offset": 1}})
         assert status == 200 and len(limited["results"]) == 1
 
@@ -81,9 +74,9 @@ def test_v2_matches_v1_and_names_bad_fields(tmp_path):
                             ({"metrics": ["visitors"], "date_range": "7d", "filters": [["matches", "event:page", ["("]]]}, "filters"),
                             ({"metrics": ["visitors"], "date_range": "7d", "surprise": 1}, "surprise"),
                             ({"metrics": [], "date_range": "7d"}, "metrics")):
-            status, refused = _v2(collector, token, body)
+            status, refused = collector.v2(token, body)
             assert status == 400 and refused["details"][0]["field"] == field, (body, refused)
-        status, _ = _v2(collector, "wrong-token", {"metrics": ["visitors"], "date_range": "7d"})
+        status, _ = collector.v2("wrong-token", {"metrics": ["visitors"], "date_range": "7d"})
         assert status == 401
     finally:
         collector.stop()
