@@ -287,6 +287,8 @@ class Stats:
         scope = self.scope(client, period, [], bound)
         scope.conditions = conditions
         meta: dict[str, Any] = {"k": client.k}
+        if query.include.imports:  # Plausible's flag: spii holds no imported data (yet)
+            meta.update(imports_included=False, imports_skip_reason="no_imported_data")
         echo = {**query.model_dump(), "site_id": client.client_id, "date_range": [period.first.isoformat(), period.last.isoformat()]}
         if group is None:
             row = self._rows(scope, None, query.metrics)[""]
@@ -296,7 +298,7 @@ class Stats:
                                                                           for m in query.metrics]}]
             return {"results": results, "meta": meta, "query": echo}
         counted = [m for m in query.metrics if m not in DERIVED]
-        counted += ["visitors"] if "percentage" in query.metrics and "visitors" not in counted else []
+        counted += ["visitors"] if set(DERIVED) & set(query.metrics) and "visitors" not in counted else []
         rows = self._rows(scope, group, counted)
         cut = self._suppress(scope, group, [{"label": label, **row} for label, row in rows.items()], client.k)
         shown = [self._shown(r, counted, client) | {"label": r["label"]} for r in cut.shown]
@@ -304,6 +306,8 @@ class Stats:
             total = self._total_shown(client, scope)
             for r in shown:
                 r["percentage"] = round(r["visitors"] * 100 / total, 1) if isinstance(r["visitors"], int) and total else None
+        if "group_conversion_rate" in query.metrics:
+            self._group_conversion_rates(client, query, period, group, shown)
         # ordered by the numbers as shown (perturbed, then rounded), never by the exact ones
         ordered = sorted(shown, key=lambda r: _v2_sort_key(query, r))
         start, size = query.pagination.offset, query.pagination.limit
@@ -321,6 +325,29 @@ class Stats:
         if query.include.time_labels and interval:
             meta["time_labels"] = _buckets(period, interval)
         return {"results": results, "meta": meta, "query": echo}
+
+    def _group_conversion_rates(self, client: Client, query: V2Query, period: Period, group: str, rows: list[Row]) -> None:
+        """Plausible's group_conversion_rate: of each row's visitors without the goal filters,
+        the share that converted (the row's own visitors). Both from the numbers shown: a group
+        of fewer than k visitors, or one the complement rule withholds, has no rate."""
+        bound: dict[str, Any] = {}
+        plain = [compile_filter(node, bound, client.goals, f"g{n}", segments=saved_segments(client))
+                 for n, node in enumerate(query.filters) if not _goal_filter(node)]
+        plain += since_condition(query.date_range, datetime.now(UTC), bound)
+        group = group_expr(query, period, bound, client.goals) if query.dimensions != ["event:goal"] else None
+        scope = self.scope(client, period, [], bound)
+        scope.conditions = plain
+        if group is None:  # by goal: each goal's converted visitors of all the period's
+            total = self._total_shown(client, scope)
+            groups = {r["label"]: total for r in rows}
+        else:
+            counted = self._rows(scope, group, ["visitors"])
+            withheld = self._complement_small(scope, group, client.k, [r["label"] for r in rows]) if plain else set()
+            groups = {label: self._shown(row, ["visitors"], client)["visitors"] for label, row in counted.items()
+                      if row["people"] >= client.k and label not in withheld}
+        for r in rows:
+            whole = groups.get(r["label"])
+            r["group_conversion_rate"] = _rate(r["visitors"], whole) if isinstance(whole, int) else None
 
     def _total_shown(self, client: Client, scope: Scope) -> int | None:
         """The visitors of ``scope`` in total, as an aggregate would show them (None when hidden)."""
@@ -452,7 +479,9 @@ class Stats:
             return None
         shown = self._shown(row, req.metrics, client)
         if "conversion_rate" in req.metrics and any(f.prop == "event:goal" for f in req.filters):
-            shown["conversion_rate"] = _rate(shown["visitors"], self._period_visitors(client, req, period))
+            # (the converted visitors as shown, whether or not visitors were asked for too)
+            converted = self._shown(row, ["visitors"], client)["visitors"]
+            shown["conversion_rate"] = _rate(converted, self._period_visitors(client, req, period))
         return shown
 
     def _period_visitors(self, client: Client, req: StatsRequest, period: Period) -> int | None:
@@ -542,6 +571,14 @@ class Stats:
             "page": req.page,
             "total_rows": total_rows,
         }
+
+
+def _goal_filter(node: Any) -> bool:
+    """Whether a v2 filter is on goals (``["is", "event:goal", [...]]``, also inside not/and/or)."""
+    if isinstance(node, list) and len(node) >= 2 and isinstance(node[1], str):
+        return node[1] == "event:goal"
+    return isinstance(node, list) and len(node) == 2 and any(_goal_filter(child) for child in (node[1] if isinstance(node[1], list)
+                                                                                            and node[0] in ("and", "or") else [node[1]]))
 
 
 def _named(dimensions: list[str], labels: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ A request: ``site_id``, ``metrics``, ``date_range`` (``day``, ``7d``, ``28d``, `
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -32,7 +33,7 @@ __all__ = ["V2Query", "parse_v2", "compile_filter", "DATE_RANGES", "DERIVED", "s
 
 DATE_RANGES = ("day", "24h", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
 # metrics computed from the rows as shown, not counted: a row's share of the total's visitors
-DERIVED = ("percentage",)
+DERIVED = ("percentage", "group_conversion_rate")
 SEPARATOR = "\x1f"  # between the parts of a multi-dimension label
 MAX_DIMENSIONS = 3
 MAX_VALUE = 500  # characters of one filter value
@@ -102,6 +103,9 @@ def parse_v2(body: Any) -> V2Query:
         raise QueryError("metrics", f"unknown metric {unknown[0]!r}; one of {', '.join([*METRICS, *DERIVED])}")
     if "percentage" in query.metrics and not any(not d.startswith("time") for d in query.dimensions):
         raise QueryError("metrics", "percentage needs a dimension other than time (each row's share of the total's visitors)")
+    if "group_conversion_rate" in query.metrics and (not query.dimensions or (
+            "event:goal" not in query.dimensions and not any("event:goal" in json.dumps(f) for f in query.filters))):
+        raise QueryError("metrics", "group_conversion_rate needs dimensions and an event:goal filter or dimension")
     return query
 
 

@@ -157,3 +157,32 @@ def test_acquisition_channels_in_v1_v2_and_filters(tmp_path):
         assert status == 200 and v1["results"]["visitors"]["value"] == 10
     finally:
         collector.stop()
+
+
+def test_group_conversion_rate(tmp_path):
+    """Of each group's visitors (the goal filter left out), the share that converted."""
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
+    (tmp_path / "data").mkdir()
+    shop = collector.add_client("shop", SITE, perturb="off")
+    collector.cli("goals", "add", "shop", "--event", "Signup")
+    collector.start()
+    token = shop["token"]
+    try:
+        ip = 1
+        for path, visitors, signups in (("/pricing", 25, 12), ("/", 40, 20)):
+            for n in range(visitors):
+                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
+                assert collector.send({"n": "pageview", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
+                if n < signups:
+                    assert collector.send({"n": "Signup", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
+                ip += 1
+        collector.wait_shipped(65 + 32, token, SITE)
+        status, answer = collector.v2(token, {"metrics": ["visitors", "group_conversion_rate"], "date_range": "7d",
+                                              "dimensions": ["event:page"], "filters": [["is", "event:goal", ["Signup"]]]})
+        assert status == 200 and {r["dimensions"][0]: r["metrics"] for r in answer["results"]} == {"/": [20, 50.0], "/pricing": [12, 48.0]}
+        status, answer = collector.v2(token, {"metrics": ["visitors", "group_conversion_rate"], "date_range": "7d", "dimensions": ["event:goal"]})
+        assert status == 200 and answer["results"] == [{"dimensions": ["Signup"], "metrics": [32, round(32 * 100 / 65, 1)]}]
+        status, answer = collector.v2(token, {"metrics": ["group_conversion_rate"], "date_range": "7d", "dimensions": ["event:page"]})
+        assert status == 400 and answer["details"][0]["field"] == "metrics"  # no goal: no conversion
+    finally:
+        collector.stop()
