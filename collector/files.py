@@ -107,6 +107,9 @@ class ReloadingFile(Generic[T]):
         self._value = load()
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
+        # why the file on disk could not be loaded (the value is the last good one): the next
+        # start would fail on it, so /readyz reports it
+        self.last_error: str | None = None
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -147,8 +150,10 @@ class ReloadingFile(Generic[T]):
         try:
             self._value = self._load()
             self._stamp = stamp
+            self.last_error = None
             if self._on_change is not None:
                 self._on_change()
             log.info("%s reloaded", self.what)
         except Exception as exc:  # noqa: BLE001 - keep serving with the last good value
+            self.last_error = f"{self.what} on disk cannot be loaded ({type(exc).__name__}); serving the last good version"
             log.error("%s reload failed, keeping the previous version: %s", self.what, exc)

@@ -36,6 +36,9 @@ class Metrics:
         self.report_answers = Counter("spii_report_answers", "Report answers by how they were given: computed, kept_closed, kept_open; "
                                       "and refreshed (recomputed ahead while watched)", ["how"], registry=r)
         self.subject_requests = Counter("spii_subject_requests", "Data-subject requests and disclosures, by action", ["action"], registry=r)
+        self.files_unloadable = Gauge("spii_files_unloadable", "Keyring or client registry files on disk that cannot be loaded "
+                                      "(served from the last good version; a restart would fail)", registry=r,
+                                      multiprocess_mode="max")
         self.keys_ahead = Gauge("spii_keys_ahead", "Future IP-key epochs after the current one", registry=r,
                                 multiprocess_mode="min")
         self.keys_destroyed = Counter("spii_keys_destroyed", "Epoch keys destroyed by the scheduled prune", registry=r)

@@ -45,9 +45,11 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"store": store_ok, "current_key": key_ok, "spool_under_budget": not state.spool.over_budget, "spool_writable": refusal is None}
     ok = all(checks.values())
     keys = {"epochs_ahead": state.keys.epochs_ahead(), "min_ahead": state.keys.min_ahead, "auto_rotate": state.keys.auto_rotate}
+    # serving goes on from memory, so still ready; but the next start would refuse the file: say so
+    warnings = [error for error in (state.keyring.last_error, state.registry.last_error) if error]
     return web.json_response(
         {"status": "ready" if ok else "not ready", "checks": checks, "keys": keys, "spool_bytes": state.spool.used_bytes,
-         "spool_refusal": refusal},
+         "spool_refusal": refusal, "warnings": warnings},
         status=200 if ok else 503,
     )
 
@@ -56,6 +58,7 @@ async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.metrics.spool_bytes.set(state.spool.used_bytes)
     state.metrics.keys_ahead.set(state.keys.epochs_ahead())
+    state.metrics.files_unloadable.set(sum(1 for f in (state.keyring, state.registry) if f.last_error))
     return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
