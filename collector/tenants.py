@@ -123,6 +123,7 @@ class Funnel(BaseModel):
 
 
 MAX_SEGMENTS = 100
+SEGMENT_NAME = r"^[^;|=~!]+$"  # a segment's name is a v1 filter value: none of the syntax's own characters
 T = TypeVar("T")
 
 
@@ -131,7 +132,7 @@ class Segment(BaseModel):
     ``segment==NAME`` (v1, the dashboard) or ``["is", "segment", [ID]]`` (v2) for its filters."""
 
     segment_id: str
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[^;|=~!]+$")
+    name: str = Field(min_length=1, max_length=80, pattern=SEGMENT_NAME)
     filters: str = Field(min_length=1, max_length=2000)
 
 

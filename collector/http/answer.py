@@ -143,11 +143,10 @@ def _answer(state: State, message: Any, payload: Any, inline: Any, batch: TickBa
         to_store = outcome if outcome.row is not None else None
         if to_store is None:
             beacon.count(state, outcome)
+            sessions.commit()
         elif (refused := state.spool.refusal()) is not None:
             sessions.rollback()
             raise beacon.unavailable(refused)
-        if to_store is None:
-            sessions.commit()
         else:  # its row is written at the end of the turn, before its answer goes out: the batch
             batch.steps.extend(sessions.detach())  # keeps its visit steps, to take them back if that write fails
         if outcome.dropped is None and not origin:

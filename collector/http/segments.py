@@ -6,6 +6,8 @@ suppression, the complement rule, perturbation. Segments live in the client regi
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,7 +17,7 @@ from collector.http.errors import error, field_error
 from collector.http.state import STATE, State
 from collector.ingest.payload import validation_details
 from collector.reports.query import QueryError, filter_sql, parse_filters
-from collector.tenants import Client, RegistryError, Segment
+from collector.tenants import SEGMENT_NAME, Client, RegistryError, Segment
 
 __all__ = ["add_routes", "save_segment"]
 
@@ -23,7 +25,7 @@ __all__ = ["add_routes", "save_segment"]
 class SegmentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     site_id: str | None = Field(None, max_length=253, description="Client id, name or domain (default: the token's own)")
-    name: str = Field(min_length=1, max_length=80, pattern=r"^[^;|=~!]+$", description="The segment's name")
+    name: str = Field(min_length=1, max_length=80, pattern=SEGMENT_NAME, description="The segment's name")
     filters: str = Field(min_length=1, max_length=2000, description="Stats API v1 filters, e.g. visit:country==GB;visit:source==Google")
 
 
@@ -32,8 +34,11 @@ def _shown(segment: Segment) -> dict[str, str]:
 
 
 def save_segment(state: State, client: Client, name: str, filters: str) -> Segment:
-    """Check ``filters`` and save them as ``name``: QueryError naming the field when they are not
-    filters a report takes, RegistryError when the name is taken."""
+    """Check ``name`` and ``filters`` and save them: QueryError naming the field when the name is
+    not one (1-80 characters, no filter syntax) or they are not filters a report takes,
+    RegistryError when the name is taken."""
+    if not 0 < len(name.strip()) <= 80 or not re.fullmatch(SEGMENT_NAME, name.strip()):
+        raise QueryError("name", "1-80 characters, none of ; | = ~ !")
     parsed = parse_filters(filters)
     if not parsed:
         raise QueryError("filters", "a segment needs at least one filter")
@@ -73,9 +78,9 @@ async def segments(request: web.Request) -> web.Response:
         return denied.response
     except QueryError as exc:
         return field_error(400, "invalid segment", exc.field, exc.problem)
-    except RegistryError as exc:
-        return field_error(404 if "has no segment" in str(exc) else 409, "invalid segment", "segment" if request.method == "DELETE"
-                           else "name", str(exc))
+    except RegistryError as exc:  # (removing: no such segment; saving: the name is taken, or the client has too many)
+        deleting = request.method == "DELETE"
+        return field_error(404 if deleting else 409, "invalid segment", "segment" if deleting else "name", str(exc))
 
 
 def add_routes(app: web.Application) -> None:

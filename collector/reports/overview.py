@@ -277,7 +277,6 @@ templates = Environment(
 
 NOISE_NOTE = ("Counts carry small noise to protect visitors: each is at most 4 off, zero on average, and the same "
               "every time it is shown.")
-DOCS_PROTECTION = "docs/protection.md"
 
 
 def notes(overview: dict[str, Any]) -> list[str]:
