@@ -21,6 +21,17 @@ SPII = [sys.executable, "-m", "collector"]
 BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 
 
+def eventually(check: Any, timeout: float = 15.0) -> Any:
+    """``check()`` again every 0.1 s until it returns True or ``timeout`` seconds pass; its last
+    result (True, or what it said instead, for the failure message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is True or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
 def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60) -> bool:
     """Whether a collector answers 200 on ``/readyz`` at ``port`` within ``timeout`` seconds, while
     ``proc`` (the command that starts it) still runs."""

@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from tests.e2e.harness import Collector
+from tests.e2e.harness import Collector, eventually
 
 SITE = "shop.example"
 
@@ -17,15 +17,6 @@ SITE = "shop.example"
 def _ready(collector: Collector) -> tuple[int, dict]:
     status, _, body = collector.request("GET", "/readyz")
     return status, json.loads(body)
-
-
-def _eventually(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_a_damaged_keyring_file_is_reported_and_never_overwritten(tmp_path):
@@ -39,7 +30,7 @@ def test_a_damaged_keyring_file_is_reported_and_never_overwritten(tmp_path):
         damaged = tmp_path / "data" / "keyring.tmp"
         damaged.write_bytes(good[: len(good) // 2])
         os.replace(damaged, keyring)
-        assert _eventually(lambda: _ready(collector)[1]["warnings"] != [])
+        assert eventually(lambda: _ready(collector)[1]["warnings"] != [], 10) is True
         status, ready = _ready(collector)
         assert status == 200 and "keyring on disk cannot be loaded" in ready["warnings"][0]  # serving goes on
         assert b"spii_files_unloadable 1.0" in collector.request("GET", "/metrics")[2]
@@ -48,7 +39,7 @@ def test_a_damaged_keyring_file_is_reported_and_never_overwritten(tmp_path):
         assert keyring.read_bytes() == good[: len(good) // 2]
         damaged.write_bytes(good)
         os.replace(damaged, keyring)
-        assert _eventually(lambda: _ready(collector)[1]["warnings"] == [])
+        assert eventually(lambda: _ready(collector)[1]["warnings"] == [], 10) is True
         assert b"spii_files_unloadable 0.0" in collector.request("GET", "/metrics")[2]
         collector.wait_shipped(1, shop["token"], SITE)
     finally:

@@ -11,22 +11,36 @@ from tests.e2e.harness import Collector
 SITE = "shop.example"
 
 
-def test_plausible_features(tmp_path):
-    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
+def _exact_collector(tmp_path, **env: str) -> tuple[Collector, str]:
+    """A started collector whose client's counts are exact (perturbation off: shares and sets are
+    checked to the visitor), with a Signup goal; and its analyst token."""
+    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", **env)
     (tmp_path / "data").mkdir()
-    shop = collector.add_client("shop", SITE, perturb="off")  # exact counts: the shares and sets are checked to the visitor
-    collector.start()
-    token = shop["token"]
+    shop = collector.add_client("shop", SITE, perturb="off")
+    collector.cli("goals", "add", "shop", "--event", "Signup")
+    return collector.start(), shop["token"]
+
+
+def _pages_and_signups(collector: Collector, plan: tuple[tuple[str, int, int], ...]) -> int:
+    """For each (path, visitors, signups): that many visitors view the path, the first ones sign
+    up; each visitor from an address of its own. The number of events sent."""
+    sent, visitor = 0, 1
+    for path, visitors, signups in plan:
+        for n in range(visitors):
+            headers = {"X-Forwarded-For": f"198.51.{visitor // 250}.{visitor % 250 + 1}"}
+            for name in ("pageview", "Signup")[:2 if n < signups else 1]:
+                assert collector.send({"n": name, "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
+                sent += 1
+            visitor += 1
+    return sent
+
+
+def test_plausible_features(tmp_path):
+    collector, token = _exact_collector(tmp_path)
     try:
-        ip = 1
-        for path, visitors, signups in (("/Pricing", 20, 12), ("/blog", 15, 0), ("/", 25, 0), ("/rare", 3, 0)):
-            for n in range(visitors):
-                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
-                assert collector.send({"n": "pageview", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
-                if n < signups:
-                    assert collector.send({"n": "Signup", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
-                ip += 1
-        collector.wait_shipped(63 + 12, token, SITE)
+        sent = _pages_and_signups(collector, (("/Pricing", 20, 12), ("/blog", 15, 0), ("/", 25, 0), ("/rare", 3, 0)))
+        assert sent == 63 + 12
+        collector.wait_shipped(sent, token, SITE)
 
         # v1: interval=date is Plausible's name for daily buckets, and its default
         status, by_date = collector.get_json("/api/v1/stats/timeseries?period=7d&interval=date&metrics=visitors", token)
@@ -101,11 +115,7 @@ def test_named_dimensions_country_region_and_screen(tmp_path):
     from collector.commands.demo import country_addresses
 
     addresses = country_addresses(seed=3, per_country=12)
-    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
-    (tmp_path / "data").mkdir()
-    shop = collector.add_client("shop", SITE, perturb="off")
-    collector.start()
-    token = shop["token"]
+    collector, token = _exact_collector(tmp_path)
     phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
     try:
         for country, count in (("GB", 12), ("NL", 11)):
@@ -132,11 +142,7 @@ def test_named_dimensions_country_region_and_screen(tmp_path):
 
 
 def test_acquisition_channels_in_v1_v2_and_filters(tmp_path):
-    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
-    (tmp_path / "data").mkdir()
-    shop = collector.add_client("shop", SITE, perturb="off")
-    collector.start()
-    token = shop["token"]
+    collector, token = _exact_collector(tmp_path)
     try:
         ip = 1
         for referrer, query, visitors in (("https://www.google.com/", "", 12), ("https://www.facebook.com/", "", 11),
@@ -161,22 +167,11 @@ def test_acquisition_channels_in_v1_v2_and_filters(tmp_path):
 
 def test_group_conversion_rate(tmp_path):
     """Of each group's visitors (the goal filter left out), the share that converted."""
-    collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32")
-    (tmp_path / "data").mkdir()
-    shop = collector.add_client("shop", SITE, perturb="off")
-    collector.cli("goals", "add", "shop", "--event", "Signup")
-    collector.start()
-    token = shop["token"]
+    collector, token = _exact_collector(tmp_path)
     try:
-        ip = 1
-        for path, visitors, signups in (("/pricing", 25, 12), ("/", 40, 20)):
-            for n in range(visitors):
-                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
-                assert collector.send({"n": "pageview", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
-                if n < signups:
-                    assert collector.send({"n": "Signup", "u": f"https://{SITE}{path}", "d": SITE}, headers)[0] == 202
-                ip += 1
-        collector.wait_shipped(65 + 32, token, SITE)
+        sent = _pages_and_signups(collector, (("/pricing", 25, 12), ("/", 40, 20)))
+        assert sent == 65 + 32
+        collector.wait_shipped(sent, token, SITE)
         status, answer = collector.v2(token, {"metrics": ["visitors", "group_conversion_rate"], "date_range": "7d",
                                               "dimensions": ["event:page"], "filters": [["is", "event:goal", ["Signup"]]]})
         assert status == 200 and {r["dimensions"][0]: r["metrics"] for r in answer["results"]} == {"/": [20, 50.0], "/pricing": [12, 48.0]}

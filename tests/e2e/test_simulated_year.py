@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Collector
+from tests.e2e.harness import Collector, eventually
 
 LIBFAKETIME = next((p for p in Path("/usr/lib").glob("*-linux-gnu/faketime/libfaketimeMT.so.1")), Path("/nonexistent"))
 DAY = 86400
@@ -51,15 +51,6 @@ class SimulatedClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.offset)
-
-
-def _eventually(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is True or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
 
 
 def test_a_year_and_more_unattended(tmp_path):
@@ -138,7 +129,7 @@ def test_a_year_and_more_unattended(tmp_path):
                 assert seq in accepted, day  # later epochs did not exist when the objection was made
 
             if day == 3:  # a token of day 0, and proof that it can be disclosed while its key lives
-                _eventually(lambda: pageviews_in_reports(SHORT) == expected_in_reports(SHORT, SHORT_RETENTION))
+                eventually(lambda: pageviews_in_reports(SHORT) == expected_in_reports(SHORT, SHORT_RETENTION))
                 status, export = post("/api/v1/admin/subject/export", {"client": "short", "ip": RESTRICTED, "reason": "sim"})
                 assert status == 200 and len(export["events"]) == 4, export
                 early_token = {"client": "short", "token": export["events"][0]["ip_token"], "key_id": export["events"][0]["key_id"],
@@ -162,7 +153,7 @@ def test_a_year_and_more_unattended(tmp_path):
             if day in (10, 45, 200, 380, DAYS - 1):  # rows past retention leave the reports
                 for site, retention in ((SHORT, SHORT_RETENTION), (LONG, LONG_RETENTION)):
                     want = expected_in_reports(site, retention, restricted_seqs if site == SHORT else set())
-                    got = _eventually(lambda: pageviews_in_reports(site) == want or pageviews_in_reports(site))
+                    got = eventually(lambda: pageviews_in_reports(site) == want or pageviews_in_reports(site))
                     assert got is True, (day, site, got, want)
                 retention_checks += 1
 
@@ -173,7 +164,7 @@ def test_a_year_and_more_unattended(tmp_path):
                     due = {e["key_id"] for e in epochs if e["end"][:10] <= cutoff}
                     gone = {e["key_id"] for e in epochs if "destroyed_at" in e}
                     return gone == due
-                assert _eventually(destroyed_as_scheduled, 5), day
+                assert eventually(destroyed_as_scheduled, 5), day
                 key_checks += 1
         assert early_token is not None
         status, refusal = post("/api/v1/admin/disclose", early_token)
@@ -185,7 +176,7 @@ def test_a_year_and_more_unattended(tmp_path):
             live = [e for e in keyring_epochs() if "destroyed_at" not in e]
             return sum(1 for e in live if e["start"] > clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
 
-        assert _eventually(lambda: (ahead := keys_ahead()) >= 7 or ahead, 5) is True  # still keys ahead
+        assert eventually(lambda: (ahead := keys_ahead()) >= 7 or ahead, 5) is True  # still keys ahead
     finally:
         code = collector.stop()
     assert code == 0
