@@ -146,6 +146,7 @@ def test_a_full_disk_answers_503_and_loses_nothing(small_disk, floor, leave, ref
     finally:
         senders.stop()
         collector.stop()
+    assert "198.51.100." not in collector.logs()  # the senders' addresses: in no line, refused or not
     log_lines = collector.logs().splitlines()
     print(f"answers {dict(Counter(senders.answers.values()))}, log lines {len(log_lines)}")
     assert len(log_lines) < 60, f"{len(log_lines)} log lines for {refused_while_full} refused events"
