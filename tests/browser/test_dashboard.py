@@ -39,7 +39,9 @@ def base(collector):
 def login(page, collector, name, token):
     page.goto(f"{base(collector)}/dashboard/{name}")
     page.fill("#token", token)
-    page.click("#login")
+    # the page is streamed (head first, panels after): wait for all of it, not its first element
+    with page.expect_navigation(wait_until="load"):
+        page.click("#login")
 
 
 def test_login_chart_period_and_numbers_match_the_api(browser, served, artifacts):
@@ -74,7 +76,7 @@ def test_login_chart_period_and_numbers_match_the_api(browser, served, artifacts
         page.screenshot(path=str(artifacts / "dashboard-30d.png"), full_page=True)
 
         page.select_option("#period", "7d")
-        page.wait_for_url("**period=7d**")
+        page.wait_for_url("**period=7d**", wait_until="load")
         assert page.input_value("#period") == "7d"
         _, api7 = collector.get_json("/api/v1/stats/aggregate?period=7d&metrics=visitors", shop["token"])
         assert page.inner_text(".kpi [data-metric=visitors]") == str(api7["results"]["visitors"]["value"])
