@@ -78,7 +78,7 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _stats_paths() -> dict[str, Any]:
-    props = [p for p in PROPERTIES if p not in VISIT_ONLY] + ["visit:exit_page", "event:goal"]
+    props = [*PROPERTIES, "event:goal"]
     return {
         "/api/v1/stats/aggregate": {"get": {
             "operationId": "statsAggregate", "security": ANALYST, "summary": "totals of the period",

@@ -119,7 +119,7 @@ _STORED = ["visitors", "lasting", "orders", "buyers", "lasting_buyers", "engager
 # day's part of each of them is kept in spii.daily_visits and the parts are joined per visit when
 # a period is read. A part: its visitor, whether it is day-bound, pageviews, events (no pings),
 # first and last time (pings too: time on the last page), last pageview's path and time (none: 0;
-# the latest, then the highest numbered in the visit, as in query._visits_with_exit_page).
+# the latest, then the highest numbered in the visit, as in query.VISIT_LABELS).
 _PART = ("any(visitor_id) AS visitor, min({bound}) AS bound, countIf(kind = 'pageview') AS pv, countIf(" + COUNTED + ") AS counted, "
          "min(ts) AS first_ts, max(ts) AS last_ts, argMaxIf(path, (ts, visit_pageview), kind = 'pageview') AS exit_path, maxIf(ts, kind = 'pageview') AS exit_ts")
 _PART_STORED = {"visitor_id": "visitor", "pageviews": "pv", "counted": "counted", "first_ts": "first_ts", "last_ts": "last_ts",
@@ -553,7 +553,7 @@ class Daily:
         days and from their events on the days of the ``unrolled`` parameter."""
         parts = (f"SELECT session_id, {', '.join(f'{stored} AS {name}' for stored, name in _PART_STORED.items())}, toUInt8(0) AS bound "
                  f"FROM spii.daily_visits WHERE {written}")
-        where = scope.where(params, reads_engagement(columns))  # (the same rows as exit_page_query's)
+        where = scope.where(params, reads_engagement(columns))  # (the same rows as visit_query's)
         if params[unrolled]:  # (their days named: only their granules are read)
             params["day_keys"] = sorted({*params.get("day_keys", ()), *day_bound_keys(self.epochs(), scope.period.first, scope.period.last)})
             parts += (f" UNION ALL SELECT session_id, {', '.join(_PART_STORED.values())}, bound FROM "

@@ -19,7 +19,7 @@ from collector.reports.periods import Period
 
 __all__ = [
     "PROPERTIES", "BREAKDOWN_GROUPS", "BUCKETS", "Filter", "QueryError",
-    "parse_filters", "Scope", "event_query", "grouped_event_query", "grouped_complement_query", "grouped_rows", "exit_page_query", "distinct_visitors_query", "complement_query", "label_key",
+    "parse_filters", "Scope", "event_query", "grouped_event_query", "grouped_complement_query", "grouped_rows", "visit_query", "distinct_visitors_query", "complement_query", "label_key",
 ]
 
 
@@ -37,7 +37,9 @@ PROPERTIES: dict[str, str] = {
     "event:fulfilment_status": "fulfilment_status",
     "event:contact_channel": "contact_channel",
     "visit:entry_page": "entry_page",
-    "visit:exit_page": "exit_page",  # known per visit only: see visit_query
+    "visit:exit_page": "exit_page",  # known per visit only: VISIT_LABELS
+    "visit:entry_page_hostname": "entry_page_hostname",
+    "visit:exit_page_hostname": "exit_page_hostname",
     "visit:source": "referrer_source",
     "visit:channel": "channel",  # derived in ClickHouse from the source and UTM tags: collector/ingest/channels.py
     "visit:referrer": "referrer_host",
@@ -55,7 +57,13 @@ PROPERTIES: dict[str, str] = {
     "visit:os": "os",
     "visit:os_version": "os_version",
 }
-VISIT_ONLY = {"visit:exit_page"}
+# The visit properties known only once a visit is whole, by their group: each visit is reduced to
+# one row first, labelled by its last pageview's path or host, or its first pageview's host. The
+# last pageview is the latest, then the highest numbered in the visit (two can share a millisecond).
+_LAST, _FIRST = "argMaxIf({}, (ts, visit_pageview), kind = 'pageview')", "argMinIf({}, (ts, visit_pageview), kind = 'pageview')"
+VISIT_LABELS = {"exit_page": _LAST.format("path"), "exit_page_hostname": _LAST.format("host"),
+                "entry_page_hostname": _FIRST.format("host")}
+VISIT_ONLY = {prop for prop, column in PROPERTIES.items() if column in VISIT_LABELS}
 # A breakdown's group where it differs from the property's column (filters still compare the
 # column): only the events of a visit have an entry page, and the others' label is NULL, no row
 # of any answer. So the entry pages are counted over the same rows as the other stored visit
@@ -377,27 +385,27 @@ def grouped_rows(groups: list[str | None], rows: list[dict[str, Any]]) -> dict[s
     return out
 
 
-def _visits_with_exit_page(scope: Scope, params: dict[str, Any], engagement: bool = False) -> str:
-    """One row per visit: its visitor, pageviews, duration and exit page (its last pageview), the
-    one visit property that cannot be stored on each event as it arrives. Only the duration
-    reads the visit's engagement pings (it runs to the last one: time on the last page), so
-    they are read only with ``engagement`` (Plausible's tracker sends one per pageview: half of
-    a site's rows); a visit of pings alone is no visit either way. Its last pageview is the
-    latest, then the highest numbered in the visit: two can share a millisecond."""
+def _visits(scope: Scope, group: str, params: dict[str, Any], engagement: bool = False) -> str:
+    """One row per visit: its visitor, pageviews, duration and label of ``group`` (VISIT_LABELS).
+    Only the duration reads the visit's engagement pings (it runs to the last one: time on the
+    last page), so they are read only with ``engagement`` (Plausible's tracker sends one per
+    pageview: half of a site's rows); a visit of pings alone is no visit either way."""
     return (
         "SELECT session_id, any(visitor_id) AS visitor_id, countIf(kind = 'pageview') AS pv, "
-        "dateDiff('second', min(ts), max(ts)) AS duration, argMaxIf(path, (ts, visit_pageview), kind = 'pageview') AS label "
+        f"dateDiff('second', min(ts), max(ts)) AS duration, {VISIT_LABELS[group]} AS label "
         f"FROM spii.events WHERE {scope.where(params, engagement)} AND session_id != 0 GROUP BY session_id "
         f"HAVING countIf({COUNTED}) > 0"
     )
 
 
-def exit_page_query(scope: Scope, metrics: list[str], labels: list[str] | None = None, combine: bool = False) -> tuple[str, dict[str, Any]]:
-    """The catalogue's columns for ``metrics`` per exit page, each visit reduced to one row
-    first (their ``visit_sql``); ``labels`` and ``combine`` as in event_query."""
+def visit_query(scope: Scope, group: str, metrics: list[str], labels: list[str] | None = None,
+                combine: bool = False) -> tuple[str, dict[str, Any]]:
+    """The catalogue's columns for ``metrics`` per label of a visit-only ``group`` (an exit page,
+    an entry or exit host), each visit reduced to one row first (their ``visit_sql``);
+    ``labels`` and ``combine`` as in event_query."""
     params: dict[str, Any] = {}
     columns = columns_for(metrics, scope.record_secret is not None)
-    visits = _visits_with_exit_page(scope, params, reads_engagement(columns))
+    visits = _visits(scope, group, params, reads_engagement(columns))
     outer = ", ".join(f"{COLUMNS[name].visit_sql} AS {name}" for name in columns)
     only = ""
     if labels is not None:
@@ -411,8 +419,8 @@ def exit_page_query(scope: Scope, metrics: list[str], labels: list[str] | None =
 def distinct_visitors_query(scope: Scope, group: str, labels: list[str]) -> tuple[str, dict[str, Any]]:
     """Distinct identified visitors across the rows with these labels (for suppression)."""
     params: dict[str, Any] = {"labels": labels}
-    if group == "exit_page":
-        return f"SELECT uniqExact(visitor_id) FROM ({_visits_with_exit_page(scope, params)}) WHERE label IN {{labels:Array(String)}}", params
+    if group in VISIT_LABELS:
+        return f"SELECT uniqExact(visitor_id) FROM ({_visits(scope, group, params)}) WHERE label IN {{labels:Array(String)}}", params
     return (f"SELECT {PEOPLE.format(exact='Exact', also='')} FROM spii.events WHERE {scope.where(params)} "
             f"AND {label_in(group, 'labels')}"), params
 

@@ -24,8 +24,8 @@ from collector.reports.catalogue import COLUMNS, METRICS, PEOPLE, available_for_
 from collector.reports.names import NAMED, name_of
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
-    BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
-    distinct_visitors_query, event_query, exit_page_query, expand_segments, goal_condition, grouped_rows, label_key, property_expr,
+    BREAKDOWN_GROUPS, BUCKETS, VISIT_LABELS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
+    distinct_visitors_query, event_query, expand_segments, goal_condition, grouped_rows, label_key, property_expr, visit_query,
 )
 from collector.reports.together import Planned, Together
 from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
@@ -34,6 +34,8 @@ from collector.store.clickhouse import Store
 from collector.tenants import Client
 
 __all__ = ["Stats", "StatsRequest", "QueryError"]
+# the metrics that add up amounts of money (in whatever currency each transaction was paid)
+MONEY_METRICS = ("revenue", "average_order_value", "total_revenue", "average_revenue")
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -158,7 +160,7 @@ class Stats:
         """The complement rule (reports/complement.py): labels of ``group`` among ``labels`` (or
         '' for a total, or for ``labels`` combined) whose filtered answer leaves fewer than k
         people outside it, so that "unfiltered minus filtered" would single them out."""
-        if not (scope.filters or scope.conditions) or group == "exit_page" or labels == []:
+        if not (scope.filters or scope.conditions) or group in VISIT_LABELS or labels == []:
             return set()
         exact = together.left_out(scope, group) if together is not None and group is not None and not combine else None
         if exact is None and self.daily is not None and group is not None and not combine:
@@ -188,8 +190,8 @@ class Stats:
             rows = {}  # a client without goals: no event meets one, so no scan (a dashboard's Goals panel)
         elif (added_up := self._added_up(scope, group, metrics, labels, combine)) is not None:
             rows = added_up
-        elif group == "exit_page":  # the only visit property not stored on each event
-            sql, params = exit_page_query(scope, metrics, labels, combine)
+        elif group in VISIT_LABELS:  # the visit properties not stored on each event
+            sql, params = visit_query(scope, group, metrics, labels, combine)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
         else:
             sql, params = event_query(scope, group, labels, combine, metrics)
@@ -256,7 +258,7 @@ class Stats:
 
         def distinct_visitors(hidden: list[Row]) -> int:
             labels = [r["label"] for r in hidden]
-            if metrics is None or group == "exit_page":
+            if metrics is None or group in VISIT_LABELS:
                 sql, params = distinct_visitors_query(scope, group, labels)
                 return int(self.store.query(sql, params)[0][0])
             sql, params = event_query(scope, group, labels, combine=True, metrics=metrics, exact_people=True)
@@ -296,6 +298,7 @@ class Stats:
             meta["suppressed"] = hidden
             results = [] if hidden else [{"dimensions": [], "metrics": [self._shown(row, query.metrics, client)[m]
                                                                           for m in query.metrics]}]
+            self._metric_warnings(meta, client, scope, query.metrics, results)
             return {"results": results, "meta": meta, "query": echo}
         counted = [m for m in query.metrics if m not in DERIVED]
         counted += ["visitors"] if set(DERIVED) & set(query.metrics) and "visitors" not in counted else []
@@ -324,7 +327,24 @@ class Stats:
         interval = time_interval(query.dimensions, period)
         if query.include.time_labels and interval:
             meta["time_labels"] = _buckets(period, interval)
+        self._metric_warnings(meta, client, scope, query.metrics, results)
         return {"results": results, "meta": meta, "query": echo}
+
+    def _metric_warnings(self, meta: dict[str, Any], client: Client, scope: Scope, metrics: list[str], results: list[dict[str, Any]]) -> None:
+        """Plausible's ``meta.metric_warnings`` ({metric: {code, warning}}) where a metric's
+        numbers need a word: money added up across currencies, and averages left null because
+        fewer than k visitors have a value."""
+        warnings: dict[str, dict[str, str]] = {}
+        money = [m for m in metrics if m in MONEY_METRICS]
+        if money and results and len(currencies := self._currencies(scope, client.k)) > 1:
+            for m in money:
+                warnings[m] = {"code": "no_single_revenue_currency",
+                               "warning": f"{m} adds up amounts in {', '.join(currencies)}: filter on event:currency for one"}
+        for i, m in enumerate(metrics):
+            if m in METRICS and METRICS[m].support and any(r["metrics"][i] is None for r in results):
+                warnings[m] = {"code": "fewer_than_k", "warning": f"{m} is null where fewer than {client.k} visitors have a value"}
+        if warnings:
+            meta["metric_warnings"] = warnings
 
     def _group_conversion_rates(self, client: Client, query: V2Query, period: Period, group: str, rows: list[Row]) -> None:
         """Plausible's group_conversion_rate: of each row's visitors without the goal filters,

@@ -38,7 +38,7 @@ from collector.reports import complement
 from collector.reports.catalogue import columns_for, reads_engagement
 from collector.reports.daily import one_kind_group
 from collector.reports.query import (
-    EVENT_GROUPS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
+    EVENT_GROUPS, VISIT_LABELS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def _scope_key(scope: Scope) -> str:
 
 
 def _fusable(planned: Planned) -> bool:
-    return planned.group != "exit_page" and not isinstance(planned.group, GoalGroup)
+    return planned.group not in VISIT_LABELS and not isinstance(planned.group, GoalGroup)
 
 
 @dataclass

@@ -54,7 +54,7 @@ class Pagination(BaseModel):
 
 
 _DAY = {"type": "string", "pattern": r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"}
-_DIMENSIONS = ["time", *(f"time:{b}" for b in BUCKETS), *(p for p in PROPERTIES if p not in VISIT_ONLY), *NAMED, "event:goal"]
+_DIMENSIONS = ["time", *(f"time:{b}" for b in BUCKETS), *PROPERTIES, *NAMED, "event:goal"]
 # one filter: [operator, dimension, [values]] (a regex for matches), or and/or of filters, or not
 _LEAF = {"type": "array", "minItems": 3, "maxItems": 4, "prefixItems": [
     {"enum": sorted(_OPS - {"matches", "matches_not"})}, {"enum": [*(p for p in PROPERTIES if p not in VISIT_ONLY), *NAMED]},
@@ -173,12 +173,12 @@ def group_expr(query: V2Query, period: Period, params: dict[str, Any], goals: li
     if len(set(dims)) != len(dims):
         raise QueryError("dimensions", "each dimension once")
     if len(dims) > 1 and any(d == "event:goal" or d in VISIT_ONLY for d in dims):
-        raise QueryError("dimensions", "event:goal and visit:exit_page cannot be combined with other dimensions")
-    if any(d in VISIT_ONLY for d in dims):
+        raise QueryError("dimensions", f"event:goal and {', '.join(sorted(VISIT_ONLY))} cannot be combined with other dimensions")
+    if dims[0] in VISIT_ONLY:
         bad = [m for m in query.metrics if m not in DERIVED and not available_for_visits(m)]
         if bad:
-            raise QueryError("metrics", f"{bad[0]} is not available for visit:exit_page")
-        return "exit_page"
+            raise QueryError("metrics", f"{bad[0]} is not available for {dims[0]}")
+        return PROPERTIES[dims[0]]
     if any(d.startswith("event:") for d in dims) and any(METRICS[m].visit_level for m in query.metrics if m in METRICS):
         raise QueryError("metrics", "bounce_rate and visit_duration need visit:* dimensions")
     exprs = [dimension_expr(d, period, params, f"d{n}", goals) for n, d in enumerate(dims)]

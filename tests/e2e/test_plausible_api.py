@@ -11,12 +11,12 @@ from tests.e2e.harness import Collector
 SITE = "shop.example"
 
 
-def _exact_collector(tmp_path, **env: str) -> tuple[Collector, str]:
+def _exact_collector(tmp_path, *more_domains: str, **env: str) -> tuple[Collector, str]:
     """A started collector whose client's counts are exact (perturbation off: shares and sets are
     checked to the visitor), with a Signup goal; and its analyst token."""
     collector = Collector(tmp_path / "data", SPII_TRUSTED_PROXIES="127.0.0.1/32", **env)
     (tmp_path / "data").mkdir()
-    shop = collector.add_client("shop", SITE, perturb="off")
+    shop = collector.add_client("shop", SITE, *more_domains, perturb="off")
     collector.cli("goals", "add", "shop", "--event", "Signup")
     return collector.start(), shop["token"]
 
@@ -179,5 +179,58 @@ def test_group_conversion_rate(tmp_path):
         assert status == 200 and answer["results"] == [{"dimensions": ["Signup"], "metrics": [32, round(32 * 100 / 65, 1)]}]
         status, answer = collector.v2(token, {"metrics": ["group_conversion_rate"], "date_range": "7d", "dimensions": ["event:page"]})
         assert status == 400 and answer["details"][0]["field"] == "metrics"  # no goal: no conversion
+    finally:
+        collector.stop()
+
+
+def test_entry_and_exit_page_hostnames(tmp_path):
+    """A visit's entry host is its first pageview's, its exit host its last's: counted per visit,
+    as the exit page is; a breakdown in v1 and v2, not a filter (a 400 naming it)."""
+    docs = "docs.example"
+    collector, token = _exact_collector(tmp_path, docs)
+    try:
+        ip = 1
+        for hosts, visitors in (((SITE, docs), 12), ((docs, docs), 11), ((SITE, SITE), 10)):
+            for _ in range(visitors):
+                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
+                for n, host in enumerate(hosts):
+                    assert collector.send({"n": "pageview", "u": f"https://{host}/p{n}", "d": SITE}, headers)[0] == 202
+                ip += 1
+        collector.wait_shipped(66, token, SITE)
+        for dimension, expected in (("visit:entry_page_hostname", {SITE: 22, docs: 11}), ("visit:exit_page_hostname", {docs: 23, SITE: 10})):
+            status, answer = collector.v2(token, {"metrics": ["visitors", "visits", "bounce_rate"], "date_range": "7d", "dimensions": [dimension]})
+            assert status == 200 and {r["dimensions"][0]: r["metrics"][0] for r in answer["results"]} == expected, answer
+            assert all(r["metrics"][1:] == [r["metrics"][0], 0] for r in answer["results"])  # one visit each, two pages: no bounce
+            status, v1 = collector.get_json(f"/api/v1/stats/breakdown?period=7d&property={dimension}&metrics=visitors", token)
+            assert status == 200 and {r[dimension.split(":")[1]]: r["visitors"] for r in v1["results"]} == expected, v1
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d", "filters": [["is", "visit:exit_page_hostname", [docs]]]})
+        assert status == 400 and answer["details"][0]["field"] == "filters", answer
+        status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": "7d",
+                                              "dimensions": ["visit:entry_page_hostname", "visit:device"]})
+        assert status == 400 and answer["details"][0]["field"] == "dimensions", answer
+    finally:
+        collector.stop()
+
+
+def test_metric_warnings_in_the_meta(tmp_path):
+    """meta.metric_warnings as Plausible's ({metric: {code, warning}}): revenue added up across
+    currencies, and an average left null for fewer than k visitors."""
+    collector, token = _exact_collector(tmp_path)
+    try:
+        ip = 1
+        for currency in ("GBP", "EUR"):
+            for _ in range(11):
+                headers = {"X-Forwarded-For": f"198.51.{ip // 250}.{ip % 250 + 1}"}
+                assert collector.send({"n": "transaction", "u": f"https://{SITE}/checkout", "d": SITE,
+                                       "revenue": {"amount": "10", "currency": currency}}, headers)[0] == 202
+                ip += 1
+        collector.wait_shipped(22, token, SITE)
+        status, answer = collector.v2(token, {"metrics": ["visitors", "revenue", "scroll_depth"], "date_range": "7d"})
+        assert status == 200, answer
+        warnings = answer["meta"]["metric_warnings"]
+        assert warnings["revenue"]["code"] == "no_single_revenue_currency" and "EUR, GBP" in warnings["revenue"]["warning"]
+        assert warnings["scroll_depth"]["code"] == "fewer_than_k" and "visitors" not in warnings  # (no pings: no scroll depth)
+        status, answer = collector.v2(token, {"metrics": ["revenue"], "date_range": "7d", "filters": [["is", "event:currency", ["GBP"]]]})
+        assert status == 200 and "metric_warnings" not in answer["meta"] and answer["results"][0]["metrics"] == [110.0], answer
     finally:
         collector.stop()

@@ -24,10 +24,10 @@ V2_GOAL_METRICS = ["percentage", "conversion_rate", "group_conversion_rate"]  # 
 V2_DIMENSIONS = ["event:name", "event:page", "event:hostname", "visit:source", "visit:channel", "visit:referrer", "visit:utm_medium",
                  "visit:utm_source", "visit:utm_campaign", "visit:utm_content", "visit:utm_term", "visit:screen", "visit:device",
                  "visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:country", "visit:region",
-                 "visit:country_name", "visit:region_name", "visit:entry_page", "visit:exit_page", "event:props:plan", "event:goal",
+                 "visit:country_name", "visit:region_name", "visit:entry_page", "visit:exit_page", "visit:entry_page_hostname",
+                 "visit:exit_page_hostname", "event:props:plan", "event:goal",
                  "time", "time:month", "time:week", "time:day", "time:hour"]
 REFUSED_ON_PURPOSE = {"visit:city", "visit:city_name"}  # spii keeps no city (docs/stats-api.md)
-NOT_BUILT_YET = {"visit:entry_page_hostname", "visit:exit_page_hostname"}  # issue 41: still open
 V2_FILTERS = [["is", "event:page", ["/"]], ["is_not", "event:page", ["/"]], ["contains", "event:page", ["pric"]],
               ["contains_not", "event:page", ["pric"]], ["matches", "event:page", ["^/p"]], ["matches_not", "event:page", ["^/p"]],
               ["is", "event:goal", ["Signup"]], ["contains", "event:goal", ["Sign"]],
@@ -84,11 +84,10 @@ def test_every_v2_feature(served):
         metrics = ["visitors", "bounce_rate"] if dimension.startswith("visit:") else ["visitors"]
         _ok(*collector.v2(token, {"metrics": metrics, "date_range": RANGE, "dimensions": [dimension]}), dimension)
         asked += 1
-    for dimension in sorted(REFUSED_ON_PURPOSE | NOT_BUILT_YET):
+    for dimension in sorted(REFUSED_ON_PURPOSE):
         status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": RANGE, "dimensions": [dimension]})
         assert status == 400 and answer["details"][0]["field"] in ("dimensions", "property"), (dimension, answer)
-        if dimension in REFUSED_ON_PURPOSE:
-            assert "on purpose" in answer["details"][0]["problem"]
+        assert "on purpose" in answer["details"][0]["problem"]
         asked += 1
     for flt in V2_FILTERS:
         _ok(*collector.v2(token, {"metrics": ["visitors"], "date_range": RANGE, "filters": [flt]}), flt)
@@ -106,7 +105,7 @@ def test_every_v2_feature(served):
     status, answer = collector.v2(token, {"metrics": ["visitors"], "date_range": RANGE, "include": {"imports": True}})
     assert answer["meta"]["imports_included"] is False
     print(f"v2 features asked: {asked}")
-    assert asked >= 75
+    assert asked >= 77
 
 
 def test_every_v1_parameter(served):
@@ -131,7 +130,7 @@ def test_every_v1_parameter(served):
     for prop in ("event:name", "event:page", "event:hostname", "event:goal", "event:props:plan", "visit:source", "visit:channel",
                  "visit:referrer", "visit:utm_medium", "visit:utm_source", "visit:utm_campaign", "visit:utm_content", "visit:utm_term",
                  "visit:device", "visit:browser", "visit:browser_version", "visit:os", "visit:os_version", "visit:country",
-                 "visit:region", "visit:entry_page", "visit:exit_page"):
+                 "visit:region", "visit:entry_page", "visit:exit_page", "visit:entry_page_hostname", "visit:exit_page_hostname"):
         ok("breakdown", period=RANGE, property=prop, metrics="visitors")
     for flt in ("event:page==/pricing", "event:page!=/pricing", "event:page==/pri*", "event:page==/|/blog", "visit:source~goo",
                 "event:goal==Signup", "visit:source==Google;event:page==/"):

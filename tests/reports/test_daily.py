@@ -20,7 +20,7 @@ from collector.reports.catalogue import available_for_visits, columns_for
 from collector.reports.daily import Daily, Days, rolled_days
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
-from collector.reports.query import complement_query, exit_page_query, grouped_event_query, grouped_rows, parse_filters
+from collector.reports.query import complement_query, grouped_event_query, grouped_rows, parse_filters, visit_query
 from collector.reports.ready import ask_dashboard, roll_closed_days
 from collector.reports.stats import Stats
 from collector.reports.together import PageFetch
@@ -184,7 +184,7 @@ def test_every_cell_of_the_pass_is_the_scan_s(store, daily):
         exits = stats.scope(C, period, [])
         added_up = Daily(store, epochs=_epochs, at_most_unrolled=1 / 2).family_query(exits, ["exit_page"], columns_for(visit_metrics, True))
         assert added_up is not None
-        scanned = {row.pop("label"): row for row in store.query_dicts(*exit_page_query(exits, visit_metrics))}
+        scanned = {row.pop("label"): row for row in store.query_dicts(*visit_query(exits, "exit_page", visit_metrics))}
         assert grouped_rows(["exit_page"], store.query_dicts(*added_up))["exit_page"] == scanned and len(scanned) >= 4
         columns = columns_for(visit_metrics, True)  # (and with a page's other questions, in its one query)
         together = Daily(store, epochs=_epochs, at_most_unrolled=1 / 2).page_rows([(exits, ["country"], ["visitors"]), (exits, ["exit_page"], columns)])

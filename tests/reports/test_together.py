@@ -15,7 +15,7 @@ import pytest
 from collector.http.stats import parse_request
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
-from collector.reports.query import exit_page_query, parse_filters
+from collector.reports.query import parse_filters, visit_query
 from collector.reports.stats import Stats, StatsRequest
 from collector.reports.together import PageFetch
 from collector.tenants import Client
@@ -140,5 +140,5 @@ def test_exit_pages_read_the_engagement_pings_only_for_the_visit_duration(store)
     assert [{k: r[k] for k in ("exit_page", "visitors", "visits")} for r in timed] == plain and len(plain) > 3
     assert any(r["visit_duration"] for r in timed)
     scope = stats.scope(C, period, [])
-    assert "kind != 'engagement'" in exit_page_query(scope, ["visitors", "visits"])[0]
-    assert "kind != 'engagement' AND" not in exit_page_query(scope, ["visitors", "visits", "visit_duration"])[0]
+    assert "kind != 'engagement'" in visit_query(scope, "exit_page", ["visitors", "visits"])[0]
+    assert "kind != 'engagement' AND" not in visit_query(scope, "exit_page", ["visitors", "visits", "visit_duration"])[0]
