@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 # runs, so `spii --help` or `spii clients list` does not load the web server and the store.
 from collector.commands import demo as demo_command
 from collector.commands import report as report_command
+from collector.commands import mail as mail_command
 from collector.commands import subject as subject_command
 from collector.errors import UserError
 from collector.logs import setup_logging
@@ -206,6 +207,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listed(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list ('none' or '': an empty one)."""
+    if text is None:
+        return None
+    return [] if text.strip().lower() in ("", "none") else [part.strip() for part in text.split(",") if part.strip()]
+
+
 def _client_json(client: Any) -> dict[str, Any]:
     data = client.model_dump(exclude={"tokens", "shares"})  # (never a hash of a token or a link's password)
     data["tokens"] = [t.prefix for t in client.tokens]
@@ -256,7 +264,12 @@ def cmd_clients(args: argparse.Namespace) -> int:
                 ("retention_days", args.retention_days), ("cookies", args.cookies), ("allow_params", args.allow_param), ("k", args.k),
                 ("rounding", args.round), ("rate", args.rate), ("burst", args.burst),
                 ("perturb", None if args.perturb is None else args.perturb == "on"), ("dp_budget", args.dp_budget),
-                ("dp_export_epsilon", args.dp_export_epsilon)) if value is not None}
+                ("dp_export_epsilon", args.dp_export_epsilon), ("email_reports", _listed(args.email_report)),
+                ("email_to", _listed(args.email_to)), ("alert_spike_visitors", args.alert_spike),
+                ("alert_drop_hours", args.alert_drop_hours), ("alert_cooldown_hours", args.alert_cooldown_hours)) if value is not None}
+            for off in ("alert_spike_visitors", "alert_drop_hours"):
+                if changes.get(off) == 0:
+                    changes[off] = None  # 0 turns the alert off
             if changes.get("dp_budget") == 0:
                 changes["dp_budget"] = None  # --dp-budget 0 turns differential privacy off
             if not changes:
@@ -486,6 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--perturb", choices=["on", "off"], help="cell-key noise on every report count")
     update.add_argument("--dp-budget", type=float, help="differentially private exports: epsilon per month (0: off)")
     update.add_argument("--dp-export-epsilon", type=float, help="epsilon each export spends")
+    update.add_argument("--email-report", metavar="KINDS", help="e-mailed reports: weekly, monthly, weekly,monthly or none")
+    update.add_argument("--email-to", metavar="ADDRESSES", help="recipients of reports and alerts, comma-separated (none: nobody)")
+    update.add_argument("--alert-spike", type=int, metavar="VISITORS", help="alert when current visitors reach this (0: off)")
+    update.add_argument("--alert-drop-hours", type=float, metavar="HOURS", help="alert after this many hours without an event (0: off)")
+    update.add_argument("--alert-cooldown-hours", type=float, metavar="HOURS", help="at most one alert of a kind per this many hours")
     clients_sub.add_parser("list", parents=[common], help="list clients")
     token = clients_sub.add_parser("token", parents=[common], help="issue another analyst token")
     token.add_argument("name", help="client name or id")
@@ -561,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=cmd_audit)
 
     report_command.add_parser(sub, common)
+    mail_command.add_parser(sub, common)
+    sub.choices["reports"].set_defaults(func=over_api(mail_command.run))
     sub.choices["report"].set_defaults(func=over_api(report_command.run))
     subject_command.add_parsers(sub, common)
     sub.choices["subject"].set_defaults(func=over_api(subject_command.run_subject))

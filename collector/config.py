@@ -136,6 +136,18 @@ class Settings(BaseSettings):
         "(registry countries, no regions)."
     )
 
+    # --- e-mail: scheduled reports and traffic alerts (collector/mail)
+    smtp_url: SecretStr | None = Field(
+        None, description="Mail server: smtp://user:password@host:587 (STARTTLS when offered), smtp+starttls://... (STARTTLS "
+        "required), smtps://...:465 (TLS). Unset: messages are written as .eml files to SPII_EMAIL_DIR.")
+    smtp_ca_cert: Path | None = Field(None, description="CA bundle for the mail server's certificate (default: the system's).")
+    email_from: str = Field("spii <spii@localhost>", description="The From: of reports and alerts.")
+    email_dir: Path | None = Field(None, description="Where messages are written without SPII_SMTP_URL; default <data dir>/mail/outbox.")
+    public_url: str | None = Field(None, description="The collector's address as readers reach it, for links in e-mails; default "
+                                   "SPII_SERVER_URL, else http://<host>:<port>.")
+    mail_check_seconds: float = Field(60.0, gt=0, description="How often due reports and alerts are looked for.")
+    mail_catch_up: int = Field(3, ge=1, le=52, description="Closed periods per kind still sent late after the collector was down.")
+
     @field_validator("serve_cpus", mode="before")
     @classmethod
     def _split_cpus(cls, value: Any) -> Any:
@@ -207,6 +219,20 @@ class Settings(BaseSettings):
     @property
     def audit_log_path(self) -> Path:
         return self.data_dir / "audit.log"
+
+    @property
+    def mail_ledger_path(self) -> Path:
+        """Every report and alert sent (by recipient digest, never an address): none twice."""
+        return self.data_dir / "mail" / "sent.json"
+
+    @property
+    def email_outbox(self) -> Path:
+        return self.email_dir or self.data_dir / "mail" / "outbox"
+
+    @property
+    def link_base(self) -> str:
+        """The collector's address in links sent to readers."""
+        return (self.public_url or self.collector_url).rstrip("/")
 
     @property
     def admin_token_path(self) -> Path:

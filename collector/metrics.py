@@ -30,6 +30,9 @@ class Metrics:
             "spii_ship_seconds", "Time of one segment INSERT", registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.mail_sent = Counter("spii_mail_sent", "E-mails handed to the mail server (or written as .eml), by kind", ["kind"], registry=r)
+        self.mail_failures = Counter("spii_mail_failures", "E-mails that could not be sent (retried later), by kind and reason",
+                                     ["kind", "reason"], registry=r)
         self.ship_failures = Counter("spii_ship_failures", "Failed segment INSERTs (retried)", registry=r)
         self.rows_shipped = Counter("spii_rows_shipped", "Rows inserted into ClickHouse", registry=r)
         self.stats_queries = Counter("spii_stats_queries", "Stats API answers, by endpoint", ["endpoint"], registry=r)

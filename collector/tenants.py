@@ -156,6 +156,13 @@ class Client(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
     tokens: list[TokenRecord] = Field(default_factory=list)
     shares: list[ShareRecord] = Field(default_factory=list)
+    # e-mail (collector/mail): the reports sent after each closed period, their recipients (kept
+    # here only, never in the events store or a log line), and the traffic alerts sent to them
+    email_reports: list[Literal["weekly", "monthly"]] = Field(default_factory=list, description="reports e-mailed after each period")
+    email_to: list[str] = Field(default_factory=list, max_length=50, description="recipients of the reports and alerts")
+    alert_spike_visitors: int | None = Field(None, ge=1, description="alert when the current visitors (last 5 minutes) reach this")
+    alert_drop_hours: float | None = Field(None, gt=0, le=24 * 14, description="alert after this many hours without an event")
+    alert_cooldown_hours: float = Field(24.0, gt=0, le=24 * 31, description="at most one alert of a kind per this many hours")
 
     def goal(self, name_or_id: str) -> Goal | None:
         return next((g for g in self.goals if name_or_id in (g.goal_id, g.name)), None)
@@ -165,6 +172,24 @@ class Client(BaseModel):
 
     def segment(self, name_or_id: str) -> Segment | None:
         return next((s for s in self.segments if name_or_id in (s.segment_id, s.name)), None)
+
+    @field_validator("email_reports")
+    @classmethod
+    def _kinds(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        from email_validator import EmailNotValidError, validate_email
+
+        out = []
+        for n, address in enumerate(value, 1):
+            try:  # (the address itself is not repeated in the error: it may end up in a log)
+                out.append(validate_email(address, check_deliverability=False).normalized)
+            except EmailNotValidError as exc:
+                raise ValueError(f"address {n} is not a valid e-mail address: {exc}") from None
+        return list(dict.fromkeys(out))
 
     @field_validator("domains")
     @classmethod
@@ -309,6 +334,20 @@ class RegistryStore:
                                              "shares": client.shares})
             self._save(Registry([updated if c is client else c for c in registry.clients]))
         return updated
+
+    def remove_recipients(self, client_id: str, matches: Callable[[str], bool]) -> int:
+        """Drop the client's e-mail recipients ``matches`` accepts (an unsubscribe link's); how
+        many were dropped (0: already gone, or no such client)."""
+        with locked(self.path):
+            registry = self.load()
+            client = registry.find(client_id)
+            kept = [] if client is None else [a for a in client.email_to if not matches(a)]
+            if client is None or len(kept) == len(client.email_to):
+                return 0
+            dropped = len(client.email_to) - len(kept)
+            client.email_to = kept
+            self._save(registry)
+        return dropped
 
     def share(self, name_or_id: str, expires: date | None = None, password: str | None = None) -> tuple[Client, ShareRecord, str]:
         """A new read-only link: the client, its record and the link's token (shown once)."""

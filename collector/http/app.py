@@ -18,7 +18,7 @@ from aiohttp import web
 from collector.audit import AuditLog
 from collector.build_info import hot_path
 from collector.config import Settings
-from collector.http import beacon, dashboard, goals, inline, ops, segments, share, stats, subjects, tracker
+from collector.http import beacon, dashboard, goals, inline, mail, ops, segments, share, stats, subjects, tracker
 from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
@@ -28,6 +28,10 @@ from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline, TokenBucket
 from collector.ingest.sessions import SessionCache
 from collector.logs import count_protocol_errors
+from collector.mail.ledger import Ledger
+from collector.mail.links import Signer
+from collector.mail.outbox import open_outbox
+from collector.mail.service import MailService
 from collector.metrics import Metrics
 from collector.privacy.geoip import open_locator
 from collector.privacy.keeper import KeyKeeper
@@ -39,6 +43,7 @@ from collector.reports.daily import Daily
 from collector.reports.kept import REFRESH_SHARE, KeptAnswers
 from collector.reports.ready import ask_dashboard, ready_worth
 from collector.reports.stats import Stats
+from collector.reports.together import PageFetch
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
 from collector.store.shipper import Shipper
@@ -114,10 +119,16 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
                                    warm_seconds=settings.report_warm_seconds,
                                    count=lambda how: metrics.report_answers.labels(how).inc()))
     flags.on_change.append(stats.forget)
+    registry = LiveRegistry(RegistryStore(settings.clients_path))
+    mail = MailService(stats, registry, lambda client: PageFetch(stats, client, parse_request), Signer(master.derive(b"mail-links", 32)),
+                       open_outbox(settings.smtp_url.get_secret_value() if settings.smtp_url else None, settings.smtp_ca_cert,
+                                   settings.email_outbox),
+                       Ledger(settings.mail_ledger_path), metrics, sender=settings.email_from, link_base=settings.link_base,
+                       catch_up=settings.mail_catch_up)
     return State(
         settings=settings,
         keyring=keyring,
-        registry=LiveRegistry(RegistryStore(settings.clients_path)),
+        registry=registry,
         pipeline=Pipeline(TokenBucket(settings.client_rate, settings.client_burst), us_zip3=settings.us_zip3, flags=flags,
                           sessions=SessionCache(max_entries=settings.max_open_visits), locate=open_locator(settings.geoip_db).locate),
         spool=spool,
@@ -132,6 +143,7 @@ def build_state(settings: Settings, store: Store | None = None, worker: int | No
         keys=keys,
         ledger=PrivacyLedger(settings.privacy_ledger_path),
         reports=ThreadPoolExecutor(max_workers=settings.report_threads, thread_name_prefix="spii-reports"),
+        mail=mail,
         worker=worker,
     )
 
@@ -156,6 +168,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             state.tasks.append(asyncio.create_task(_keep_dashboards_ready(state), name="dashboards-ready"))
     if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
         state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
+    if state.worker in (None, 0):  # one sender of reports and alerts per node (mail/service.py); a report due while down goes at once
+        state.tasks.append(asyncio.create_task(_every(state.settings.mail_check_seconds, state.mail.check, first=0.5,
+                                                      run=state.in_report_thread), name="mail"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node
         state.tasks.append(asyncio.create_task(_every(state.settings.keys_prune_hours * 3600, partial(_prune_keys, state), first=0,
                                                       run=state.keys.run), name="keys-prune"))
@@ -287,6 +302,7 @@ def build_app(state: State) -> web.Application:
     subjects.add_routes(app)
     goals.add_routes(app)
     segments.add_routes(app)
+    mail.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -14,6 +14,7 @@ from collector.config import Settings
 from collector.http.auth import Auth
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline
+from collector.mail.service import MailService
 from collector.metrics import Metrics
 from collector.privacy.keeper import KeyKeeper
 from collector.privacy.keyring import LiveKeyring
@@ -47,6 +48,7 @@ class State:
     keys: KeyKeeper
     ledger: PrivacyLedger
     reports: ThreadPoolExecutor  # report work only: a dashboard holds its thread for seconds
+    mail: MailService
     worker: int | None = None  # index of this process among N workers; None when alone
     tasks: list = field(default_factory=list)
 

@@ -424,6 +424,16 @@ class Stats:
         row = finish(["visitors"], self.store.query_dicts(sql, params)[0], scope.record_secret)
         return None if row["people"] < client.k else round_counts(row, client.rounding)["visitors"]
 
+    def recent_events(self, client: Client, since: datetime) -> tuple[int, datetime | None]:
+        """The client's events since ``since`` and when the latest arrived (a drop alert: has a
+        site that had events gone quiet?). For the operator's alerting, never shown as a count."""
+        params = {"client": client.client_id, "since_ms": int(since.timestamp() * 1000)}
+        count, last = self.store.query("SELECT count(), max(ts) FROM spii.events WHERE client_id = {client:String} "
+                                       "AND ts >= fromUnixTimestamp64Milli({since_ms:Int64})", params)[0]
+        if not count:
+            return 0, None
+        return int(count), last.replace(tzinfo=UTC) if last.tzinfo is None else last
+
     def receiving(self, client: Client, req: StatsRequest | None = None) -> dict[str, Any]:
         """Is data arriving? Counts of *events* (not visitors) in the last hour and today, rounded
         to the client's rounding: a new site sees its first events while every visitor figure is
