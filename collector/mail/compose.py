@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ def _kpis(aggregate: dict[str, Any]) -> list[dict[str, Any]]:
 def _chart(timeseries: dict[str, Any]) -> list[dict[str, Any]]:
     rows = timeseries.get("results", [])
     top = max((r["visitors"] for r in rows if isinstance(r.get("visitors"), int)), default=0)
-    return [{"date": r["date"][:10], "visitors": r.get("visitors"),
+    return [{"date": r["date"][:10], "weekday": date.fromisoformat(r["date"][:10]).strftime("%a"), "visitors": r.get("visitors"),
              "height": max(2, round(CHART_HEIGHT * r["visitors"] / top)) if top and isinstance(r.get("visitors"), int) and r["visitors"] else 0}
             for r in rows]
 
