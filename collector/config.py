@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="The collector's address as readers reach it, for links in e-mails; default "
                                    "SPII_SERVER_URL, else http://<host>:<port>.")
     mail_check_seconds: float = Field(60.0, gt=0, description="How often due reports and alerts are looked for.")
+    mail_send: bool = Field(True, description="This node sends the scheduled reports and alerts (several nodes: one only, false on "
+                            "the others; each keeps its own record of what it sent).")
     mail_catch_up: int = Field(3, ge=1, le=52, description="Closed periods per kind still sent late after the collector was down.")
 
     @field_validator("serve_cpus", mode="before")

@@ -168,7 +168,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             state.tasks.append(asyncio.create_task(_keep_dashboards_ready(state), name="dashboards-ready"))
     if state.settings.serve_cpus:  # the store starts threads as it goes: move them off the loop's CPU now and then
         state.tasks.append(asyncio.create_task(_every(5.0, partial(pin_threads, state.settings.serve_cpus), first=0), name="affinity"))
-    if state.worker in (None, 0):  # one sender of reports and alerts per node (mail/service.py); a report due while down goes at once
+    if state.settings.mail_send and state.worker in (None, 0):  # one sender of reports and alerts per node (mail/service.py); a report due while down goes at once
         state.tasks.append(asyncio.create_task(_every(state.settings.mail_check_seconds, state.mail.check, first=0.5,
                                                       run=state.in_report_thread), name="mail"))
     if state.settings.keys_prune_hours > 0 and state.worker in (None, 0):  # one pruner per node

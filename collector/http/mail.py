@@ -42,7 +42,8 @@ class SendBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client: str = Field(min_length=1, max_length=253)
     kind: Literal["weekly", "monthly"]
-    period: date | None = Field(None, description="A day of the period to send (default: the last closed one)")
+    period: date | None = Field(None, ge=date(2000, 1, 1), le=date(2099, 12, 31),
+                                description="A day of the period to send (default: the last closed one)")
 
 
 def _settings_json(client: Client) -> dict[str, object]:
@@ -137,8 +138,10 @@ async def preview(request: web.Request) -> web.Response:
             return field_error(400, "invalid request", "kind", f"one of {', '.join(KINDS)}")
         try:
             day = date.fromisoformat(request.query["period"]) if request.query.get("period") else None
+            if day is not None and not date(2000, 1, 1) <= day <= date(2099, 12, 31):
+                raise ValueError(day)
         except ValueError:
-            return field_error(400, "invalid request", "period", "a day of the period, YYYY-MM-DD")
+            return field_error(400, "invalid request", "period", "a day of the period, YYYY-MM-DD, from 2000 to 2099")
         period = _period(kind, day)
         letter = await state.in_report_thread(state.mail.preview, client, kind, period)
     except Denied as denied:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from collector.http.goals import FunnelBody, GoalBody
+from collector.http.mail import EmailSettings, SendBody
 from collector.http.segments import SegmentBody
 from collector.http.subjects import SUBJECT_ACTIONS, DiscloseBody, SubjectBody
 from collector.ingest.payload import EventPayload
@@ -160,6 +161,24 @@ def _admin_paths() -> dict[str, Any]:
                        "parameters": [client_param, _param("goal", {"type": "string", "minLength": 1, "maxLength": 128}, "goal id or name",
                                                            required=True)],
                        "responses": {**ADMIN_ANSWERS, "200": _json("the removed goal")}}},
+        "/api/v1/admin/email": {
+            "get": {"operationId": "emailSettings", "security": ADMIN, "summary": "a client's e-mailed reports, recipients and alerts",
+                    "parameters": [client_param], "responses": {**ADMIN_ANSWERS, "200": _json("the client's e-mail settings")}},
+            "put": {"operationId": "emailSettingsChange", "security": ADMIN, "summary": "change them (the fields given; 0 turns an alert off)",
+                    "requestBody": _body(EmailSettings), "responses": {**ADMIN_ANSWERS, "200": _json("the client's e-mail settings")}}},
+        "/api/v1/admin/email/send": {
+            "post": {"operationId": "emailSend", "security": ADMIN, "summary": "send a report to every recipient now",
+                     "requestBody": _body(SendBody),
+                     "responses": {**ADMIN_ANSWERS, "200": _json("the period and the messages sent"),
+                                   "502": _error("the mail server did not take the report")}}},
+        "/api/v1/admin/email/preview": {
+            "get": {"operationId": "emailPreview", "security": ADMIN, "summary": "a report as its first recipient would get it, sent to nobody",
+                    "parameters": [client_param, _param("kind", {"type": "string", "enum": ["weekly", "monthly"]}, "the report", required=True),
+                                   _param("period", {"type": "string", "pattern": r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"},
+                                          "a day of the period (default: the last closed)"),
+                                   _param("format", {"type": "string", "enum": ["html", "text"]}, "the HTML part (default) or the text part")],
+                    "responses": {**ADMIN_ANSWERS, "200": {"description": "the report", "content": {"text/html": {"schema": {"type": "string"}},
+                                                                                                     "text/plain": {"schema": {"type": "string"}}}}}}},
         "/api/v1/admin/funnels": {
             "post": {"operationId": "funnelsAdd", "security": ADMIN, "requestBody": _body(FunnelBody),
                      "responses": {**ADMIN_ANSWERS, "201": _json("the new funnel")}},
@@ -227,7 +246,7 @@ def _error_schema() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {"Error": _error_schema(), "V2Filter": FILTER_SCHEMA}
-    for model in (EventPayload, V2Query, SubjectBody, DiscloseBody, GoalBody, FunnelBody, SegmentBody):
+    for model in (EventPayload, V2Query, SubjectBody, DiscloseBody, GoalBody, FunnelBody, SegmentBody, EmailSettings, SendBody):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
