@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 # runs, so `spii --help` or `spii clients list` does not load the web server and the store.
 from collector.commands import demo as demo_command
 from collector.commands import report as report_command
+from collector.commands import imports as imports_command
 from collector.commands import mail as mail_command
 from collector.commands import subject as subject_command
 from collector.errors import UserError
@@ -580,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_command.add_parser(sub, common)
     mail_command.add_parser(sub, common)
+    imports_command.add_parser(sub, common)
+    sub.choices["import"].set_defaults(func=over_api(imports_command.run))
     sub.choices["reports"].set_defaults(func=over_api(mail_command.run))
     sub.choices["report"].set_defaults(func=over_api(report_command.run))
     subject_command.add_parsers(sub, common)

@@ -18,7 +18,7 @@ from aiohttp import web
 from collector.audit import AuditLog
 from collector.build_info import hot_path
 from collector.config import Settings
-from collector.http import beacon, dashboard, goals, inline, mail, ops, segments, share, stats, subjects, tracker
+from collector.http import beacon, dashboard, goals, imports, inline, mail, ops, segments, share, stats, subjects, tracker
 from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
@@ -303,6 +303,7 @@ def build_app(state: State) -> web.Application:
     goals.add_routes(app)
     segments.add_routes(app)
     mail.add_routes(app)
+    imports.add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -106,17 +106,18 @@ def origin_host(origin: str | None) -> str | None:
 
 
 _visit_source = itemgetter(*VISIT_SOURCE_COLUMNS)
-_second_cache: list = [None, ""]
+_minute_cache: list = [None, ""]
+_SECONDS = [f"{s:02d}." for s in range(61)]
 
 
 def _ts(at: datetime, unix: float) -> str:
     """'YYYY-MM-DD hh:mm:ss.mmm' (DateTime64(3)) of ``at`` (``unix`` is its timestamp, which the
     caller has anyway: an aware datetime's timestamp() costs a timedelta); strftime runs once
-    per second, not per event."""
-    second = int(unix)
-    if _second_cache[0] != second:
-        _second_cache[0], _second_cache[1] = second, at.strftime("%Y-%m-%d %H:%M:%S.")
-    return _second_cache[1] + str(1000 + at.microsecond // 1000)[1:]
+    per minute, not per event (an imported log's lines are seconds apart: 9% of its import)."""
+    minute = int(unix) // 60
+    if _minute_cache[0] != minute:
+        _minute_cache[0], _minute_cache[1] = minute, at.strftime("%Y-%m-%d %H:%M:")
+    return _minute_cache[1] + _SECONDS[at.second] + str(1000 + at.microsecond // 1000)[1:]
 
 
 class Pipeline:

@@ -422,6 +422,26 @@ class KeyringStore:
             cursor += length
         return added
 
+    def backfill(self, ts: datetime) -> bool:
+        """Make the IP epoch that covers ``ts`` when none does (an import of older log lines),
+        aligned as every epoch is; never in place of one that exists, destroyed or not, nor
+        overlapping one (an epoch length changed since). Whether a usable key covers ``ts`` now."""
+        ts = _utc(ts)
+        length = self._lengths[IP]
+        start = align(ts, length)
+        with locked(self.path):
+            epochs = self._read_epochs()
+            series = [e for e in epochs if e.purpose == IP]
+            covering = next((e for e in series if e.covers(ts)), None)
+            if covering is not None:
+                return not covering.destroyed
+            if any(e.start < start + length and start < e.end for e in series):
+                return False
+            key_id = make_key_id(IP, start, length)
+            now = datetime.now(UTC)
+            self._write(epochs + [Epoch(key_id, IP, start, start + length, now, self.master.wrap(key_id, os.urandom(EPOCH_KEY_BYTES)))])
+        return True
+
     def destroy(self, before: date, now: datetime | None = None, purpose: str = IP) -> tuple[list[Epoch], list[Epoch]]:
         """Shred the keys of ``purpose`` epochs that ended on or before ``before`` (00:00 UTC).
         Epochs still active or pending are never destroyed (events could not be stored);

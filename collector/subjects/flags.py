@@ -74,6 +74,11 @@ class SubjectFlags:
             return True
         return bool(key_id) and (client_id, key_id, _packed(ip_token)) in self._objected_tokens
 
+    def objection_keys(self, client_id: str) -> set[str]:
+        """The epoch keys under which some subject of the client objected (an import checks an
+        older line's address under them: importing/weblog.py)."""
+        return {key_id for client, key_id, _ in self._objected_tokens if client == client_id}
+
     def exclusions(self, client_id: str) -> list[str]:
         return list(_REPORT_EXCLUSIONS) if client_id in self._restricted_clients else []
 

@@ -1,0 +1,164 @@
+"""`spii import logs FILE... --client NAME`: web server access logs into a running collector.
+
+The files (plain, .gz, or - for stdin) are read in the order given (oldest first, as logrotate
+numbers them backwards: access.log.2.gz access.log.1 access.log), decompressed here, and streamed
+to the collector as one import, so visits that span two files stay one visit. A progress bar with
+rate and ETA on a terminal; at the end, the summary, and the first bad lines named file:line."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlencode, urlsplit
+
+from collector.config import Settings
+from collector.errors import UserError
+
+__all__ = ["add_parser", "run"]
+
+CHUNK = 1 << 20
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    imports = sub.add_parser("import", help="import history: web server access logs")
+    actions = imports.add_subparsers(dest="import_cmd", required=True)
+    logs = actions.add_parser("logs", parents=[common], help="import nginx/Apache access logs (page views only; bots, assets and "
+                                                             "errors counted and skipped; each line stored once)")
+    logs.add_argument("files", nargs="+", metavar="FILE", help="access logs, plain or .gz, oldest first; - reads stdin")
+    logs.add_argument("--client", required=True, help="client name, id or domain")
+    logs.add_argument("--format", default="combined",
+                      help="combined (default), common, or an nginx log_format pattern, e.g. '$remote_addr - $remote_user "
+                           "[$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"'")
+    logs.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
+    logs.add_argument("--token", dest="admin_token", help="admin token (default SPII_ADMIN_TOKEN or <data dir>/admin.token)")
+
+
+class _Source:
+    """The files as one stream of plain bytes, counting each file's lines (to name a bad line
+    file:line) and the bytes read from disk (the progress bar)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.read = 0
+        self.lines: list[tuple[str, int]] = []  # (file, lines in it), in order
+        for name in names:
+            if name != "-" and not Path(name).is_file():
+                raise UserError(f"{name}: no such file")
+
+    @property
+    def total(self) -> int | None:
+        return None if "-" in self.names else sum(Path(n).stat().st_size for n in self.names)
+
+    def _open(self, name: str) -> tuple[BinaryIO, BinaryIO]:
+        raw: BinaryIO = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115 - closed in chunks()
+        if name != "-" and raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            return gzip.GzipFile(fileobj=raw), raw  # type: ignore[return-value]
+        if name != "-":
+            raw.seek(0)
+        return raw, raw
+
+    def chunks(self, progress: Any) -> Iterator[bytes]:
+        for name in self.names:
+            reader, raw = self._open(name)
+            count, last = 0, b"\n"
+            try:
+                while True:
+                    try:
+                        data = reader.read(CHUNK)
+                    except (OSError, EOFError) as exc:
+                        raise UserError(f"{name}: cannot be read to its end ({type(exc).__name__}: a truncated or damaged file)") from None
+                    if not data:
+                        break
+                    count += data.count(b"\n")
+                    last = data[-1:]
+                    position = raw.tell() if name != "-" else self.read + len(data)
+                    progress(position - (self.read if name == "-" else 0), name)
+                    yield data
+                if last != b"\n":
+                    count += 1
+                    yield b"\n"  # (the next file's first line starts a line of its own)
+            finally:
+                if name != "-":
+                    raw.close()
+            self.lines.append((name, count))
+
+    def where(self, number: int) -> str:
+        """Line ``number`` of the stream as file:line."""
+        for name, count in self.lines:
+            if number <= count:
+                return f"{name}:{number}"
+            number -= count
+        return f"line {number}"
+
+
+def _post(url: str, token: str, body: Iterator[bytes]) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=3600)
+    try:
+        connection.request("POST", parts.path + ("?" + parts.query if parts.query else ""), body=body, encode_chunked=True,
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain", "Transfer-Encoding": "chunked"})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    except OSError as exc:
+        raise UserError(f"cannot reach the collector at {parts.scheme}://{parts.netloc} ({type(exc).__name__}); is `spii serve` running?") from None
+    finally:
+        connection.close()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from collector.commands.api import find_token
+
+    source = _Source(args.files)
+    token = find_token(args.admin_token, settings, False)
+    url = f"{(args.server or settings.collector_url).rstrip('/')}/api/v1/admin/import/logs?" + urlencode({"client": args.client, "format": args.format})
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("importing", total=source.total)
+        done = {"before": 0, "file": None}
+
+        def progress(position: int, name: str) -> None:
+            if done["file"] != name:
+                done["before"], done["file"] = bar.tasks[0].completed, name
+            bar.update(task, completed=done["before"] + position, description=Path(name).name if name != "-" else "stdin")
+
+        status, raw = _post(url, token, source.chunks(progress))
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        raise UserError(f"the collector answered {status} without a summary") from None
+    if status != 200:
+        detail = (answer.get("details") or [{}])[0]
+        raise UserError(f"{answer.get('error', 'import refused')}: {detail.get('field', '')}: {detail.get('problem', '')}".rstrip(": "))
+    answer["bad_lines"] = {reason: [source.where(n) for n in numbers] for reason, numbers in answer.get("bad_lines", {}).items()}
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    print(_summary(answer))
+    return 0
+
+
+def _summary(answer: dict[str, Any]) -> str:
+    skipped = answer["skipped"]
+    lines = [f"read {answer['read']:,} lines: imported {answer['imported']:,} page views"
+             + (f" ({answer['first'][:16].replace('T', ' ')} to {answer['last'][:16].replace('T', ' ')} UTC)" if answer.get("first") else ""),
+             f"  already imported: {answer['already_imported']:,}   bots: {answer['bots']:,}   "
+             f"past the client's retention: {answer['past_retention']:,}   key destroyed: {answer['key_destroyed']:,}"]
+    if skipped:
+        lines.append("  not page views: " + ", ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in skipped.items()))
+    if answer["dropped"]:
+        lines.append("  dropped: " + ", ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in answer["dropped"].items()))
+    for reason, n in answer["bad"].items():
+        lines.append(f"  bad lines, {reason.replace('_', ' ')}: {n:,} (first: {', '.join(answer['bad_lines'].get(reason, []))})")
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""Imports over HTTP (admin token): a web server's access log streamed in the request body (plain
+or gzip), imported as it arrives (importing/weblog.py) on a report thread, the event loop free;
+the answer is the import's summary. `spii import logs` is its client."""
+
+from __future__ import annotations
+
+import zlib
+
+from aiohttp import web
+
+from collector.http.auth import Denied, bearer_token
+from collector.http.errors import field_error
+from collector.http.state import STATE
+from collector.importing.logformat import compile_format
+from collector.importing.weblog import WeblogImport
+
+__all__ = ["add_routes"]
+
+CHUNK_LINES = 20_000  # lines handed to the import thread at once
+_GZIP = b"\x1f\x8b"
+
+
+class _Lines:
+    """Bytes in, whole lines out: a gzip body (several members too) decompressed as it comes."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+        self._gzip: zlib._Decompress | None = None  # type: ignore[name-defined]
+        self._started = False
+
+    def _inflate(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._gzip is None:
+                self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out.append(self._gzip.decompress(data))
+            data = self._gzip.unused_data if self._gzip.eof else b""
+            if self._gzip.eof:
+                self._gzip = None
+        return b"".join(out)
+
+    def push(self, data: bytes) -> list[str]:
+        if not self._started and data:
+            self._started = True
+            self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if data[:2] == _GZIP else None
+            self.gzipped = self._gzip is not None
+        if getattr(self, "gzipped", False):
+            data = self._inflate(data)
+        lines = (self._rest + data).split(b"\n")
+        self._rest = lines.pop()
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def end(self) -> list[str]:
+        return [self._rest.decode("utf-8", "replace")] if self._rest else []
+
+
+async def import_logs(request: web.Request) -> web.Response:
+    """POST /api/v1/admin/import/logs?client=NAME[&format=combined|common|<nginx log_format>]"""
+    state = request.app[STATE]
+    try:
+        state.auth.require_admin(bearer_token(request))
+    except Denied as denied:
+        return denied.response
+    client = state.registry.reload().find(request.query.get("client", ""))
+    if client is None:
+        return field_error(404, "unknown client", "client", "no client with that id, name or domain")
+    pattern = request.query.get("format", "combined")
+    try:
+        compile_format(pattern)
+    except (ValueError, Exception) as exc:  # noqa: BLE001 - re.error too: a bad pattern is the caller's
+        return field_error(400, "invalid format", "format", str(exc) if isinstance(exc, ValueError) else "not a usable log_format")
+    importer = WeblogImport(client, state.store, state.keyring.store, pattern, flags=state.flags, locate=state.pipeline.locate,
+                            us_zip3=state.settings.us_zip3)
+    lines, waiting = _Lines(), []
+    try:
+        async for data in request.content.iter_chunked(1 << 20):
+            waiting += lines.push(data)
+            if len(waiting) >= CHUNK_LINES:
+                batch, waiting = waiting, []
+                await state.in_report_thread(importer.feed, batch)
+        waiting += lines.end()
+        await state.in_report_thread(importer.feed, waiting)
+        summary = await state.in_report_thread(importer.finish)
+    except zlib.error:
+        return field_error(400, "invalid body", "body", "not a complete gzip stream")
+    state.stats.forget()  # answers kept for closed periods may now be short of the imported rows
+    return web.json_response({"client": client.client_id, **summary})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/admin/import/logs", import_logs)

@@ -1,0 +1,1 @@
+"""Imports: web server access logs (logformat.py reads a line, weblog.py imports them)."""
