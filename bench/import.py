@@ -89,20 +89,14 @@ def main() -> int:
                 parser_.parse(line.rstrip("\n"))
         parse_only.append(rate(time.perf_counter() - started, args.lines))
 
-        started = time.perf_counter()
-        importer = WeblogImport(client, None, keys)
-        with path.open() as f:
-            importer.feed(f)
-        summary = importer.finish()
-        dry.append(rate(time.perf_counter() - started, args.lines))
-
-        store.command("TRUNCATE TABLE spii.events")
-        started = time.perf_counter()
-        importer = WeblogImport(client, store, keys)
-        with path.open() as f:
-            importer.feed(f)
-        summary = importer.finish()
-        stored.append(rate(time.perf_counter() - started, args.lines))
+        for into, kept in ((None, dry), (store, stored)):  # without a store (a dry run), then into ClickHouse
+            store.command("TRUNCATE TABLE spii.events")
+            started = time.perf_counter()
+            importer = WeblogImport(client, into, keys)
+            with path.open() as f:
+                importer.feed(f)
+            summary = importer.finish()
+            kept.append(rate(time.perf_counter() - started, args.lines))
         print(f"round {round_ + 1}: parse only {parse_only[-1]:,.0f} lines/s, import without storing {dry[-1]:,.0f}, "
               f"import into ClickHouse {stored[-1]:,.0f} ({summary['imported']:,} page views stored)", flush=True)
     print(f"\n{args.lines:,} lines, one core (CPU 0), median of {args.rounds} rounds:")

@@ -4,14 +4,13 @@ under its lock, and every node rereads it."""
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collector.http.admin import admin_body, named_client
 from collector.http.auth import Denied, bearer_token
-from collector.http.errors import error, field_error
+from collector.http.errors import field_error
 from collector.http.state import STATE
-from collector.ingest.payload import validation_details
 from collector.tenants import RegistryError
 
 __all__ = ["add_routes"]
@@ -32,28 +31,10 @@ class FunnelBody(BaseModel):
     steps: list[str] = Field(min_length=2, max_length=8, description="Goal ids or names, in order")
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    request.app[STATE].auth.require_admin(bearer_token(request))
-    try:
-        return model.model_validate(orjson.loads(await request.read()))
-    except orjson.JSONDecodeError:
-        raise Denied(field_error(400, "body is not valid JSON", "body", "expected a JSON object")) from None
-    except ValidationError as exc:
-        raise Denied(error(400, "invalid request", validation_details(exc))) from None
-
-
-def _client_of(request: web.Request, name: str | None):  # noqa: ANN202
-    state = request.app[STATE]
-    client = state.registry.reload().find(name or "")
-    if client is None:
-        raise Denied(field_error(404, "unknown client", "client", "no client with that id or name"))
-    return client
-
-
 async def list_goals(request: web.Request) -> web.Response:
     try:
         request.app[STATE].auth.require_admin(bearer_token(request))
-        client = _client_of(request, request.query.get("client"))
+        client = named_client(request, request.query.get("client"))
     except Denied as denied:
         return denied.response
     return web.json_response({"client": client.client_id, "goals": [{**g.model_dump(), "name": g.name} for g in client.goals],
@@ -69,17 +50,17 @@ async def change(request: web.Request) -> web.Response:
     try:
         if request.method == "DELETE":
             state.auth.require_admin(bearer_token(request))
-            client = _client_of(request, request.query.get("client"))
+            client = named_client(request, request.query.get("client"))
             which = request.query.get("goal" if kind == "goals" else "funnel", "")
             removed = store.remove_goal(client.client_id, which) if kind == "goals" else store.remove_funnel(client.client_id, which)
             result = removed.model_dump()
         elif kind == "goals":
-            body = await _body(request, GoalBody)
-            result = store.add_goal(_client_of(request, body.client).client_id, event=body.event, page=body.page,  # type: ignore[attr-defined]
+            body = await admin_body(request, GoalBody)
+            result = store.add_goal(named_client(request, body.client).client_id, event=body.event, page=body.page,  # type: ignore[attr-defined]
                                     revenue=body.revenue).model_dump()  # type: ignore[attr-defined]
         else:
-            body = await _body(request, FunnelBody)
-            result = store.add_funnel(_client_of(request, body.client).client_id, body.name, body.steps).model_dump()  # type: ignore[attr-defined]
+            body = await admin_body(request, FunnelBody)
+            result = store.add_funnel(named_client(request, body.client).client_id, body.name, body.steps).model_dump()  # type: ignore[attr-defined]
     except Denied as denied:
         return denied.response
     except (RegistryError, ValueError) as exc:

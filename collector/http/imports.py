@@ -8,6 +8,7 @@ import zlib
 
 from aiohttp import web
 
+from collector.http.admin import named_client
 from collector.http.auth import Denied, bearer_token
 from collector.http.errors import field_error
 from collector.http.state import STATE
@@ -59,11 +60,9 @@ async def import_logs(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
         state.auth.require_admin(bearer_token(request))
+        client = named_client(request, request.query.get("client"))
     except Denied as denied:
         return denied.response
-    client = state.registry.reload().find(request.query.get("client", ""))
-    if client is None:
-        return field_error(404, "unknown client", "client", "no client with that id, name or domain")
     pattern = request.query.get("format", "combined")
     try:
         compile_format(pattern)

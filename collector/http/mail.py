@@ -8,15 +8,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Literal
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from collector.http.admin import admin_body, named_client
 from collector.http.auth import Denied, bearer_token
 from collector.http.dashboard import SECURITY_HEADERS
-from collector.http.errors import error, field_error
+from collector.http.errors import field_error
 from collector.http.state import STATE
-from collector.ingest.payload import validation_details
 from collector.mail.compose import templates
 from collector.mail.links import mask
 from collector.mail.outbox import DeliveryError
@@ -52,23 +51,6 @@ def _settings_json(client: Client) -> dict[str, object]:
             "alert_cooldown_hours": client.alert_cooldown_hours}
 
 
-def _client(request: web.Request, name: str | None) -> Client:
-    client = request.app[STATE].registry.reload().find(name or "")
-    if client is None:
-        raise Denied(field_error(404, "unknown client", "client", "no client with that id or name"))
-    return client
-
-
-async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    request.app[STATE].auth.require_admin(bearer_token(request))
-    try:
-        return model.model_validate(orjson.loads(await request.read()))
-    except orjson.JSONDecodeError:
-        raise Denied(field_error(400, "body is not valid JSON", "body", "expected a JSON object")) from None
-    except ValidationError as exc:
-        raise Denied(error(400, "invalid request", validation_details(exc))) from None
-
-
 def _period(kind: str, day: date | None) -> Period:
     return period_of(kind, day) if day is not None else closed_periods(kind, datetime.now(UTC), 1)[0]
 
@@ -76,7 +58,7 @@ def _period(kind: str, day: date | None) -> Period:
 async def get_settings(request: web.Request) -> web.Response:
     try:
         request.app[STATE].auth.require_admin(bearer_token(request))
-        return web.json_response(_settings_json(_client(request, request.query.get("client"))))
+        return web.json_response(_settings_json(named_client(request, request.query.get("client"))))
     except Denied as denied:
         return denied.response
 
@@ -85,8 +67,8 @@ async def put_settings(request: web.Request) -> web.Response:
     """PUT /api/v1/admin/email: the fields given replace the client's (0 turns an alert off)."""
     state = request.app[STATE]
     try:
-        body: EmailSettings = await _body(request, EmailSettings)  # type: ignore[assignment]
-        client = _client(request, body.client)
+        body: EmailSettings = await admin_body(request, EmailSettings)  # type: ignore[assignment]
+        client = named_client(request, body.client)
         given = body.model_fields_set
         changes: dict[str, object] = {}
         if "reports" in given:
@@ -113,8 +95,8 @@ async def send_now(request: web.Request) -> web.Response:
     """POST /api/v1/admin/email/send: one report to every recipient now (sent again if it was)."""
     state = request.app[STATE]
     try:
-        body: SendBody = await _body(request, SendBody)  # type: ignore[assignment]
-        client = _client(request, body.client)
+        body: SendBody = await admin_body(request, SendBody)  # type: ignore[assignment]
+        client = named_client(request, body.client)
         period = _period(body.kind, body.period)
         sent = await state.in_report_thread(lambda: state.mail.send_report(client, body.kind, period, record=False))
     except Denied as denied:
@@ -132,7 +114,7 @@ async def preview(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
         state.auth.require_admin(bearer_token(request))
-        client = _client(request, request.query.get("client"))
+        client = named_client(request, request.query.get("client"))
         kind = request.query.get("kind", "")
         if kind not in KINDS:
             return field_error(400, "invalid request", "kind", f"one of {', '.join(KINDS)}")
