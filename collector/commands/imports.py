@@ -1,4 +1,6 @@
-"""`spii import logs FILE... --client NAME`: web server access logs into a running collector.
+"""`spii import logs FILE... --client NAME`: web server access logs into a running collector;
+`spii import plausible EXPORT.zip --client NAME`: a Plausible CE export; `spii import list NAME`
+and `spii import delete NAME ID`.
 
 The files (plain, .gz, or - for stdin) are read in the order given (oldest first, as logrotate
 numbers them backwards: access.log.2.gz access.log.1 access.log), decompressed here, and streamed
@@ -26,7 +28,7 @@ CHUNK = 1 << 20
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    imports = sub.add_parser("import", help="import history: web server access logs")
+    imports = sub.add_parser("import", help="import history: web server access logs, Plausible exports")
     actions = imports.add_subparsers(dest="import_cmd", required=True)
     logs = actions.add_parser("logs", parents=[common], help="import nginx/Apache access logs (page views only; bots, assets and "
                                                              "errors counted and skipped; each line stored once)")
@@ -35,8 +37,18 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     logs.add_argument("--format", default="combined",
                       help="combined (default), common, or an nginx log_format pattern, e.g. '$remote_addr - $remote_user "
                            "[$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"'")
-    logs.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
-    logs.add_argument("--token", dest="admin_token", help="admin token (default SPII_ADMIN_TOKEN or <data dir>/admin.token)")
+    plausible = actions.add_parser("plausible", parents=[common], help="import a Plausible CE CSV export (its ZIP) as daily "
+                                                                       "aggregates; reports add them with include.imports / with_imported")
+    plausible.add_argument("export", metavar="EXPORT.zip")
+    plausible.add_argument("--client", required=True, help="client name, id or domain")
+    listed = actions.add_parser("list", parents=[common], help="a client's imports: id, source, days, rows")
+    listed.add_argument("name", help="client name, id or domain")
+    delete = actions.add_parser("delete", parents=[common], help="remove one import (its rows and its record)")
+    delete.add_argument("name", help="client name, id or domain")
+    delete.add_argument("import_id", metavar="ID", help="the import's id (spii import list)")
+    for p in (logs, plausible, listed, delete):
+        p.add_argument("--server", help="collector URL (default SPII_SERVER_URL, else http://SPII_HOST:SPII_PORT)")
+        p.add_argument("--token", dest="admin_token", help="admin token (default SPII_ADMIN_TOKEN or <data dir>/admin.token)")
 
 
 class _Source:
@@ -98,13 +110,15 @@ class _Source:
         return f"line {number}"
 
 
-def _post(url: str, token: str, body: Iterator[bytes]) -> tuple[int, bytes]:
+def _post(url: str, token: str, body: Iterator[bytes] | bytes) -> tuple[int, bytes]:
     parts = urlsplit(url)
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=3600)
     try:
-        connection.request("POST", parts.path + ("?" + parts.query if parts.query else ""), body=body, encode_chunked=True,
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain", "Transfer-Encoding": "chunked"})
+        streamed = not isinstance(body, bytes)
+        connection.request("POST", parts.path + ("?" + parts.query if parts.query else ""), body=body, encode_chunked=streamed,
+                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream",
+                                    **({"Transfer-Encoding": "chunked"} if streamed else {})})
         answer = connection.getresponse()
         return answer.status, answer.read()
     except OSError as exc:
@@ -113,7 +127,47 @@ def _post(url: str, token: str, body: Iterator[bytes]) -> tuple[int, bytes]:
         connection.close()
 
 
+def _answer(status: int, raw: bytes) -> dict[str, Any]:
+    """The collector's JSON answer; UserError with its one line when it refused."""
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        raise UserError(f"the collector answered {status} without a summary") from None
+    if status >= 400:
+        detail = (answer.get("details") or [{}])[0]
+        raise UserError(f"{answer.get('error', 'import refused')}: {detail.get('field', '')}: {detail.get('problem', '')}".rstrip(": "))
+    return answer
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.import_cmd == "logs":
+        return _run_logs(args, settings)
+    from collector.commands.api import connect
+
+    if args.import_cmd == "plausible":
+        from collector.commands.api import find_token
+
+        path = Path(args.export)
+        if not path.is_file():
+            raise UserError(f"{args.export}: no such file")
+        query = urlencode({"client": args.client, "file": path.name})
+        answer = _answer(*_post(f"{(args.server or settings.collector_url).rstrip('/')}/api/v1/admin/import/plausible?{query}",
+                                find_token(args.admin_token, settings, False), path.read_bytes()))
+        human = (f"imported {path.name} as import {answer['import_id']}: {answer['rows']:,} daily rows from {answer['files']} files, "
+                 f"{answer['first_day']} to {answer['last_day']}")
+    elif args.import_cmd == "list":
+        answer = connect(args.server, args.admin_token, settings).get("/api/v1/admin/imports", {"client": args.name})
+        human = "\n".join(f"{i['import_id']}  {i['source']:<9} {i['first_day']} to {i['last_day']}  {i['rows']:>9,} rows  {i['file']}"
+                          f"  (imported {i['imported_at']})" for i in answer["imports"]) or f"{args.name} has no imports"
+    else:
+        answer = connect(args.server, args.admin_token, settings).call("DELETE", "/api/v1/admin/imports",
+                                                                       {"client": args.name, "import_id": args.import_id})
+        human = f"deleted import {answer['deleted']}"
+    print(json.dumps(answer, indent=2) if args.json else human)
+    return 0
+
+
+def _run_logs(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
@@ -133,14 +187,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 done["before"], done["file"] = bar.tasks[0].completed, name
             bar.update(task, completed=done["before"] + position, description=Path(name).name if name != "-" else "stdin")
 
-        status, raw = _post(url, token, source.chunks(progress))
-    try:
-        answer = json.loads(raw)
-    except ValueError:
-        raise UserError(f"the collector answered {status} without a summary") from None
-    if status != 200:
-        detail = (answer.get("details") or [{}])[0]
-        raise UserError(f"{answer.get('error', 'import refused')}: {detail.get('field', '')}: {detail.get('problem', '')}".rstrip(": "))
+        answer = _answer(*_post(url, token, source.chunks(progress)))
     answer["bad_lines"] = {reason: [source.where(n) for n in numbers] for reason, numbers in answer.get("bad_lines", {}).items()}
     if args.json:
         print(json.dumps(answer, indent=2))

@@ -1,6 +1,7 @@
 """Imports over HTTP (admin token): a web server's access log streamed in the request body (plain
-or gzip), imported as it arrives (importing/weblog.py) on a report thread, the event loop free;
-the answer is the import's summary. `spii import logs` is its client."""
+or gzip), imported as it arrives (importing/weblog.py) on a report thread, the event loop free,
+the answer its summary; a Plausible export's ZIP (importing/plausible.py), stored whole or not at
+all; the list of a client's imports, and the removal of one. `spii import` is their client."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from collector.http.auth import Denied, bearer_token
 from collector.http.errors import field_error
 from collector.http.state import STATE
 from collector.importing.logformat import compile_format
+from collector.importing.plausible import ExportError, delete_import, list_imports, read_export, store_import
 from collector.importing.weblog import WeblogImport
 
 __all__ = ["add_routes"]
 
 CHUNK_LINES = 20_000  # lines handed to the import thread at once
+MAX_EXPORT_BYTES = 1 << 30  # a Plausible export's ZIP is read whole (it is checked whole before anything is stored)
 _GZIP = b"\x1f\x8b"
 
 
@@ -86,5 +89,51 @@ async def import_logs(request: web.Request) -> web.Response:
     return web.json_response({"client": client.client_id, **summary})
 
 
+async def import_plausible(request: web.Request) -> web.Response:
+    """POST /api/v1/admin/import/plausible?client=NAME&file=EXPORT.zip (the ZIP as the body)"""
+    state = request.app[STATE]
+    try:
+        state.auth.require_admin(bearer_token(request))
+        client = named_client(request, request.query.get("client"))
+    except Denied as denied:
+        return denied.response
+    name = request.query.get("file", "export.zip")[:200]
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 20):
+        data += chunk
+        if len(data) > MAX_EXPORT_BYTES:
+            return field_error(413, "export too large", "file", f"at most {MAX_EXPORT_BYTES >> 20} MiB")
+    try:
+        record = await state.in_report_thread(lambda: store_import(state.store, client.client_id, "plausible", name,
+                                                                   read_export(bytes(data), name)))
+    except ExportError as exc:
+        return field_error(400, "invalid export", "file", str(exc))
+    state.stats.forget()
+    return web.json_response(record, status=201)
+
+
+async def imports(request: web.Request) -> web.Response:
+    """GET /api/v1/admin/imports?client=NAME: the client's imports; DELETE with &import_id=ID: remove one."""
+    state = request.app[STATE]
+    try:
+        state.auth.require_admin(bearer_token(request))
+        client = named_client(request, request.query.get("client"))
+    except Denied as denied:
+        return denied.response
+    if request.method == "GET":
+        return web.json_response({"client": client.client_id, "imports": await state.in_report_thread(list_imports, state.store,
+                                                                                                      client.client_id)})
+    raw = request.query.get("import_id", "")
+    if not raw.isdigit() or len(raw) > 18:
+        return field_error(400, "invalid request", "import_id", "the import's id, as `spii import list` shows it")
+    if not await state.in_report_thread(delete_import, state.store, client.client_id, int(raw)):
+        return field_error(404, "unknown import", "import_id", f"{client.name} has no import {raw}")
+    state.stats.forget()
+    return web.json_response({"client": client.client_id, "deleted": int(raw)})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/admin/import/logs", import_logs)
+    app.router.add_post("/api/v1/admin/import/plausible", import_plausible)
+    app.router.add_get("/api/v1/admin/imports", imports)
+    app.router.add_delete("/api/v1/admin/imports", imports)

@@ -60,7 +60,15 @@ def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -
         limit=_int(query, "limit", 100, 1, MAX_LIMIT),
         page=_int(query, "page", 1, 1, 100_000),
         compare=compare == "previous_period",
+        imports=_flag(query, "with_imported"),
     )
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    value = query.get(name, "false")
+    if value not in ("true", "false", ""):
+        raise QueryError(name, "true or false")
+    return value == "true"
 
 
 def _site_client(request: web.Request, state: Any) -> Any:

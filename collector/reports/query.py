@@ -256,6 +256,7 @@ class Scope:
     record_secret: int | None = None  # set: counts are perturbed by cell key (reports/perturb.py)
     goals: list[Any] = field(default_factory=list)  # the client's goals (tenants.Goal), for event:goal
     conditions: list[str] = field(default_factory=list)  # compiled Stats API v2 filters (their values in ``bound``)
+    imports: bool = False  # imported history is added where it can answer (reports/imported.py)
 
     def where(self, params: dict[str, Any], engagement: bool = False) -> str:
         """The scope's conditions; the rows of engagement pings only with ``engagement``."""

@@ -21,6 +21,7 @@ from collector.reports.daily import Daily
 from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
 from collector.reports.catalogue import COLUMNS, METRICS, PEOPLE, available_for_visits, columns_for
+from collector.reports.imported import imported_rows, merge, skip_reason
 from collector.reports.names import NAMED, name_of
 from collector.reports.perturb import PTABLE, PTable, cell_position
 from collector.reports.query import (
@@ -34,6 +35,11 @@ from collector.store.clickhouse import Store
 from collector.tenants import Client
 
 __all__ = ["Stats", "StatsRequest", "QueryError"]
+# Plausible's words for imported history that could not answer (its imports_warning)
+IMPORTS_WARNINGS = {"unsupported_query": "Imported stats are not included in the results because query parameters are not supported: "
+                                         "no filters, a dimension the import has, and visitors, visits, pageviews, bounce_rate, "
+                                         "visit_duration, views_per_visit or events.",
+                    "unsupported_interval": "Imported stats are not included because the time dimension (i.e. the interval) is too short."}
 # the metrics that add up amounts of money (in whatever currency each transaction was paid)
 MONEY_METRICS = ("revenue", "average_order_value", "total_revenue", "average_revenue")
 
@@ -52,6 +58,7 @@ class StatsRequest:
     limit: int = 100
     page: int = 1
     compare: bool = False
+    imports: bool = False  # with_imported=true: add imported history where it can answer (reports/imported.py)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.metrics if m not in METRICS]
@@ -88,9 +95,10 @@ def finish(metrics: list[str], ev: Row, secret: int | None = None) -> Row:
     carries its cell key."""
     people = ev.get("people", ev.get("visitors", 0))
     support = {c: int(ev.get(c) or 0) for m in metrics if (c := METRICS[m].support)}  # true counts: they judge, never shown
+    imported = {"imported_visitors": ev["imported_visitors"]} if "imported_visitors" in ev else {}  # (suppression adds them up)
     if "cell_key" in ev and secret is not None:
         ev = perturbed(ev, secret)
-    return {"people": people, **support, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
+    return {"people": people, **support, **imported, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
 def _first_only(together: Together | None) -> Callable[[], Together | None]:
@@ -149,11 +157,12 @@ class Stats:
         key = (endpoint, client.model_dump_json(), repr(req), period)
         return self.kept.answer(self.scope(client, period, req.filters), key, compute)
 
-    def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None) -> Scope:
+    def scope(self, client: Client, period: Period, filters: list[Filter], bound: dict[str, Any] | None = None,
+              imports: bool = False) -> Scope:
         secret = self.record_secret(client.client_id) if self.record_secret is not None and client.perturb else None
         filters = expand_segments(filters, saved_segments(client)) if any(f.prop == "segment" for f in filters) else filters
         return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
-                     retention_days=client.retention_days, record_secret=secret, goals=list(client.goals))
+                     retention_days=client.retention_days, record_secret=secret, goals=list(client.goals), imports=imports)
 
     def _complement_small(self, scope: Scope, group: str | None, k: int, labels: list[str] | None = None,
                           combine: bool = False, together: Together | None = None) -> set[str]:
@@ -196,6 +205,11 @@ class Stats:
         else:
             sql, params = event_query(scope, group, labels, combine, metrics)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
+        if scope.imports and skip_reason(self.store, scope, group, metrics) is None:
+            imported = imported_rows(self.store, scope, group, labels)
+            if combine and imported:
+                imported = {"": {name: sum(row[name] for row in imported.values()) for name in next(iter(imported.values()))}}
+            rows = merge(rows, imported, columns_for(metrics, scope.record_secret is not None))
         # (None: the rows a group gives no label, such as the events of no visit by entry page)
         if not finished:
             return {label: row for label, row in rows.items() if label is not None}
@@ -258,9 +272,11 @@ class Stats:
 
         def distinct_visitors(hidden: list[Row]) -> int:
             labels = [r["label"] for r in hidden]
-            if metrics is None or group in VISIT_LABELS:
+            if metrics is None or group in VISIT_LABELS or scope.imports:
                 sql, params = distinct_visitors_query(scope, group, labels)
-                return int(self.store.query(sql, params)[0][0])
+                # (imported visitors are counts per day, not ids: they add up, as Plausible adds them)
+                imported = sum(int((r.get("columns") or r).get("imported_visitors") or 0) for r in hidden) if scope.imports else 0
+                return int(self.store.query(sql, params)[0][0]) + imported
             sql, params = event_query(scope, group, labels, combine=True, metrics=metrics, exact_people=True)
             row = self.store.query_dicts(sql, params)[0]
             people = int(row.pop("exact_people"))
@@ -289,8 +305,11 @@ class Stats:
         scope = self.scope(client, period, [], bound)
         scope.conditions = conditions
         meta: dict[str, Any] = {"k": client.k}
-        if query.include.imports:  # Plausible's flag: spii holds no imported data (yet)
-            meta.update(imports_included=False, imports_skip_reason="no_imported_data")
+        if query.include.imports:  # Plausible's flag and meta: whether imported history could answer, else why not
+            reason = skip_reason(self.store, scope, group, [m for m in query.metrics if m not in DERIVED])
+            scope.imports = reason is None
+            meta.update(imports_included=reason is None, **({"imports_skip_reason": reason} if reason else {}),
+                        **({"imports_warning": IMPORTS_WARNINGS[reason]} if reason in IMPORTS_WARNINGS else {}))
         echo = {**query.model_dump(), "site_id": client.client_id, "date_range": [period.first.isoformat(), period.last.isoformat()]}
         if group is None:
             row = self._rows(scope, None, query.metrics)[""]
@@ -503,7 +522,7 @@ class Stats:
         return self._kept("total", client, req, period, lambda: self._compute_total(client, req, period, page()))
 
     def _compute_total(self, client: Client, req: StatsRequest, period: Period, together: Together | None = None) -> Row | None:
-        scope = self.scope(client, period, req.filters)
+        scope = self.scope(client, period, req.filters, imports=req.imports)
         row = self._rows(scope, None, req.metrics, together=together)[""]
         if row["people"] < client.k or "" in self._complement_small(scope, None, client.k, together=together):
             return None
@@ -533,7 +552,7 @@ class Stats:
         return self._kept("timeseries", client, req, req.period, lambda: self._timeseries(client, req, page()))
 
     def _timeseries(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:
-        scope = self.scope(client, req.period, req.filters)
+        scope = self.scope(client, req.period, req.filters, imports=req.imports)
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics, together=together)
         complement = self._complement_small(scope, group, client.k, list(rows), together=together)
@@ -568,7 +587,7 @@ class Stats:
                 raise QueryError("metrics", f"{bad[0]} is not available for {req.prop}")
         elif req.prop.startswith("event:") and any(METRICS[m].visit_level for m in req.metrics):
             raise QueryError("metrics", f"{', '.join(m for m in METRICS if METRICS[m].visit_level)} need a visit:* property")
-        scope = self.scope(client, req.period, req.filters, bound)
+        scope = self.scope(client, req.period, req.filters, bound, imports=req.imports)
         return scope, BREAKDOWN_GROUPS.get(req.prop, group)
 
     def _breakdown(self, client: Client, req: StatsRequest, together: Together | None = None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class Include(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     total_rows: bool = False
     time_labels: bool = False
-    imports: bool = False  # Plausible's flag; spii has no imported data
+    imports: bool = False  # add imported history where it can answer (reports/imported.py); meta says whether it did
 
 
 class Pagination(BaseModel):
