@@ -129,14 +129,16 @@ async def render_dashboard(request: web.Request, client: Client, **urls: str) ->
     try:
         filters = Filters(request.query.get("filters"), period, request.query)
         overview = await state.in_report_thread(lambda: build_overview(fetch, summary, period, filters=filters.text, lazy_panels=True,
-                                                                           expect=questions.expect, panels=filters.panels))
+                                                                           expect=questions.expect, panels=filters.panels,
+                                                                           imported=filters.imported))
     except QueryError as exc:
         return field_error(400, "invalid query", exc.field, exc.problem)
     overview["realtime"] = await state.in_report_thread(state.stats.realtime, client)
+    has_imports = await state.in_report_thread(state.stats.has_imports, client)
     if "export_url" in urls:
         urls["export_url"] += filters.url(filters.active, tabs={})
     return await page.send(request, render_chunks(overview, interactive=True, filters=filters, geoip=state.settings.geoip_db is not None,
-                                                  segments=client.segments, **urls), SECURITY_HEADERS)
+                                                  segments=client.segments, has_imports=has_imports, **urls), SECURITY_HEADERS)
 
 
 async def login(request: web.Request) -> web.Response:

@@ -66,7 +66,9 @@ _PART = f"({_PROP}\\s*(==|!=|~)\\s*{_VALUE}(\\s*\\|\\s*{_VALUE}){{0,9}}|segment\
 FILTERS = _param("filters", {"type": "string", "maxLength": 2000, "pattern": f"^\\s*({_PART}(\\s*;\\s*{_PART}){{0,19}})?\\s*$"},
                  "property==a|b, property!=a, property~text, joined by ; (* and ** wildcards); also event:goal==GOAL and "
                  "segment==NAME (a saved segment's filters)")
-V1_COMMON = [SITE_ID, PERIOD, DATE, FILTERS]
+WITH_IMPORTED = _param("with_imported", {"type": "string", "enum": ["true", "false"]},
+                       "add imported history where it can answer (no filters; see docs/importing.md)")
+V1_COMMON = [SITE_ID, PERIOD, DATE, FILTERS, WITH_IMPORTED]
 V1_ANSWERS = {"200": _json("the report (Plausible's v1 shape; suppressed numbers are null)"),
               "400": _bad_request("a bad parameter, named in details"), "401": _error("missing or invalid token"),
               "403": _error("the token cannot read that site"), "429": _error("over the token's request rate (Retry-After)")}
@@ -161,6 +163,24 @@ def _admin_paths() -> dict[str, Any]:
                        "parameters": [client_param, _param("goal", {"type": "string", "minLength": 1, "maxLength": 128}, "goal id or name",
                                                            required=True)],
                        "responses": {**ADMIN_ANSWERS, "200": _json("the removed goal")}}},
+        "/api/v1/admin/import/logs": {
+            "post": {"operationId": "importLogs", "security": ADMIN, "summary": "import a web server access log (the body: plain or gzip)",
+                     "parameters": [client_param, _param("format", {"type": "string", "maxLength": 2000},
+                                                         "combined (default), common, or an nginx log_format pattern")],
+                     "requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                     "responses": {**ADMIN_ANSWERS, "200": _json("the import's summary: lines read, imported, skipped by reason")}}},
+        "/api/v1/admin/import/plausible": {
+            "post": {"operationId": "importPlausible", "security": ADMIN, "summary": "import a Plausible CE CSV export (the body: its ZIP)",
+                     "parameters": [client_param, _param("file", {"type": "string", "maxLength": 200}, "the export's file name")],
+                     "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                     "responses": {**ADMIN_ANSWERS, "201": _json("the import: its id, days and rows"), "413": _error("over 1 GiB")}}},
+        "/api/v1/admin/imports": {
+            "get": {"operationId": "importsList", "security": ADMIN, "summary": "a client's imports", "parameters": [client_param],
+                    "responses": {**ADMIN_ANSWERS, "200": _json("the imports: id, source, days, rows")}},
+            "delete": {"operationId": "importsDelete", "security": ADMIN, "summary": "remove one import",
+                       "parameters": [client_param, _param("import_id", {"type": "string", "pattern": "^[0-9]{1,18}$"}, "the import's id",
+                                                           required=True)],
+                       "responses": {**ADMIN_ANSWERS, "200": _json("the removed import's id"), "404": _error("no such import")}}},
         "/api/v1/admin/email": {
             "get": {"operationId": "emailSettings", "security": ADMIN, "summary": "a client's e-mailed reports, recipients and alerts",
                     "parameters": [client_param], "responses": {**ADMIN_ANSWERS, "200": _json("the client's e-mail settings")}},

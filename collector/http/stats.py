@@ -119,7 +119,8 @@ def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaita
             return field_error(400, "invalid query", "period", f"one of {', '.join(p for p, _ in PERIOD_CHOICES)}")
         try:
             body, name = await state.in_report_thread(
-                build_export, state.stats, state.ledger, client, period, query.get("date"), query.get("filters", ""))
+                build_export, state.stats, state.ledger, client, period, query.get("date"), query.get("filters", ""),
+                query.get("imported") == "1" or _flag(query, "with_imported"))
         except BudgetSpent as spent:
             response = field_error(429, "privacy budget spent", "period", str(spent))
             response.headers["Retry-After"] = str(int((datetime.combine(spent.renews, datetime.min.time(), UTC)

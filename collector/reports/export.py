@@ -74,7 +74,8 @@ def export_name(overview: dict[str, Any]) -> str:
     return f"spii-{_slug(overview['client']['name'])}-{overview['period']}-{overview['last'] or 'empty'}.zip"
 
 
-def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | None = None, filters: str = "") -> tuple[bytes, str]:
+def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | None = None, filters: str = "",
+                 imported: bool = False) -> tuple[bytes, str]:
     """The ZIP of one client's report, and its file name. With the client's differential privacy
     on, the export first spends its epsilon (BudgetSpent when the month's budget is gone,
     nothing spent), then releases exact visitor counts through OpenDP (reports/privacy_budget.py)."""
@@ -90,7 +91,7 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
         client = client.model_copy(update={"perturb": False})  # DP needs sensitivity 1: exact counts under its noise
 
     fetch = PageFetch(stats, client, parse_request)
-    overview = build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, filters=filters,
+    overview = build_overview(fetch, {"name": client.name, "client_id": client.client_id}, period, date, filters=filters, imported=imported,
                               expect=fetch.expect)
     if private:
         overview = dp_release(overview, client.dp_export_epsilon)

@@ -105,6 +105,7 @@ class Filters:
         # the tabs the URL chose, the cards' own defaults left out so URLs stay short
         self.tabs = {key: tab for key, _, options in CARDS if (tab := (tabs or {}).get(key, ""))
                      and tab in {t for t, _, _ in options} and tab != DEFAULT_TABS.get(key, options[0][0])}
+        self.imported = (tabs or {}).get("imported") == "1"  # imported history added (reports/imported.py)
 
     @property
     def text(self) -> str:
@@ -114,9 +115,14 @@ class Filters:
     def panels(self) -> list[str]:
         return shown_panels(self.tabs)
 
-    def url(self, filters: list[Filter], tabs: Mapping[str, str] | None = None) -> str:
-        query = {"period": self.period, **({"filters": filter_text(filters)} if filters else {}), **(self.tabs if tabs is None else tabs)}
+    def url(self, filters: list[Filter], tabs: Mapping[str, str] | None = None, imported: bool | None = None) -> str:
+        query = {"period": self.period, **({"filters": filter_text(filters)} if filters else {}), **(self.tabs if tabs is None else tabs),
+                 **({"imported": "1"} if (self.imported if imported is None else imported) else {})}
         return "?" + urlencode(query)
+
+    def imported_toggle(self) -> str:
+        """This page with imported history added, or without it."""
+        return self.url(self.active, imported=not self.imported)
 
     def segment_url(self, name: str) -> str:
         """This page filtered by a saved segment (and nothing else)."""
@@ -149,10 +155,12 @@ def _panel_id(title: str, prop: str) -> str:
     return prop if first == title else title.lower().replace(" ", "-")
 
 
-def overview_calls(period: str, date: str | None = None, filters: str = "", panels: list[str] | None = None) -> list[tuple[str, str, dict[str, str]]]:
+def overview_calls(period: str, date: str | None = None, filters: str = "", panels: list[str] | None = None,
+                   imported: bool = False) -> list[tuple[str, str, dict[str, str]]]:
     """(name, endpoint, query) for every number on the page (plus previous_call), each under
-    the page's ``filters`` (v1 syntax); the panels named in ``panels`` only (default: all)."""
-    base = {"period": period, **({"date": date} if date else {})}
+    the page's ``filters`` (v1 syntax); the panels named in ``panels`` only (default: all);
+    imported history added where it can answer with ``imported``."""
+    base = {"period": period, **({"date": date} if date else {}), **({"with_imported": "true"} if imported else {})}
     with_filters = {"filters": filters} if filters else {}
     calls = [
         ("aggregate", "aggregate", {**base, **with_filters, "metrics": ",".join(m for m, _ in KPIS), "compare": "previous_period"}),
@@ -191,12 +199,13 @@ def within_totals(answer: dict[str, Any], aggregate: dict[str, Any]) -> dict[str
     return {**answer, "results": capped}
 
 
-def previous_call(period: str, date: str | None, filters: str = "") -> dict[str, str]:
+def previous_call(period: str, date: str | None, filters: str = "", imported: bool = False) -> dict[str, str]:
     """The timeseries of the period before, under the same filters, for the comparison line."""
     current = parse_period(period, date, datetime.now(UTC).date())
     before = current.previous()
     return {"period": "custom", "date": f"{before.first},{before.last}", "metrics": "visitors,pageviews",
-            "interval": default_interval(current), **({"filters": filters} if filters else {})}
+            "interval": default_interval(current), **({"filters": filters} if filters else {}),
+            **({"with_imported": "true"} if imported else {})}
 
 
 def build_overview(
@@ -209,6 +218,7 @@ def build_overview(
     lazy_panels: bool = False,
     expect: Callable[[list[tuple[str, Mapping[str, str]]]], None] | None = None,
     panels: list[str] | None = None,
+    imported: bool = False,
 ) -> dict[str, Any]:
     """Run every call through ``fetch(endpoint, query)`` (in-process or HTTP) into one document.
     With ``lazy_panels`` the breakdown panels are fetched one by one as the page is rendered
@@ -216,11 +226,11 @@ def build_overview(
     ``expect(calls)`` is told the head's calls, then the panels', before each is fetched (an
     in-process fetch counts several together: reports/together.py)."""
     results: dict[str, Any] = {}
-    calls = overview_calls(period, date, filters, panels)
+    calls = overview_calls(period, date, filters, panels, imported)
     head, panel_calls = calls[:2], calls[2:]
     chosen = _panels(panels)
     try:
-        before: dict[str, str] | None = previous_call(period, date, filters)
+        before: dict[str, str] | None = previous_call(period, date, filters, imported)
     except PeriodError:
         before = None  # the head's own calls answer it (a 400 naming the field)
     if expect:  # (a page built whole says all it will ask at once: closed days' questions are added up in one query)
@@ -231,7 +241,7 @@ def build_overview(
         results[name] = fetch(endpoint, query)
         if progress:
             progress(name)
-    results["previous"] = fetch("timeseries", before if before is not None else previous_call(period, date, filters))
+    results["previous"] = fetch("timeseries", before if before is not None else previous_call(period, date, filters, imported))
     if progress:
         progress("previous period")
     results["receiving"] = fetch("receiving", {})

@@ -205,7 +205,8 @@ class Stats:
         else:
             sql, params = event_query(scope, group, labels, combine, metrics)
             rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
-        if scope.imports and skip_reason(self.store, scope, group, metrics) is None:
+        # (every metric: the imported days add to those they have, nothing to the others, as Plausible's)
+        if scope.imports and skip_reason(self.store, scope, group, []) is None:
             imported = imported_rows(self.store, scope, group, labels)
             if combine and imported:
                 imported = {"": {name: sum(row[name] for row in imported.values()) for name in next(iter(imported.values()))}}
@@ -442,6 +443,11 @@ class Stats:
         sql += " AND ts >= fromUnixTimestamp64Milli({since_ms:Int64})"
         row = finish(["visitors"], self.store.query_dicts(sql, params)[0], scope.record_secret)
         return None if row["people"] < client.k else round_counts(row, client.rounding)["visitors"]
+
+    def has_imports(self, client: Client) -> bool:
+        """Whether the client has imported history (the dashboard offers to add it)."""
+        return bool(self.store.query("SELECT count() FROM spii.imports WHERE client_id = {client:String}",
+                                     {"client": client.client_id})[0][0])
 
     def recent_events(self, client: Client, since: datetime) -> tuple[int, datetime | None]:
         """The client's events since ``since`` and when the latest arrived (a drop alert: has a

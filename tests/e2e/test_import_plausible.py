@@ -7,10 +7,11 @@ export refused in one line naming the file and line with nothing half-imported, 
 
 from __future__ import annotations
 
-import io
 import json
+import re
 import subprocess
 import zipfile
+from urllib.parse import urlencode
 
 from tests.e2e.harness import BROWSER_UA, SPII, Collector
 
@@ -45,6 +46,10 @@ def _export(path, files=FILES, names=None, broken_line=None) -> str:
                 lines[broken_line[1] - 1] = broken_line[2]
             archive.writestr((names or {}).get(table, f"imported_{table}_{RANGE}.csv"), "\n".join(lines) + "\n")
     return str(path)
+
+
+def _kpi(page: str) -> str:
+    return re.search(r'data-metric="?visitors"?[^>]*>([^<]+)<', page)[1]
 
 
 def _spii(collector: Collector, *args: str) -> subprocess.CompletedProcess:
@@ -117,6 +122,17 @@ def test_a_plausible_export_in_reports_with_and_without_imports(tmp_path):
         assert v1["results"]["visitors"]["value"] == 12
         status, v1 = collector.get_json(f"/api/v1/stats/aggregate?{period}&metrics=visitors&with_imported=maybe", token)
         assert status == 400 and v1["details"][0]["field"] == "with_imported"
+
+        # the dashboard: a toggle, kept in the URL, that adds the imported days to every number
+        _, headers, _ = collector.request("POST", "/dashboard/shop/login", urlencode({"token": token}),
+                                          {"Content-Type": "application/x-www-form-urlencoded"})
+        cookie = {"Cookie": headers["set-cookie"].split(";", 1)[0]}
+        page = collector.request("GET", "/dashboard/shop?period=6mo", headers=cookie)[2].decode()
+        assert 'id="imported"' in page and "With imported data" in page and _kpi(page) == "12"
+        toggled = re.search(r'href="([^"]+)" id="imported"', page)[1].replace("&amp;", "&")
+        page = collector.request("GET", f"/dashboard/shop{toggled}", headers=cookie)[2].decode()
+        assert "imported=1" in toggled and "Without imported data" in page and _kpi(page) == "162"
+        assert "imported=1" in re.search(r'href="([^"]+)" id="export"', page)[1]  # the export is what is shown
 
         out = _spii(collector, "import", "delete", "shop", str(listed["import_id"]))
         assert out.returncode == 0 and f"deleted import {listed['import_id']}" in out.stdout
