@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collector.http.stats import parse_request  # noqa: E402
+from collector.reports.request import parse_request  # noqa: E402
 from collector.privacy.keyring import IP, Epoch  # noqa: E402
 from collector.reports.daily import Daily  # noqa: E402
 from collector.reports import complement  # noqa: E402
@@ -35,7 +35,7 @@ from collector.reports.complement import SAMPLE  # noqa: E402
 from collector.reports.kept import COUNT_SECONDS, KeptAnswers  # noqa: E402
 from collector.reports.overview import build_overview, overview_calls, render_chunks, shown_panels  # noqa: E402
 from collector.reports.ready import ask_dashboard, ready_worth  # noqa: E402
-from collector.reports.together import PageFetch  # noqa: E402
+from collector.reports.page import PageFetch  # noqa: E402
 from collector.reports.stats import Stats  # noqa: E402
 from collector.reports.v2 import parse_v2  # noqa: E402
 from collector.store.clickhouse import Store  # noqa: E402

@@ -23,7 +23,7 @@ from collector.http.affinity import pin_threads
 from collector.http.auth import Auth, admin_token
 from collector.http.errors import json_errors
 from collector.http.state import STATE, State
-from collector.http.stats import parse_request
+from collector.reports.request import parse_request
 from collector.ingest.client_ip import TrustedProxies
 from collector.ingest.pipeline import Pipeline, TokenBucket
 from collector.ingest.sessions import SessionCache
@@ -43,7 +43,7 @@ from collector.reports.daily import Daily
 from collector.reports.kept import REFRESH_SHARE, KeptAnswers
 from collector.reports.ready import ask_dashboard, ready_worth
 from collector.reports.stats import Stats
-from collector.reports.together import PageFetch
+from collector.reports.page import PageFetch
 from collector.spool.segments import Spool
 from collector.store.clickhouse import Store, default_dsn, redact_dsn
 from collector.store.shipper import Shipper

@@ -14,10 +14,11 @@ from collector.http.errors import field_error
 from collector.http.state import STATE, State
 from collector.http.streamed import PageStream
 from collector.reports.overview import PERIOD_CHOICES, Filters, build_overview, render_chunks, templates
-from collector.reports.together import PageFetch
+from collector.reports.page import PageFetch
 from collector.reports.query import QueryError
 from collector.http.segments import save_segment
-from collector.http.stats import export_response, parse_request, realtime_response
+from collector.http.stats import export_response, realtime_response
+from collector.reports.request import parse_request
 from collector.tenants import Client, RegistryError
 
 __all__ = ["add_routes"]

@@ -14,61 +14,13 @@ from aiohttp import web
 from collector.http.auth import Denied, bearer_token
 from collector.http.errors import field_error
 from collector.http.state import STATE
-from collector.reports.periods import PERIOD_CHOICES, PeriodError, default_interval, parse_period
-from collector.reports.query import QueryError, parse_filters
-from collector.reports.stats import StatsRequest
+from collector.reports.periods import PERIOD_CHOICES
+from collector.reports.query import QueryError
+from collector.reports.request import parse_request, query_flag
 
-__all__ = ["add_routes", "parse_request", "ENDPOINTS"]
+__all__ = ["add_routes", "ENDPOINTS"]
 
-MAX_LIMIT = 1000
 ENDPOINTS = ("aggregate", "timeseries", "breakdown", "receiving")  # each one a Stats method of that name
-
-
-def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(name, "must be an integer") from None
-    if not low <= value <= high:
-        raise QueryError(name, f"must be between {low} and {high}")
-    return value
-
-
-# Plausible's v1 names for the buckets (its documented interval values): the same answers as spii's own
-V1_INTERVALS = {"date": "day"}
-
-
-def parse_request(query: Mapping[str, str], default_metrics: str = "visitors") -> StatsRequest:
-    """Query parameters -> StatsRequest; QueryError names the bad field."""
-    try:
-        period = parse_period(query.get("period", "30d"), query.get("date"), datetime.now(UTC).date())
-    except PeriodError as exc:
-        raise QueryError(exc.field, exc.problem) from None
-    compare = query.get("compare")
-    if compare not in (None, "", "previous_period"):
-        raise QueryError("compare", "only previous_period")
-    metrics = [m.strip() for m in query.get("metrics", default_metrics).split(",") if m.strip()]
-    return StatsRequest(
-        period=period,
-        metrics=metrics,
-        filters=parse_filters(query.get("filters")),
-        interval=V1_INTERVALS.get(query.get("interval") or "", query.get("interval") or default_interval(period)),
-        prop=query.get("property"),
-        limit=_int(query, "limit", 100, 1, MAX_LIMIT),
-        page=_int(query, "page", 1, 1, 100_000),
-        compare=compare == "previous_period",
-        imports=_flag(query, "with_imported"),
-    )
-
-
-def _flag(query: Mapping[str, str], name: str) -> bool:
-    value = query.get(name, "false")
-    if value not in ("true", "false", ""):
-        raise QueryError(name, "true or false")
-    return value == "true"
 
 
 def _site_client(request: web.Request, state: Any) -> Any:
@@ -120,7 +72,7 @@ def export_response(state: Any, client: Any, query: Mapping[str, str]) -> Awaita
         try:
             body, name = await state.in_report_thread(
                 build_export, state.stats, state.ledger, client, period, query.get("date"), query.get("filters", ""),
-                query.get("imported") == "1" or _flag(query, "with_imported"))
+                query.get("imported") == "1" or query_flag(query, "with_imported"))
         except BudgetSpent as spent:
             response = field_error(429, "privacy budget spent", "period", str(spent))
             response.headers["Retry-After"] = str(int((datetime.combine(spent.renews, datetime.min.time(), UTC)

@@ -79,9 +79,9 @@ def build_export(stats: Any, ledger: Any, client: Any, period: str, date: str | 
     """The ZIP of one client's report, and its file name. With the client's differential privacy
     on, the export first spends its epsilon (BudgetSpent when the month's budget is gone,
     nothing spent), then releases exact visitor counts through OpenDP (reports/privacy_budget.py)."""
-    from collector.http.stats import parse_request
+    from collector.reports.request import parse_request
     from collector.reports.overview import NOISE_NOTE, build_overview
-    from collector.reports.together import PageFetch
+    from collector.reports.page import PageFetch
     from collector.reports.privacy_budget import dp_release, require_opendp
 
     private = client.dp_budget is not None

@@ -27,7 +27,7 @@ from datetime import date as Date
 from collector.reports.overview import build_overview
 from collector.reports.periods import parse_period
 from collector.reports.stats import Stats, StatsRequest
-from collector.reports.together import PageFetch
+from collector.reports.page import PageFetch
 from collector.tenants import Client
 
 __all__ = ["ready_worth", "ask_dashboard", "roll_closed_days"]

@@ -29,7 +29,7 @@ refresher recomputing a kept answer) queries afresh. One page, one thread: not s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,15 +38,13 @@ from collector.reports import complement
 from collector.reports.catalogue import columns_for, reads_engagement
 from collector.reports.daily import one_kind_group
 from collector.reports.query import (
-    EVENT_GROUPS, VISIT_LABELS, GoalGroup, QueryError, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
+    EVENT_GROUPS, VISIT_LABELS, GoalGroup, Scope, grouped_complement_query, grouped_event_query, grouped_rows,
 )
 
 if TYPE_CHECKING:
     from collector.reports.daily import Daily
-    from collector.reports.stats import Stats, StatsRequest
-    from collector.tenants import Client
 
-__all__ = ["Planned", "Together", "PageFetch"]
+__all__ = ["Planned", "Together"]
 
 Row = dict[str, Any]
 _SAME_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -192,27 +190,3 @@ class Together:
         if rows is None:
             return None
         return {label: complement.left_out(row) for label, row in rows.items()}
-
-
-class PageFetch:
-    """``fetch(endpoint, query)`` for a page built in-process (the dashboard, an export), with
-    ``expect(calls)``: the stats calls that come next, counted together where they can be."""
-
-    def __init__(self, stats: Stats, client: Client, parse: Callable[[Mapping[str, str]], StatsRequest]) -> None:
-        self.stats, self.client, self.parse = stats, client, parse
-        self.together = Together(stats.store.query_dicts, stats.daily)
-
-    def __call__(self, endpoint: str, query: Mapping[str, str]) -> dict[str, Any]:
-        answer = getattr(self.stats, endpoint)
-        if endpoint in ("aggregate", "timeseries", "breakdown"):
-            return answer(self.client, self.parse(query), together=self.together)
-        return answer(self.client, self.parse(query))
-
-    def expect(self, calls: list[tuple[str, Mapping[str, str]]]) -> None:
-        planned: list[Planned] = []
-        for endpoint, query in calls:
-            try:
-                planned += self.stats.plan(self.client, endpoint, self.parse(query))
-            except QueryError:
-                continue  # the call itself answers the error
-        self.together.expect(planned)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import signal
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from tests.e2e.harness import BROWSER_UA, SPII, Collector
 
@@ -94,6 +96,13 @@ def test_a_combined_log_imported_twice_counts_every_line_once(tmp_path):
         assert ("Google", 12) in [(r["source"], r["visitors"]) for r in sources["results"]]
         _, browsers = collector.get_json(f"/api/v1/stats/breakdown?{period}&property=visit:browser&metrics=visitors", shop["token"])
         assert {r["browser"]: r["visitors"] for r in browsers["results"]}.get("Chrome") == 23  # (the escaped quotes: still Chrome)
+
+        # the dashboard shows the same numbers for those days (the last 7 days hold them, and nothing else)
+        _, headers, _ = collector.request("POST", "/dashboard/shop/login", urlencode({"token": shop["token"]}),
+                                          {"Content-Type": "application/x-www-form-urlencoded"})
+        page = collector.request("GET", "/dashboard/shop?period=7d", headers={"Cookie": headers["set-cookie"].split(";", 1)[0]})[2].decode()
+        shown = dict(re.findall(r'data-metric="?(visitors|visits|pageviews)"?[^>]*>([^<]+)<', page)[:3])
+        assert shown == {"visitors": "23", "visits": "23", "pageviews": "35"}, shown
 
         # a subject who objects: their later lines are dropped as their live events would be
         out = _spii(collector, "subject", "object", "--client", "shop", "--ip", "198.51.100.9", "--reason", "test")

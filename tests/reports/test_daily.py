@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 import pytest
 
-from collector.http.stats import parse_request
+from collector.reports.request import parse_request
 from collector.privacy.keyring import IP, Epoch
 from collector.reports.catalogue import available_for_visits, columns_for
 from collector.reports.daily import Daily, Days, rolled_days
@@ -23,7 +23,7 @@ from collector.reports.periods import Period
 from collector.reports.query import complement_query, grouped_event_query, grouped_rows, parse_filters, visit_query
 from collector.reports.ready import ask_dashboard, roll_closed_days
 from collector.reports.stats import Stats
-from collector.reports.together import PageFetch
+from collector.reports.page import PageFetch
 from collector.tenants import Client
 from tests.reports.stores import loaded
 

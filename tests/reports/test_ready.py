@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from collector.http.stats import parse_request
+from collector.reports.request import parse_request
 from collector.reports.kept import KeptAnswers
 from collector.reports.overview import build_overview
 from collector.reports.ready import ask_dashboard, ready_worth
 from collector.reports.stats import Stats
-from collector.reports.together import PageFetch
+from collector.reports.page import PageFetch
 from collector.tenants import Client
 from tests.reports.stores import CountingStore, loaded
 

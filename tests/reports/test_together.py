@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from collector.http.stats import parse_request
+from collector.reports.request import parse_request
 from collector.reports.overview import build_overview
 from collector.reports.periods import Period
 from collector.reports.query import parse_filters, visit_query
 from collector.reports.stats import Stats, StatsRequest
-from collector.reports.together import PageFetch
+from collector.reports.page import PageFetch
 from collector.tenants import Client
 from tests.reports.stores import CountingStore, loaded
 

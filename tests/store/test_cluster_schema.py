@@ -48,7 +48,7 @@ def test_every_cluster_statement_parses(parsed: dict) -> None:
 
 
 def test_cluster_tables_define_the_single_node_columns(parsed: dict) -> None:
-    assert set(parsed["cluster"]) == set(parsed["single"]) == {"events", "subject_flags", "daily", "daily_days", "daily_visits"}
+    assert set(parsed["cluster"]) == set(parsed["single"]) == {"events", "subject_flags", "daily", "daily_days", "daily_visits", "imported", "imports"}
     for table in parsed["single"]:
         assert sorted(map(tuple, parsed["cluster"][table])) == sorted(map(tuple, parsed["single"][table])), table
 
