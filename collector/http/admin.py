@@ -4,6 +4,8 @@ and the client a request names; each failure a ``Denied`` carrying its answer.""
 from __future__ import annotations
 
 import orjson
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -13,7 +15,7 @@ from collector.http.state import STATE
 from collector.ingest.payload import validation_details
 from collector.tenants import Client
 
-__all__ = ["admin_body", "named_client"]
+__all__ = ["admin_body", "admin_client", "for_admin", "named_client"]
 
 
 async def admin_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
@@ -33,3 +35,23 @@ def named_client(request: web.Request, name: str | None) -> Client:
     if client is None:
         raise Denied(field_error(404, "unknown client", "client", "no client with that id or name"))
     return client
+
+
+def admin_client(request: web.Request) -> Client:
+    """The client of the request's ``client`` parameter, for a holder of the admin token."""
+    request.app[STATE].auth.require_admin(bearer_token(request))
+    return named_client(request, request.query.get("client"))
+
+
+def for_admin(handler: Callable[[web.Request, Client], Awaitable[web.StreamResponse]]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler of the client its ``client`` parameter names, for holders of the admin token
+    (401/403/404 answered before it runs)."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        try:
+            client = admin_client(request)
+        except Denied as denied:
+            return denied.response
+        return await handler(request, client)
+
+    return checked

@@ -9,13 +9,13 @@ import zlib
 
 from aiohttp import web
 
-from collector.http.admin import named_client
-from collector.http.auth import Denied, bearer_token
+from collector.http.admin import for_admin
 from collector.http.errors import field_error
 from collector.http.state import STATE
 from collector.importing.logformat import compile_format
 from collector.importing.plausible import ExportError, delete_import, list_imports, read_export, store_import
 from collector.importing.weblog import WeblogImport
+from collector.tenants import Client
 
 __all__ = ["add_routes"]
 
@@ -58,14 +58,9 @@ class _Lines:
         return [self._rest.decode("utf-8", "replace")] if self._rest else []
 
 
-async def import_logs(request: web.Request) -> web.Response:
+async def import_logs(request: web.Request, client: Client) -> web.Response:
     """POST /api/v1/admin/import/logs?client=NAME[&format=combined|common|<nginx log_format>]"""
     state = request.app[STATE]
-    try:
-        state.auth.require_admin(bearer_token(request))
-        client = named_client(request, request.query.get("client"))
-    except Denied as denied:
-        return denied.response
     pattern = request.query.get("format", "combined")
     try:
         compile_format(pattern)
@@ -89,14 +84,9 @@ async def import_logs(request: web.Request) -> web.Response:
     return web.json_response({"client": client.client_id, **summary})
 
 
-async def import_plausible(request: web.Request) -> web.Response:
+async def import_plausible(request: web.Request, client: Client) -> web.Response:
     """POST /api/v1/admin/import/plausible?client=NAME&file=EXPORT.zip (the ZIP as the body)"""
     state = request.app[STATE]
-    try:
-        state.auth.require_admin(bearer_token(request))
-        client = named_client(request, request.query.get("client"))
-    except Denied as denied:
-        return denied.response
     name = request.query.get("file", "export.zip")[:200]
     data = bytearray()
     async for chunk in request.content.iter_chunked(1 << 20):
@@ -112,14 +102,9 @@ async def import_plausible(request: web.Request) -> web.Response:
     return web.json_response(record, status=201)
 
 
-async def imports(request: web.Request) -> web.Response:
+async def imports(request: web.Request, client: Client) -> web.Response:
     """GET /api/v1/admin/imports?client=NAME: the client's imports; DELETE with &import_id=ID: remove one."""
     state = request.app[STATE]
-    try:
-        state.auth.require_admin(bearer_token(request))
-        client = named_client(request, request.query.get("client"))
-    except Denied as denied:
-        return denied.response
     if request.method == "GET":
         return web.json_response({"client": client.client_id, "imports": await state.in_report_thread(list_imports, state.store,
                                                                                                       client.client_id)})
@@ -133,7 +118,7 @@ async def imports(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v1/admin/import/logs", import_logs)
-    app.router.add_post("/api/v1/admin/import/plausible", import_plausible)
-    app.router.add_get("/api/v1/admin/imports", imports)
-    app.router.add_delete("/api/v1/admin/imports", imports)
+    app.router.add_post("/api/v1/admin/import/logs", for_admin(import_logs))
+    app.router.add_post("/api/v1/admin/import/plausible", for_admin(import_plausible))
+    app.router.add_get("/api/v1/admin/imports", for_admin(imports))
+    app.router.add_delete("/api/v1/admin/imports", for_admin(imports))
