@@ -57,7 +57,6 @@ class _Source:
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.read = 0
         self.lines: list[tuple[str, int]] = []  # (file, lines in it), in order
         for name in names:
             if name != "-" and not Path(name).is_file():
@@ -79,7 +78,7 @@ class _Source:
     def chunks(self, progress: Any) -> Iterator[bytes]:
         for name in self.names:
             reader, raw = self._open(name)
-            count, last = 0, b"\n"
+            count, last, consumed = 0, b"\n", 0
             try:
                 while True:
                     try:
@@ -90,8 +89,8 @@ class _Source:
                         break
                     count += data.count(b"\n")
                     last = data[-1:]
-                    position = raw.tell() if name != "-" else self.read + len(data)
-                    progress(position - (self.read if name == "-" else 0), name)
+                    consumed += len(data)  # (stdin: bytes read; a file: its position on disk, compressed or not)
+                    progress(consumed if name == "-" else raw.tell(), name)
                     yield data
                 if last != b"\n":
                     count += 1

@@ -307,7 +307,7 @@ class Stats:
         scope.conditions = conditions
         meta: dict[str, Any] = {"k": client.k}
         if query.include.imports:  # Plausible's flag and meta: whether imported history could answer, else why not
-            reason = skip_reason(self.store, scope, group, [m for m in query.metrics if m not in DERIVED])
+            reason = skip_reason(self.store, scope, group, query.metrics)  # (percentage too: its total would not have them)
             scope.imports = reason is None
             meta.update(imports_included=reason is None, **({"imports_skip_reason": reason} if reason else {}),
                         **({"imports_warning": IMPORTS_WARNINGS[reason]} if reason in IMPORTS_WARNINGS else {}))

@@ -108,9 +108,12 @@ def test_a_combined_log_imported_twice_counts_every_line_once(tmp_path):
         out = _spii(collector, "subject", "object", "--client", "shop", "--ip", "198.51.100.9", "--reason", "test")
         assert out.returncode == 0, out.stderr
         time.sleep(1.5)  # (the collector rereads the flags)
-        (tmp_path / "more.log").write_text(_line("198.51.100.9", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n"
-                                           + _line("198.51.100.10", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n")
-        again = _import(collector, str(tmp_path / "more.log"))
+        more = (_line("198.51.100.9", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n"
+                + _line("198.51.100.10", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n")
+        out = subprocess.run([*SPII, "import", "logs", "-", "--client", "shop", "--json", "--server", f"http://127.0.0.1:{collector.port}"],
+                             env=collector.env, input=more, capture_output=True, text=True, timeout=60)  # (- reads stdin)
+        assert out.returncode == 0, out.stderr
+        again = json.loads(out.stdout)
         assert again["imported"] == 1 and again["dropped"] == {"objected": 1}, again
 
         # bad input: one line naming what is wrong
