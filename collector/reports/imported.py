@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, Scope
+from collector.reports.query import BREAKDOWN_GROUPS, BUCKETS, PROPERTIES, Filter, Scope
 
 __all__ = ["IMPORTED_METRICS", "imported_rows", "merge", "skip_reason"]
 
@@ -29,6 +29,7 @@ _DIMS: dict[str | None, tuple[str, str]] = {
     BUCKETS["week"]: ("total", "toString(toMonday(day))"),
     BUCKETS["month"]: ("total", "toString(toStartOfMonth(day))"),
 }
+_PAGEVIEWS = Filter("event:kind", "==", ("pageview",))
 IMPORTED_METRICS = frozenset(("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration", "events"))
 _SUMMED = ("visitors", "visits", "pageviews", "visit_pageviews", "engaged_visits", "visit_seconds", "events")
 
@@ -37,7 +38,9 @@ def skip_reason(store: Any, scope: Scope, group: str | None, metrics: list[str])
     """Why imported rows cannot answer this question (Plausible's imports_skip_reason), or None."""
     if group == BUCKETS["hour"]:
         return "unsupported_interval"
-    if scope.filters or scope.conditions or group not in _DIMS or not set(metrics) <= IMPORTED_METRICS:
+    # (the dashboard's Top pages are its pages filtered to pageviews: what the export's pages are)
+    pages = group == PROPERTIES["event:page"] and scope.filters == [_PAGEVIEWS]
+    if (scope.filters and not pages) or scope.conditions or group not in _DIMS or not set(metrics) <= IMPORTED_METRICS:
         return "unsupported_query"
     found = store.query("SELECT count() FROM spii.imports WHERE client_id = {client:String} AND first_day <= {last:Date} "
                         "AND last_day >= {first:Date}", {"client": scope.client_id, "first": scope.period.first, "last": scope.period.last})

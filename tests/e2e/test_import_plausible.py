@@ -132,6 +132,8 @@ def test_a_plausible_export_in_reports_with_and_without_imports(tmp_path):
         toggled = re.search(r'href="([^"]+)" id="imported"', page)[1].replace("&amp;", "&")
         page = collector.request("GET", f"/dashboard/shop{toggled}", headers=cookie)[2].decode()
         assert "imported=1" in toggled and "Without imported data" in page and _kpi(page) == "162"
+        top_pages = re.search(r'data-panel="event:page".*?</table>', page, re.S)[0]
+        assert re.search(r'>/</span>.*?data-metric="?visitors"?[^>]*>(\d+)<', top_pages, re.S)[1] == "87"  # 75 imported + 12 live
         assert "imported=1" in re.search(r'href="([^"]+)" id="export"', page)[1]  # the export is what is shown
 
         out = _spii(collector, "import", "delete", "shop", str(listed["import_id"]))
