@@ -7,29 +7,27 @@ the event loop run it in a worker thread.
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections.abc import Callable
-from functools import partial
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any, TypeVar
 
-from collector.reports import complement
 from collector.reports.daily import Daily
 from collector.reports.kept import KeptAnswers
 from collector.reports.periods import Period
-from collector.reports.catalogue import COLUMNS, METRICS, PEOPLE, available_for_visits, columns_for
-from collector.reports.imported import imported_rows, merge, skip_reason
+from collector.reports.catalogue import METRICS, PEOPLE, available_for_visits
+from collector.reports.imported import skip_reason
 from collector.reports.names import NAMED, name_of
-from collector.reports.perturb import PTABLE, PTable, cell_position
+from collector.reports.protect import Protection, finish
+from collector.reports.sources import Sources
+from collector.reports.perturb import PTABLE, cell_position
 from collector.reports.query import (
-    BREAKDOWN_GROUPS, BUCKETS, VISIT_LABELS, VISIT_ONLY, Filter, GoalGroup, QueryError, Scope,
-    distinct_visitors_query, event_query, expand_segments, goal_condition, grouped_rows, label_key, property_expr, visit_query,
+    BREAKDOWN_GROUPS, BUCKETS, VISIT_ONLY, Filter, QueryError, Scope,
+    event_query, expand_segments, goal_condition, label_key, property_expr,
 )
 from collector.reports.together import Planned, Together
-from collector.reports.suppression import OTHER, Suppression, round_counts, suppress
+from collector.reports.suppression import OTHER, round_counts
 from collector.reports.v2 import DERIVED, SEPARATOR, V2Query, compile_filter, group_expr, period_of, since_condition, time_interval
 from collector.store.clickhouse import Store
 from collector.tenants import Client
@@ -45,7 +43,6 @@ MONEY_METRICS = ("revenue", "average_order_value", "total_revenue", "average_rev
 
 Row = dict[str, Any]
 T = TypeVar("T")
-PERTURBED_COUNTS = tuple(name for name, column in COLUMNS.items() if column.perturbed)
 
 
 @dataclass
@@ -66,39 +63,6 @@ class StatsRequest:
             raise QueryError("metrics", f"unknown metric {unknown[0] if unknown else ''!r}; one of {', '.join(METRICS)}")
         if self.interval not in BUCKETS:
             raise QueryError("interval", f"one of {', '.join(BUCKETS)}")
-
-
-def _number(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else value
-
-
-def perturbed(ev: Row, secret: int, ptable: PTable = PTABLE) -> Row:
-    """The row's counts moved by the p-table at its cell's position (reports/perturb.py), kept
-    consistent: a visitor has at least one visit, engaged visits and buyers are subsets."""
-    position = cell_position(int(ev.get("cell_key") or 0), int(ev.get("visitors") or 0), secret)
-    out = dict(ev)
-    for name in PERTURBED_COUNTS:
-        if name in out:
-            out[name] = ptable.perturb(int(out[name]), position)
-    if "visits" in out and ev.get("visits", 0) >= ev.get("visitors", 0):
-        out["visits"] = max(out["visits"], out["visitors"])
-    if "engaged_visits" in out:
-        out["engaged_visits"] = min(out["engaged_visits"], out.get("visits", out["engaged_visits"]))
-    if "buyers" in out:
-        out["buyers"] = min(out["buyers"], out["visitors"])
-    return out
-
-
-def finish(metrics: list[str], ev: Row, secret: int | None = None) -> Row:
-    """Requested metrics (and visitors, and people for suppression) from one row of catalogue
-    columns; counts are perturbed first (under the client's record ``secret``) when the row
-    carries its cell key."""
-    people = ev.get("people", ev.get("visitors", 0))
-    support = {c: int(ev.get(c) or 0) for m in metrics if (c := METRICS[m].support)}  # true counts: they judge, never shown
-    imported = {"imported_visitors": ev["imported_visitors"]} if "imported_visitors" in ev else {}  # (suppression adds them up)
-    if "cell_key" in ev and secret is not None:
-        ev = perturbed(ev, secret)
-    return {"people": people, **support, **imported, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
 def _first_only(together: Together | None) -> Callable[[], Together | None]:
@@ -140,6 +104,8 @@ class Stats:
         self.exclusions = exclusions or (lambda client_id: [])
         self.record_secret = record_secret
         self.kept = KeptAnswers(store) if kept is True else kept or None
+        self.sources = Sources(store, daily)
+        self.protect = Protection(store, self.kept, daily)
         self._currencies_kept: dict[tuple, tuple[float, list[str]]] = {}  # (_currencies)
 
     def forget(self) -> None:
@@ -164,135 +130,16 @@ class Stats:
         return Scope(client.client_id, period, filters, self.exclusions(client.client_id), bound or {},
                      retention_days=client.retention_days, record_secret=secret, goals=list(client.goals), imports=imports)
 
-    def _complement_small(self, scope: Scope, group: str | None, k: int, labels: list[str] | None = None,
-                          combine: bool = False, together: Together | None = None) -> set[str]:
-        """The complement rule (reports/complement.py): labels of ``group`` among ``labels`` (or
-        '' for a total, or for ``labels`` combined) whose filtered answer leaves fewer than k
-        people outside it, so that "unfiltered minus filtered" would single them out."""
-        if not (scope.filters or scope.conditions) or group in VISIT_LABELS or labels == []:
-            return set()
-        exact = together.left_out(scope, group) if together is not None and group is not None and not combine else None
-        if exact is None and self.daily is not None and group is not None and not combine:
-            exact = self.daily.left_out(scope, group)
-        if exact is not None:  # (a panel of one kind of event, from closed days: the exact count at once)
-            return {label for label in labels or [] if 0 < exact.get(label, 0) < k}
-        sampled = together.complement(scope, group) if together is not None and not combine else None
-        return complement.withheld(self._complement, scope, group, k, labels, combine, sampled)
-
-    def _complement(self, sql: str, params: dict[str, Any]) -> list[Row]:
-        run = partial(self.store.query_dicts, sql, params)
-        return self.kept.recent(sql, params, run) if self.kept is not None else run()
-
     # -- queries ------------------------------------------------------------------------------
 
     def _rows(
         self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None = None, combine: bool = False,
         together: Together | None = None, finished: bool = True,
     ) -> dict[str, Row]:
-        """label -> finished metrics ('' is the label of a total, grouped or not), or the
-        catalogue's columns (``finished`` False: ``finish`` them); ``together`` may have them
-        counted already with the page's other questions (reports/together.py)."""
-        counted = together.take(scope, group, metrics) if together is not None and labels is None and not combine else None
-        if counted is not None:
-            rows = counted
-        elif isinstance(group, GoalGroup) and not scope.goals:
-            rows = {}  # a client without goals: no event meets one, so no scan (a dashboard's Goals panel)
-        elif (added_up := self._added_up(scope, group, metrics, labels, combine)) is not None:
-            rows = added_up
-        elif group in VISIT_LABELS:  # the visit properties not stored on each event
-            sql, params = visit_query(scope, group, metrics, labels, combine)
-            rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
-        else:
-            sql, params = event_query(scope, group, labels, combine, metrics)
-            rows = {row.pop("label", ""): row for row in self.store.query_dicts(sql, params)}
-        # (every metric: the imported days add to those they have, nothing to the others, as Plausible's)
-        if scope.imports and skip_reason(self.store, scope, group, []) is None:
-            imported = imported_rows(self.store, scope, group, labels)
-            if combine and imported:
-                imported = {"": {name: sum(row[name] for row in imported.values()) for name in next(iter(imported.values()))}}
-            rows = merge(rows, imported, columns_for(metrics, scope.record_secret is not None))
-        # (None: the rows a group gives no label, such as the events of no visit by entry page)
-        if not finished:
-            return {label: row for label, row in rows.items() if label is not None}
-        return {label: finish(metrics, row, scope.record_secret) for label, row in rows.items() if label is not None}
-
-    def _added_up(self, scope: Scope, group: str | None, metrics: list[str], labels: list[str] | None,
-                  combine: bool) -> dict[str, Row] | None:
-        """A breakdown's rows, or a total, added up from closed days (reports/daily.py), where they hold them."""
-        if self.daily is None or labels is not None or combine:
-            return None
-        added_up = self.daily.family_query(scope, [group], columns_for(metrics, scope.record_secret is not None))
-        rows = None if added_up is None else grouped_rows([group], self.store.query_dicts(*added_up))[group]
-        return None if rows is None or (group is None and "" not in rows) else rows  # (a total of no rows: its own query's zeros)
-
-    def _complement_rows(self, scope: Scope, group: str, k: int, shown: list[Row], needed: int,
-                         together: Together | None = None) -> tuple[list[Row], int]:
-        """The shown rows minus those the complement rule withholds, checking only as many as the
-        requested page needs (the check is an exact count per row). Returns (rows, withheld)."""
-        if not (scope.filters or scope.conditions):
-            return shown, 0
-        withheld: set[str] = set()
-        checked = 0
-        while checked < len(shown) and (passed := checked - len(withheld)) < needed:
-            batch = [r["label"] for r in shown[checked:checked + needed - passed]]
-            withheld |= self._complement_small(scope, group, k, batch, together=together)
-            checked += len(batch)
-        return [r for r in shown if r["label"] not in withheld], len(withheld)
-
-    def _page(self, scope: Scope, group: str, client: Client, metrics: list[str], shown: list[Row], start: int, end: int,
-              together: Together | None = None) -> tuple[list[tuple[str, Row]], int, int]:
-        """The rows [start, end) of a breakdown, each as (label, numbers shown), in the order of
-        the numbers shown: the first count asked, as perturbed and rounded, then the label. Never
-        by the exact counts, whose order would tell a reader which of two noisy counts is really
-        the larger. Only the rows that could reach the page are finished (the contenders), and only
-        they are checked by the complement rule (an exact count per row). Also returns the rows
-        left after the complement rule, and how many it withheld."""
-        by = "visitors" if "visitors" in metrics else metrics[0]
-        margin = PTABLE.max_adjustment + client.rounding  # how far noise and rounding can move one count
-        checked: set[str] = set()
-        withheld: set[str] = set()
-        filtered = bool(scope.filters or scope.conditions)
-        while True:
-            rows = [r for r in shown if r["label"] not in withheld]
-            contenders = _contenders(rows, end, by, margin)
-            unchecked = [r["label"] for r in contenders if r["label"] not in checked] if filtered else []
-            if not unchecked:
-                break
-            withheld |= self._complement_small(scope, group, client.k, unchecked, together=together)
-            checked.update(unchecked)
-        finished = [(r["label"], _at_least_k(self._shown(finish(metrics, r["columns"], scope.record_secret), metrics, client), r, client.k))
-                    for r in contenders]
-        finished.sort(key=lambda pair: (-(pair[1].get(by) or 0), pair[0]))
-        return finished[start:end], len(rows), len(withheld)
-
-    def _suppress(self, scope: Scope, group: str, rows: list[Row], k: int, metrics: list[str] | None = None) -> Suppression:
-        """Small-count suppression, measuring hidden rows in exact distinct visitors. With
-        ``metrics``, each measuring pass also totals the hidden rows' metrics, so the (other)
-        row of the final hidden set needs no pass of its own (``Suppression.other``)."""
-        totals: dict[tuple[str, ...], Row] = {}
-
-        def distinct_visitors(hidden: list[Row]) -> int:
-            labels = [r["label"] for r in hidden]
-            if metrics is None or group in VISIT_LABELS or scope.imports:
-                sql, params = distinct_visitors_query(scope, group, labels)
-                # (imported visitors are counts per day, not ids: they add up, as Plausible adds them)
-                imported = sum(int((r.get("columns") or r).get("imported_visitors") or 0) for r in hidden) if scope.imports else 0
-                return int(self.store.query(sql, params)[0][0]) + imported
-            sql, params = event_query(scope, group, labels, combine=True, metrics=metrics, exact_people=True)
-            row = self.store.query_dicts(sql, params)[0]
-            people = int(row.pop("exact_people"))
-            totals[tuple(labels)] = finish(metrics, row, scope.record_secret)
-            return people
-
-        cut = suppress(rows, k, distinct_visitors, visitors_key="people")
-        cut.other = totals.get(tuple(r["label"] for r in cut.hidden))
-        return cut
-
-    def _shown(self, row: Row, metrics: list[str], client: Client) -> Row:
-        """The metrics as shown: counts rounded; an average of fewer than k people's values
-        (scroll depth, time on page) withheld as null."""
-        row = round_counts(row, client.rounding)
-        return {m: None if (support := METRICS[m].support) and row.get(support, 0) < client.k else row[m] for m in metrics}
+        """label -> finished metrics (reports/protect.finish: perturbed where the client's counts
+        are), or the sources' exact columns (``finished`` False: finished later, a page's only)."""
+        rows = self.sources.rows(scope, group, metrics, labels, combine, together)
+        return rows if not finished else {label: finish(metrics, row, scope.record_secret) for label, row in rows.items()}
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -314,17 +161,17 @@ class Stats:
         echo = {**query.model_dump(), "site_id": client.client_id, "date_range": [period.first.isoformat(), period.last.isoformat()]}
         if group is None:
             row = self._rows(scope, None, query.metrics)[""]
-            hidden = row["people"] < client.k or "" in self._complement_small(scope, None, client.k)
+            hidden = row["people"] < client.k or "" in self.protect.complement_small(scope, None, client.k)
             meta["suppressed"] = hidden
-            results = [] if hidden else [{"dimensions": [], "metrics": [self._shown(row, query.metrics, client)[m]
+            results = [] if hidden else [{"dimensions": [], "metrics": [self.protect.shown(row, query.metrics, client)[m]
                                                                           for m in query.metrics]}]
             self._metric_warnings(meta, client, scope, query.metrics, results)
             return {"results": results, "meta": meta, "query": echo}
         counted = [m for m in query.metrics if m not in DERIVED]
         counted += ["visitors"] if set(DERIVED) & set(query.metrics) and "visitors" not in counted else []
         rows = self._rows(scope, group, counted)
-        cut = self._suppress(scope, group, [{"label": label, **row} for label, row in rows.items()], client.k)
-        shown = [self._shown(r, counted, client) | {"label": r["label"]} for r in cut.shown]
+        cut = self.protect.suppress(scope, group, [{"label": label, **row} for label, row in rows.items()], client.k)
+        shown = [self.protect.shown(r, counted, client) | {"label": r["label"]} for r in cut.shown]
         if "percentage" in query.metrics:  # from the numbers shown: it can reveal nothing they hide
             total = self._total_shown(client, scope)
             for r in shown:
@@ -334,7 +181,7 @@ class Stats:
         # ordered by the numbers as shown (perturbed, then rounded), never by the exact ones
         ordered = sorted(shown, key=lambda r: _v2_sort_key(query, r))
         start, size = query.pagination.offset, query.pagination.limit
-        out, withheld = self._complement_rows(scope, group, client.k, ordered, start + size)
+        out, withheld = self.protect.complement_rows(scope, group, client.k, ordered, start + size)
         if query.dimensions == ["event:goal"] and "conversion_rate" in query.metrics:
             total = self._rows(scope, None, ["visitors"])[""]
             for r in out:
@@ -382,8 +229,8 @@ class Stats:
             groups = {r["label"]: total for r in rows}
         else:
             counted = self._rows(scope, group, ["visitors"])
-            withheld = self._complement_small(scope, group, client.k, [r["label"] for r in rows]) if plain else set()
-            groups = {label: self._shown(row, ["visitors"], client)["visitors"] for label, row in counted.items()
+            withheld = self.protect.complement_small(scope, group, client.k, [r["label"] for r in rows]) if plain else set()
+            groups = {label: self.protect.shown(row, ["visitors"], client)["visitors"] for label, row in counted.items()
                       if row["people"] >= client.k and label not in withheld}
         for r in rows:
             whole = groups.get(r["label"])
@@ -392,9 +239,9 @@ class Stats:
     def _total_shown(self, client: Client, scope: Scope) -> int | None:
         """The visitors of ``scope`` in total, as an aggregate would show them (None when hidden)."""
         row = self._rows(scope, None, ["visitors"])[""]
-        if row["people"] < client.k or "" in self._complement_small(scope, None, client.k):
+        if row["people"] < client.k or "" in self.protect.complement_small(scope, None, client.k):
             return None
-        visitors = self._shown(row, ["visitors"], client)["visitors"]
+        visitors = self.protect.shown(row, ["visitors"], client)["visitors"]
         return visitors if isinstance(visitors, int) else None
 
     def funnel(self, client: Client, req: StatsRequest, name: str) -> dict[str, Any]:
@@ -530,12 +377,12 @@ class Stats:
     def _compute_total(self, client: Client, req: StatsRequest, period: Period, together: Together | None = None) -> Row | None:
         scope = self.scope(client, period, req.filters, imports=req.imports)
         row = self._rows(scope, None, req.metrics, together=together)[""]
-        if row["people"] < client.k or "" in self._complement_small(scope, None, client.k, together=together):
+        if row["people"] < client.k or "" in self.protect.complement_small(scope, None, client.k, together=together):
             return None
-        shown = self._shown(row, req.metrics, client)
+        shown = self.protect.shown(row, req.metrics, client)
         if "conversion_rate" in req.metrics and any(f.prop == "event:goal" for f in req.filters):
             # (the converted visitors as shown, whether or not visitors were asked for too)
-            converted = self._shown(row, ["visitors"], client)["visitors"]
+            converted = self.protect.shown(row, ["visitors"], client)["visitors"]
             shown["conversion_rate"] = _rate(converted, self._period_visitors(client, req, period))
         return shown
 
@@ -561,15 +408,15 @@ class Stats:
         scope = self.scope(client, req.period, req.filters, imports=req.imports)
         group = BUCKETS[req.interval]
         rows = self._rows(scope, group, req.metrics, together=together)
-        complement = self._complement_small(scope, group, client.k, list(rows), together=together)
+        complement = self.protect.complement_small(scope, group, client.k, list(rows), together=together)
         listed = sorted(({"label": label, **row} for label, row in rows.items() if label not in complement), key=lambda r: r["label"])
-        cut = self._suppress(scope, group, listed, client.k)
+        cut = self.protect.suppress(scope, group, listed, client.k)
         shown = {r["label"]: r for r in cut.shown}
         hidden = {r["label"] for r in cut.hidden} | (complement & set(rows))
         results = []
         for label in _buckets(req.period, req.interval):
             if label in shown:
-                results.append({"date": label, **self._shown(shown[label], req.metrics, client)})
+                results.append({"date": label, **self.protect.shown(shown[label], req.metrics, client)})
             elif label in hidden:
                 results.append({"date": label, **{m: None for m in req.metrics}, "suppressed": True})
             else:
@@ -606,17 +453,17 @@ class Stats:
         listed: list[Row] = [{"label": label, "people": row.get("people", row.get("visitors", 0)), "columns": row}
                              for label, row in rows.items()]
         listed.sort(key=lambda r: (-r["people"], r["label"]))
-        cut = self._suppress(scope, group, listed, client.k, req.metrics)
+        cut = self.protect.suppress(scope, group, listed, client.k, req.metrics)
         key = label_key(req.prop)
         start = (req.page - 1) * req.limit
-        page, total_rows, withheld = self._page(scope, group, client, req.metrics, cut.shown, start, start + req.limit, together)
+        page, total_rows, withheld = self.protect.page(scope, group, client, req.metrics, cut.shown, start, start + req.limit, together)
         out = [{key: label, **numbers} for label, numbers in page]
         hidden = [r["label"] for r in cut.hidden]
-        if cut.other_shown(client.k) and not self._complement_small(scope, group, client.k, hidden, combine=True):
+        if cut.other_shown(client.k) and not self.protect.complement_small(scope, group, client.k, hidden, combine=True):
             total_rows += 1  # (the (other) row comes last: asked only for the page it falls on)
             if len(out) < req.limit and start <= total_rows - 1:
                 other = cut.other or self._rows(scope, group, req.metrics, hidden, combine=True)[""]
-                out.append({key: OTHER, **self._shown(other, req.metrics, client), "other": True})
+                out.append({key: OTHER, **self.protect.shown(other, req.metrics, client), "other": True})
         if req.prop == "event:goal" and "conversion_rate" in req.metrics:
             self._goal_conversion_rates(client, req, out)
         return {
@@ -644,28 +491,6 @@ def _named(dimensions: list[str], labels: list[str]) -> list[str]:
 def saved_segments(client: Client) -> dict[str, str]:
     """The client's saved segments: id and name -> their filters (v1 syntax)."""
     return {key: segment.filters for segment in client.segments for key in (segment.segment_id, segment.name)}
-
-
-def _at_least_k(shown: Row, row: Row, k: int) -> Row:
-    """A shown row's visitors never below k: the row is shown because at least k people are in
-    it, and noise must not make it look like a row the page says it hides. A row shown for its
-    orders placed without a visitor id (fulfilments sent by a shop's server) may have fewer than k
-    visitors: those are withheld (null), as any number of fewer than k people is."""
-    visitors = shown.get("visitors")
-    if isinstance(visitors, int) and visitors < k:
-        shown["visitors"] = k if int(row["columns"].get("visitors") or 0) >= k else None
-    return shown
-
-
-def _contenders(rows: list[Row], end: int, by: str, margin: int) -> list[Row]:
-    """The rows that could be among the first ``end`` by ``by`` once each count moves by at most
-    ``margin``: those within twice the margin of the end-th largest exact count (a count that is
-    not a plain column, such as a rate, has no such bound: every row)."""
-    if len(rows) <= end or by not in PERTURBED_COUNTS:
-        return rows
-    values = [int(r["columns"].get(by) or 0) for r in rows]
-    floor = heapq.nlargest(end, values)[-1] - 2 * margin
-    return [r for r, value in zip(rows, values) if value >= floor]
 
 
 def _v2_sort_key(query: V2Query, row: Row) -> list[Any]:

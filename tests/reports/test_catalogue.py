@@ -3,7 +3,8 @@
 from collector.reports.catalogue import COLUMNS, METRICS, available_for_visits, columns_for
 from collector.reports.overview import KPIS
 from collector.reports.periods import Period
-from collector.reports.stats import PERTURBED_COUNTS, StatsRequest
+from collector.reports.protect import PERTURBED_COUNTS
+from collector.reports.stats import StatsRequest
 from collector.reports.suppression import COUNT_METRICS
 
 

@@ -84,7 +84,7 @@ def test_the_sampled_pass_withholds_exactly_what_a_full_count_withholds(store, m
     expected = full_count(store, scope, group, k, labels, combine)
     if group is not None and labels is None:  # every label of the group (and one no row has)
         labels = [row[0] for row in store.query(f"SELECT DISTINCT toString({group}) FROM spii.events", bound)] + ["/none"]
-    assert stats._complement_small(scope, group, k, labels, combine) == expected
+    assert stats.protect.complement_small(scope, group, k, labels, combine) == expected
 
 
 def _passes(store, monkeypatch) -> list[str]:
@@ -109,7 +109,7 @@ def test_a_label_that_leaves_many_out_needs_no_full_count(store, monkeypatch):
     group = property_expr("event:fulfilment_status", bound, "g")
     scope = stats.scope(SHOP, PERIOD,
                         parse_filters("event:kind==fulfilment"), bound)
-    assert stats._complement_small(scope, group, 5, [""]) == set()
+    assert stats.protect.complement_small(scope, group, 5, [""]) == set()
     assert len(queries) == 1 and "visitor_id < {sample_below:UInt64}" in queries[0]
 
 
@@ -120,9 +120,9 @@ def test_the_filters_own_label_leaves_nobody_out_without_an_exact_count(store, m
     queries = _passes(store, monkeypatch)
     stats = Stats(store, kept=False)
     scope = stats.scope(SHOP, PERIOD, parse_filters("visit:country==GB"), {})
-    assert stats._complement_small(scope, "country", 10, ["GB"]) == set()
+    assert stats.protect.complement_small(scope, "country", 10, ["GB"]) == set()
     assert len(queries) == 2 and " AS outside" in queries[1]
     assert full_count(store, scope, "country", 10**6, ["GB", "US"], False) == {"US"}
     queries.clear()
-    assert stats._complement_small(scope, "country", 10**6, ["GB", "US"]) == {"US"}
+    assert stats.protect.complement_small(scope, "country", 10**6, ["GB", "US"]) == {"US"}
     assert len(queries) == 3 and " AS inside" in queries[2]
