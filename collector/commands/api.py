@@ -3,11 +3,13 @@ the collector's API because embedded ClickHouse allows one process per store."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from typing import Any
 
 from collector.config import Settings
@@ -28,13 +30,18 @@ class ApiClient:
         self.timeout = timeout
         self.headers = headers or {}
 
-    def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None, raw: bool = False) -> Any:
-        """The JSON answer (``raw``: its bytes); ApiError with the server's message otherwise."""
+    def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None, raw: bool = False,
+             data: bytes | Iterable[bytes] | None = None) -> Any:
+        """The JSON answer (``raw``: its bytes); ApiError with the server's message otherwise.
+        ``body`` is sent as JSON; ``data`` as it is (bytes, or chunks streamed as they come)."""
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={
+        kind = "application/octet-stream" if data is not None else "application/json"
+        streamed = data is not None and not isinstance(data, bytes)
+        data = json.dumps(body).encode() if body is not None else data
+        request = urllib.request.Request(url, data=data, method=method, headers={  # type: ignore[arg-type]
             "Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": "spii-cli",
-            **({"Content-Type": "application/json"} if data is not None else {}), **self.headers,
+            **({"Content-Type": kind} if data is not None else {}), **({"Transfer-Encoding": "chunked"} if streamed else {}),
+            **self.headers,
         })
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - operator-given URL
@@ -50,6 +57,8 @@ class ApiClient:
             raise ApiError(exc.code, f"{method} {path}: HTTP {exc.code} {message}") from None
         except urllib.error.URLError as exc:
             raise ApiError(0, f"cannot reach the collector at {self.base}: {exc.reason} (is `spii serve` running?)") from None
+        except (OSError, http.client.HTTPException) as exc:  # (the connection lost after the request went: no URLError)
+            raise ApiError(0, f"lost the collector at {self.base} ({type(exc).__name__}; is `spii serve` running?)") from None
 
     def get(self, path: str, query: dict[str, str] | None = None) -> Any:
         """GET ``path`` (JSON answer)."""

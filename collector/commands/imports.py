@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import http.client
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlencode, urlsplit
 
 from collector.config import Settings
 from collector.errors import UserError
@@ -25,6 +23,7 @@ from collector.errors import UserError
 __all__ = ["add_parser", "run"]
 
 CHUNK = 1 << 20
+UPLOAD_SECONDS = 3600  # (the answer comes once the collector has imported the last line)
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -109,49 +108,17 @@ class _Source:
         return f"line {number}"
 
 
-def _post(url: str, token: str, body: Iterator[bytes] | bytes) -> tuple[int, bytes]:
-    parts = urlsplit(url)
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=3600)
-    try:
-        streamed = not isinstance(body, bytes)
-        connection.request("POST", parts.path + ("?" + parts.query if parts.query else ""), body=body, encode_chunked=streamed,
-                           headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream",
-                                    **({"Transfer-Encoding": "chunked"} if streamed else {})})
-        answer = connection.getresponse()
-        return answer.status, answer.read()
-    except OSError as exc:
-        raise UserError(f"cannot reach the collector at {parts.scheme}://{parts.netloc} ({type(exc).__name__}); is `spii serve` running?") from None
-    finally:
-        connection.close()
-
-
-def _answer(status: int, raw: bytes) -> dict[str, Any]:
-    """The collector's JSON answer; UserError with its one line when it refused."""
-    try:
-        answer = json.loads(raw)
-    except ValueError:
-        raise UserError(f"the collector answered {status} without a summary") from None
-    if status >= 400:
-        detail = (answer.get("details") or [{}])[0]
-        raise UserError(f"{answer.get('error', 'import refused')}: {detail.get('field', '')}: {detail.get('problem', '')}".rstrip(": "))
-    return answer
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.import_cmd == "logs":
         return _run_logs(args, settings)
     from collector.commands.api import connect
 
     if args.import_cmd == "plausible":
-        from collector.commands.api import find_token
-
         path = Path(args.export)
         if not path.is_file():
             raise UserError(f"{args.export}: no such file")
-        query = urlencode({"client": args.client, "file": path.name})
-        answer = _answer(*_post(f"{(args.server or settings.collector_url).rstrip('/')}/api/v1/admin/import/plausible?{query}",
-                                find_token(args.admin_token, settings, False), path.read_bytes()))
+        answer = _uploader(args, settings).call("POST", "/api/v1/admin/import/plausible", {"client": args.client, "file": path.name},
+                                                data=path.read_bytes())
         human = (f"imported {path.name} as import {answer['import_id']}: {answer['rows']:,} daily rows from {answer['files']} files, "
                  f"{answer['first_day']} to {answer['last_day']}")
     elif args.import_cmd == "list":
@@ -166,15 +133,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _uploader(args: argparse.Namespace, settings: Settings) -> Any:
+    """The collector's API client, waiting as long as an import takes."""
+    from collector.commands.api import connect
+
+    api = connect(args.server, args.admin_token, settings)
+    api.timeout = UPLOAD_SECONDS
+    return api
+
+
 def _run_logs(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    from collector.commands.api import find_token
-
     source = _Source(args.files)
-    token = find_token(args.admin_token, settings, False)
-    url = f"{(args.server or settings.collector_url).rstrip('/')}/api/v1/admin/import/logs?" + urlencode({"client": args.client, "format": args.format})
+    api = _uploader(args, settings)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
@@ -186,7 +159,7 @@ def _run_logs(args: argparse.Namespace, settings: Settings) -> int:
                 done["before"], done["file"] = bar.tasks[0].completed, name
             bar.update(task, completed=done["before"] + position, description=Path(name).name if name != "-" else "stdin")
 
-        answer = _answer(*_post(url, token, source.chunks(progress)))
+        answer = api.call("POST", "/api/v1/admin/import/logs", {"client": args.client, "format": args.format}, data=source.chunks(progress))
     answer["bad_lines"] = {reason: [source.where(n) for n in numbers] for reason, numbers in answer.get("bad_lines", {}).items()}
     if args.json:
         print(json.dumps(answer, indent=2))

@@ -29,8 +29,8 @@ class _Lines:
 
     def __init__(self) -> None:
         self._rest = b""
-        self._gzip: zlib._Decompress | None = None  # type: ignore[name-defined]
-        self._started = False
+        self.gzipped: bool | None = None  # (known from the first bytes)
+        self._gzip: zlib._Decompress | None = None  # type: ignore[name-defined]  # the member being inflated
 
     def _inflate(self, data: bytes) -> bytes:
         out = []
@@ -44,11 +44,9 @@ class _Lines:
         return b"".join(out)
 
     def push(self, data: bytes) -> list[str]:
-        if not self._started and data:
-            self._started = True
-            self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if data[:2] == _GZIP else None
-            self.gzipped = self._gzip is not None
-        if getattr(self, "gzipped", False):
+        if self.gzipped is None and data:
+            self.gzipped = data[:2] == _GZIP
+        if self.gzipped:
             data = self._inflate(data)
         lines = (self._rest + data).split(b"\n")
         self._rest = lines.pop()

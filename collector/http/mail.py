@@ -11,8 +11,8 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from collector.http.admin import admin_body, named_client
-from collector.http.auth import Denied, bearer_token
+from collector.http.admin import admin_body, for_admin, named_client
+from collector.http.auth import Denied
 from collector.http.dashboard import SECURITY_HEADERS
 from collector.http.errors import field_error
 from collector.http.state import STATE
@@ -55,12 +55,8 @@ def _period(kind: str, day: date | None) -> Period:
     return period_of(kind, day) if day is not None else closed_periods(kind, datetime.now(UTC), 1)[0]
 
 
-async def get_settings(request: web.Request) -> web.Response:
-    try:
-        request.app[STATE].auth.require_admin(bearer_token(request))
-        return web.json_response(_settings_json(named_client(request, request.query.get("client"))))
-    except Denied as denied:
-        return denied.response
+async def get_settings(request: web.Request, client: Client) -> web.Response:
+    return web.json_response(_settings_json(client))
 
 
 async def put_settings(request: web.Request) -> web.Response:
@@ -109,25 +105,19 @@ async def send_now(request: web.Request) -> web.Response:
                               "sent": sent})
 
 
-async def preview(request: web.Request) -> web.Response:
+async def preview(request: web.Request, client: Client) -> web.Response:
     """GET /api/v1/admin/email/preview?client=&kind=weekly[&period=YYYY-MM-DD][&format=text]"""
     state = request.app[STATE]
+    kind = request.query.get("kind", "")
+    if kind not in KINDS:
+        return field_error(400, "invalid request", "kind", f"one of {', '.join(KINDS)}")
     try:
-        state.auth.require_admin(bearer_token(request))
-        client = named_client(request, request.query.get("client"))
-        kind = request.query.get("kind", "")
-        if kind not in KINDS:
-            return field_error(400, "invalid request", "kind", f"one of {', '.join(KINDS)}")
-        try:
-            day = date.fromisoformat(request.query["period"]) if request.query.get("period") else None
-            if day is not None and not date(2000, 1, 1) <= day <= date(2099, 12, 31):
-                raise ValueError(day)
-        except ValueError:
-            return field_error(400, "invalid request", "period", "a day of the period, YYYY-MM-DD, from 2000 to 2099")
-        period = _period(kind, day)
-        letter = await state.in_report_thread(state.mail.preview, client, kind, period)
-    except Denied as denied:
-        return denied.response
+        day = date.fromisoformat(request.query["period"]) if request.query.get("period") else None
+        if day is not None and not date(2000, 1, 1) <= day <= date(2099, 12, 31):
+            raise ValueError(day)
+    except ValueError:
+        return field_error(400, "invalid request", "period", "a day of the period, YYYY-MM-DD, from 2000 to 2099")
+    letter = await state.in_report_thread(state.mail.preview, client, kind, _period(kind, day))
     if request.query.get("format") == "text":
         return web.Response(text=letter.text, content_type="text/plain")
     return web.Response(text=letter.html, content_type="text/html", headers={**SECURITY_HEADERS, "X-Spii-Subject": _header_safe(letter.subject)})
@@ -169,9 +159,9 @@ async def unsubscribe(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v1/admin/email", get_settings)
+    app.router.add_get("/api/v1/admin/email", for_admin(get_settings))
     app.router.add_put("/api/v1/admin/email", put_settings)
     app.router.add_post("/api/v1/admin/email/send", send_now)
-    app.router.add_get("/api/v1/admin/email/preview", preview)
+    app.router.add_get("/api/v1/admin/email/preview", for_admin(preview))
     app.router.add_get("/unsubscribe/{token}", unsubscribe)
     app.router.add_post("/unsubscribe/{token}", unsubscribe)

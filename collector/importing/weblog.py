@@ -79,14 +79,12 @@ class WeblogImport:
         self.examples: dict[str, list[int]] = {}
         self.first: datetime | None = None
         self.last: datetime | None = None
-        self._lines = 0
         self._hour: int | None = None
         self._rows: list[tuple[int, bytes]] = []
         self._same: dict[int, Counter[bytes]] = {}  # hour -> identical rows seen (the occurrence in import_id)
 
     def feed(self, lines: Iterable[str]) -> None:
         for text in lines:
-            self._lines += 1
             self.counts["read"] += 1
             self._line(text.rstrip("\r\n"))
 
@@ -94,7 +92,7 @@ class WeblogImport:
         self.counts[f"bad:{reason}"] += 1
         kept = self.examples.setdefault(reason, [])
         if len(kept) < EXAMPLES:
-            kept.append(self._lines)
+            kept.append(self.counts["read"])  # (the line being read: its number)
 
     def _line(self, text: str) -> None:
         if not text.strip():
@@ -112,12 +110,12 @@ class WeblogImport:
         if skipped is not None:
             self.counts[f"skipped:{skipped}"] += 1
             return
-        host = line.host if line.host and self.client.owns_host(line.host) else self.client.domains[0]
-        payload = self._payload.__copy__()  # (a validated template's copy: model_construct cost 4x the privacy pass)
-        payload.__dict__.update(u=f"https://{host}{line.target}", d=host, r=line.referrer)
         if self.flags is not None and self.flags.any_objection and self._objected(line.ip):
             self.counts["dropped:objected"] += 1
             return
+        host = line.host if line.host and self.client.owns_host(line.host) else self.client.domains[0]
+        payload = self._payload.__copy__()  # (a validated template's copy: model_construct cost 4x the privacy pass)
+        payload.__dict__.update(u=f"https://{host}{line.target}", d=host, r=line.referrer)
         facts = RequestFacts(line.ip, line.user_agent, None, forwarded=True)
         outcome = self._process(payload, facts, at)
         if outcome is None:
@@ -195,16 +193,15 @@ class WeblogImport:
             self._rows = []
             return
         ids = [i for i, _ in self._rows]
-        start = datetime.fromtimestamp(self._hour * 3600, UTC) if self._hour is not None else self.now
+        start_ms = (self._hour or 0) * 3_600_000  # (rows are kept only with their hour)
         stored = {int(i) for (i,) in self.store.query(
             "SELECT import_id FROM spii.events WHERE client_id = {client:String} AND ts >= fromUnixTimestamp64Milli({start:Int64}) "
             "AND ts < fromUnixTimestamp64Milli({end:Int64}) AND import_id IN {ids:Array(UInt64)}",
-            {"client": self.client.client_id, "start": int(start.timestamp() * 1000), "end": int(start.timestamp() * 1000) + 3_600_000,
-             "ids": ids})}
+            {"client": self.client.client_id, "start": start_ms, "end": start_ms + 3_600_000, "ids": ids})}
         fresh = [row for i, row in self._rows if i not in stored]
         self.counts["already_imported"] += len(self._rows) - len(fresh)
         if fresh:
-            token = "import-" + hashlib.blake2b(b"".join(i.to_bytes(8, "big") for i, _ in self._rows), digest_size=16).hexdigest()
+            token = "import-" + hashlib.blake2b(b"".join(i.to_bytes(8, "big") for i in ids), digest_size=16).hexdigest()
             self.store.insert_segment(b"".join(fresh), token)
             self.counts["imported"] += len(fresh)
         self._rows = []
@@ -216,9 +213,8 @@ class WeblogImport:
             "read": counts["read"], "imported": counts["imported"], "already_imported": counts["already_imported"],
             "bots": counts["bots"], "past_retention": counts["past_retention"], "key_destroyed": counts["key_destroyed"],
             "no_key": counts["no_key"],
-            "skipped": {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith("skipped:")},
-            "dropped": {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith("dropped:")},
-            "bad": {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith("bad:")},
+            **{kind: {k.split(":", 1)[1]: v for k, v in sorted(counts.items()) if k.startswith(f"{kind}:")}
+               for kind in ("skipped", "dropped", "bad")},
             "bad_lines": self.examples,
             "first": self.first.isoformat() if self.first else None, "last": self.last.isoformat() if self.last else None,
         }

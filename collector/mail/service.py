@@ -98,12 +98,12 @@ class MailService:
             raise NoRecipients(f"{client.name} has no e-mail recipients (spii clients update {client.name} --email-to ...)")
         with self._lock:
             done = self.ledger.sent_to(client.client_id, kind, period.first) if record else set()
-            waiting = [a for a in client.email_to if self.signer.recipient_id(client.client_id, a) not in done]
+            recipients = ((a, self.signer.recipient_id(client.client_id, a)) for a in client.email_to)
+            waiting = [(address, recipient) for address, recipient in recipients if recipient not in done]
             if not waiting:
                 return 0
             letter_for = self.letters(client, kind, period)
-            for address in waiting:
-                recipient = self.signer.recipient_id(client.client_id, address)
+            for address, recipient in waiting:
                 self._deliver(letter_for(address), address, f"{kind}.{client.client_id}.{period.first}.{recipient}", client)
                 self.metrics.mail_sent.labels(kind).inc()
                 if record:
