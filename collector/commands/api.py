@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,17 +24,38 @@ class ApiError(Exception):
         self.status = status
 
 
+# How long a command waits in all for a token's request budget to refill (429 + Retry-After)
+# before it gives up: `spii report` asks ~25 questions, and a few in a row spend the burst.
+RATE_WAIT_SECONDS = 60.0
+
+
 class ApiClient:
     def __init__(self, server_url: str, token: str, timeout: float = 120, headers: dict[str, str] | None = None) -> None:
         self.base = server_url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.headers = headers or {}
+        self.rate_waited = 0.0  # seconds spent waiting for the token's budget (429) so far
 
     def call(self, method: str, path: str, query: dict[str, str] | None = None, body: Any = None, raw: bool = False,
              data: bytes | Iterable[bytes] | None = None) -> Any:
         """The JSON answer (``raw``: its bytes); ApiError with the server's message otherwise.
-        ``body`` is sent as JSON; ``data`` as it is (bytes, or chunks streamed as they come)."""
+        ``body`` is sent as JSON; ``data`` as it is (bytes, or chunks streamed as they come).
+        A request refused for the token's rate (429, nothing done) is sent again after the
+        ``Retry-After`` the collector names, up to RATE_WAIT_SECONDS in all (not a streamed body,
+        which is gone once sent)."""
+        while True:
+            try:
+                return self._call(method, path, query, body, raw, data)
+            except _RateLimited as limited:
+                wait = limited.retry_after
+                if (data is not None and not isinstance(data, bytes)) or self.rate_waited + wait > RATE_WAIT_SECONDS:
+                    raise limited.error from None
+                time.sleep(wait)
+                self.rate_waited += wait
+
+    def _call(self, method: str, path: str, query: dict[str, str] | None, body: Any, raw: bool,
+              data: bytes | Iterable[bytes] | None) -> Any:
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
         kind = "application/octet-stream" if data is not None else "application/json"
         streamed = data is not None and not isinstance(data, bytes)
@@ -54,7 +76,11 @@ class ApiClient:
                 message = answer.get("error", "") + (f" ({details})" if details else "")
             except (ValueError, KeyError, TypeError):
                 message = exc.reason
-            raise ApiError(exc.code, f"{method} {path}: HTTP {exc.code} {message}") from None
+            error = ApiError(exc.code, f"{method} {path}: HTTP {exc.code} {message}")
+            retry_after = exc.headers.get("Retry-After", "") if exc.headers else ""
+            if exc.code == 429 and retry_after.isdigit():
+                raise _RateLimited(error, max(1.0, float(retry_after))) from None
+            raise error from None
         except urllib.error.URLError as exc:
             raise ApiError(0, f"cannot reach the collector at {self.base}: {exc.reason} (is `spii serve` running?)") from None
         except (OSError, http.client.HTTPException) as exc:  # (the connection lost after the request went: no URLError)
@@ -66,6 +92,13 @@ class ApiClient:
 
     def post(self, path: str, body: Any) -> Any:
         return self.call("POST", path, body=body)
+
+
+class _RateLimited(Exception):
+    def __init__(self, error: ApiError, retry_after: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
 
 
 def find_token(explicit: str | None, settings: Settings, analyst: bool = False) -> str:

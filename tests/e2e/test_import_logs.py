@@ -26,7 +26,7 @@ PLANTED_IP, PLANTED_UA = "198.51.100.77", BROWSER_UA + " Planted/4242"
 PLANTED_QUERY = "email=jane.planted@example.com&session=SECRET123"
 
 
-def _line(ip: str, at: datetime, request: str, status: int = 200, referrer: str = "-", ua: str = BROWSER_UA) -> str:
+def access_line(ip: str, at: datetime, request: str, status: int = 200, referrer: str = "-", ua: str = BROWSER_UA) -> str:
     return f'{ip} - - [{at:%d/%b/%Y:%H:%M:%S} +0000] "{request}" {status} 1234 "{referrer}" "{ua}"'
 
 
@@ -46,21 +46,21 @@ def test_a_combined_log_imported_twice_counts_every_line_once(tmp_path):
     first: list[str] = []
     for n in range(1, 13):  # 12 visits of two pages, referred by a search engine
         at = day + timedelta(hours=10, minutes=n)
-        first += [_line(f"198.51.100.{n}", at, "GET /?utm_source=news HTTP/1.1", referrer="https://www.google.com/"),
-                  _line(f"198.51.100.{n}", at + timedelta(minutes=5), "GET /pricing HTTP/1.1", referrer=f"https://{SITE}/")]
-    first += [_line(f"2001:db8::{n:x}", day + timedelta(hours=11, seconds=n), "GET /blog/post HTTP/2.0", ua=QUOTED_UA) for n in range(1, 9)]
-    first += [_line("66.249.66.1", day + timedelta(hours=12, seconds=n), "GET / HTTP/1.1", ua=BOT) for n in range(5)]
-    first += [_line("198.51.100.1", day + timedelta(hours=10, minutes=1), f"GET {path} HTTP/1.1")
+        first += [access_line(f"198.51.100.{n}", at, "GET /?utm_source=news HTTP/1.1", referrer="https://www.google.com/"),
+                  access_line(f"198.51.100.{n}", at + timedelta(minutes=5), "GET /pricing HTTP/1.1", referrer=f"https://{SITE}/")]
+    first += [access_line(f"2001:db8::{n:x}", day + timedelta(hours=11, seconds=n), "GET /blog/post HTTP/2.0", ua=QUOTED_UA) for n in range(1, 9)]
+    first += [access_line("66.249.66.1", day + timedelta(hours=12, seconds=n), "GET / HTTP/1.1", ua=BOT) for n in range(5)]
+    first += [access_line("198.51.100.1", day + timedelta(hours=10, minutes=1), f"GET {path} HTTP/1.1")
               for path in ("/static/app.css", "/static/app.js", "/img/logo.png", "/favicon.ico", "/robots.txt", "/fonts/a.woff2")]
-    first += [_line("198.51.100.2", day + timedelta(hours=13), "GET /missing HTTP/1.1", 404) for _ in range(3)]
-    first += [_line("198.51.100.3", day + timedelta(hours=13), "GET /old HTTP/1.1", 301) for _ in range(2)]
-    first += [_line("198.51.100.4", day + timedelta(hours=13), "POST /contact HTTP/1.1") for _ in range(2)]
+    first += [access_line("198.51.100.2", day + timedelta(hours=13), "GET /missing HTTP/1.1", 404) for _ in range(3)]
+    first += [access_line("198.51.100.3", day + timedelta(hours=13), "GET /old HTTP/1.1", 301) for _ in range(2)]
+    first += [access_line("198.51.100.4", day + timedelta(hours=13), "POST /contact HTTP/1.1") for _ in range(2)]
     first += ["this is not a log line", "\x00\x01 binary garbage"]
-    first.insert(7, _line("198.51.100.5", day, "GET / HTTP/1.1").replace(f"{day:%d/%b/%Y}", "99/Foo/2026"))  # line 8: a bad time
-    first += [_line("198.51.100.6", day - timedelta(days=40), "GET / HTTP/1.1") for _ in range(2)]  # past the 30-day retention
-    second = [_line("198.51.100.50", day + timedelta(hours=23, minutes=58), "GET /late HTTP/1.1"),  # across midnight and the epoch
-              _line("198.51.100.50", day + timedelta(days=1, minutes=3), "GET /later HTTP/1.1"),
-              _line(PLANTED_IP, day + timedelta(hours=14), f"GET /account?{PLANTED_QUERY} HTTP/1.1", ua=PLANTED_UA)]
+    first.insert(7, access_line("198.51.100.5", day, "GET / HTTP/1.1").replace(f"{day:%d/%b/%Y}", "99/Foo/2026"))  # line 8: a bad time
+    first += [access_line("198.51.100.6", day - timedelta(days=40), "GET / HTTP/1.1") for _ in range(2)]  # past the 30-day retention
+    second = [access_line("198.51.100.50", day + timedelta(hours=23, minutes=58), "GET /late HTTP/1.1"),  # across midnight and the epoch
+              access_line("198.51.100.50", day + timedelta(days=1, minutes=3), "GET /later HTTP/1.1"),
+              access_line(PLANTED_IP, day + timedelta(hours=14), f"GET /account?{PLANTED_QUERY} HTTP/1.1", ua=PLANTED_UA)]
     (tmp_path / "access.log.1.gz").write_bytes(gzip.compress(("\n".join(first) + "\n").encode()))
     (tmp_path / "access.log").write_text("\n".join(second))  # (no newline at the end: the last line still counts)
     files = [str(tmp_path / "access.log.1.gz"), str(tmp_path / "access.log")]
@@ -108,8 +108,8 @@ def test_a_combined_log_imported_twice_counts_every_line_once(tmp_path):
         out = _spii(collector, "subject", "object", "--client", "shop", "--ip", "198.51.100.9", "--reason", "test")
         assert out.returncode == 0, out.stderr
         time.sleep(1.5)  # (the collector rereads the flags)
-        more = (_line("198.51.100.9", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n"
-                + _line("198.51.100.10", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n")
+        more = (access_line("198.51.100.9", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n"
+                + access_line("198.51.100.10", day + timedelta(hours=15), "GET /again HTTP/1.1") + "\n")
         out = subprocess.run([*SPII, "import", "logs", "-", "--client", "shop", "--json", "--server", f"http://127.0.0.1:{collector.port}"],
                              env=collector.env, input=more, capture_output=True, text=True, timeout=60)  # (- reads stdin)
         assert out.returncode == 0, out.stderr
@@ -133,7 +133,7 @@ def test_a_combined_log_imported_twice_counts_every_line_once(tmp_path):
 
 def test_an_import_cut_by_sigkill_and_run_again_stores_each_line_once(tmp_path):
     start = (datetime.now(UTC) - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
-    lines = [_line(f"198.{51 + n // 60000}.{n // 250 % 240}.{n % 250 + 1}", start + timedelta(seconds=n // 3), f"GET /p{n % 50} HTTP/1.1")
+    lines = [access_line(f"198.{51 + n // 60000}.{n // 250 % 240}.{n % 250 + 1}", start + timedelta(seconds=n // 3), f"GET /p{n % 50} HTTP/1.1")
              for n in range(150_000)]
     log = tmp_path / "big.log"
     log.write_text("\n".join(lines) + "\n")

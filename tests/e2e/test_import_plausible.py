@@ -38,7 +38,7 @@ FILES = {
 }
 
 
-def _export(path, files=FILES, names=None, broken_line=None) -> str:
+def plausible_export(path, files=FILES, names=None, broken_line=None) -> str:
     with zipfile.ZipFile(path, "w") as archive:
         for table, (header, rows) in files.items():
             lines = [header, *rows]
@@ -70,12 +70,12 @@ def test_a_plausible_export_in_reports_with_and_without_imports(tmp_path):
         collector.wait_shipped(12, token, SITE)
 
         # each bad export: one line naming the file (and the line), nothing stored
-        bad = [(_export(tmp_path / "names.zip", names={"pages": "pages.csv"}), "pages.csv: not a file of a Plausible export"),
-               (_export(tmp_path / "column.zip", broken_line=("devices", 1, "date,device,visitors,colour")), "line 1: unknown column 'colour'"),
-               (_export(tmp_path / "date.zip", broken_line=("visitors", 3, "2026-13-45,1,1,1,1,1")), "line 3: date '2026-13-45' is not a date"),
-               (_export(tmp_path / "count.zip", broken_line=("sources", 2, f"{DAYS[0]},Google,,,,,,,x,1,1,1,1")), "line 2: pageviews 'x' is not a count")]
+        bad = [(plausible_export(tmp_path / "names.zip", names={"pages": "pages.csv"}), "pages.csv: not a file of a Plausible export"),
+               (plausible_export(tmp_path / "column.zip", broken_line=("devices", 1, "date,device,visitors,colour")), "line 1: unknown column 'colour'"),
+               (plausible_export(tmp_path / "date.zip", broken_line=("visitors", 3, "2026-13-45,1,1,1,1,1")), "line 3: date '2026-13-45' is not a date"),
+               (plausible_export(tmp_path / "count.zip", broken_line=("sources", 2, f"{DAYS[0]},Google,,,,,,,x,1,1,1,1")), "line 2: pageviews 'x' is not a count")]
         whole = (tmp_path / "whole.zip")
-        _export(whole)
+        plausible_export(whole)
         (tmp_path / "truncated.zip").write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
         bad.append((str(tmp_path / "truncated.zip"), "truncated.zip: not a complete ZIP file"))
         for path, words in bad:

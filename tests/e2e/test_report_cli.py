@@ -125,3 +125,21 @@ def test_demo_on_a_busy_port_sends_nothing_and_exits_2(tmp_path):
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().count("\n") == 0 and "another program listens there" in out.stderr and "--port" in out.stderr, out.stderr
     assert received == [] and out.stdout == ""
+
+
+def test_reports_in_a_row_wait_for_the_tokens_budget_instead_of_failing(tmp_path):
+    """`spii report` asks ~25 questions; pasted three in a row (as docs/exports.md shows them),
+    they spent the token's burst and the third failed with 429. The CLI now waits the
+    Retry-After the collector names and asks again. (A burst of 12 is spent within each report.)"""
+    (tmp_path / "data").mkdir()
+    collector = Collector(tmp_path / "data", SPII_STATS_BURST="12", SPII_STATS_RATE="40")
+    collector.add_client("shop", SHOP)
+    collector.start()
+    try:
+        for _ in range(3):
+            out = subprocess.run([*SPII, "report", "shop", "--format", "json", "--server", f"http://127.0.0.1:{collector.port}"],
+                                 env=collector.env, capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr[-2000:]
+            assert "aggregate" in json.loads(out.stdout)
+    finally:
+        collector.stop()
