@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from collector.audit import AuditLog
@@ -35,6 +35,10 @@ T = TypeVar("T")
 
 REFUSING_LOG_SECONDS = 60.0
 LOW_WARNING_SECONDS = 3600.0
+# How far before its first epoch a clock may step back and still get a key made for the epoch
+# it is in: an NTP correction across midnight on a collector's first day. A clock further back
+# is wrong, and its events are refused (503) until it is set right.
+STEP_BACK = timedelta(days=2)
 
 
 class KeyKeeper:
@@ -79,7 +83,7 @@ class KeyKeeper:
         now = self.clock()
         added: list[str] = []
         if self.auto_rotate:
-            added = [e.key_id for e in self.live.store.rotate(self.ahead, now)]
+            added = [e.key_id for e in self.live.store.rotate(self.ahead, now)] + self._before_first_epoch(now)
             if added:
                 self.live.reload()
                 log.info("keys created ahead", extra={"fields": {"added": added, "ahead": self.ahead}})
@@ -93,6 +97,19 @@ class KeyKeeper:
             log.warning("few keys ahead: run `spii keys rotate` (or the key job) before they run out",
                         extra={"fields": {"epochs_ahead": ahead, "min_ahead": self.min_ahead, "auto_rotate": self.auto_rotate}})
         return added
+
+    def _before_first_epoch(self, now: datetime) -> list[str]:
+        """The key of the epoch ``now`` is in, when the clock stepped back before the first epoch
+        (rotation only adds epochs after the last one): made as an import of older lines makes
+        one (aligned, never over a destroyed or overlapping epoch). Its id, or nothing."""
+        starts = [e.start for e in self.live.get().epochs[IP]]
+        if not starts or not min(starts) - STEP_BACK <= now < min(starts):
+            return []
+        if not self.live.store.backfill(now):
+            return []
+        self.live.reload()
+        made = self.live.get().key_id_at(now)
+        return [made] if made else []
 
     def has_current(self) -> bool:
         return self.live.get().key_id_at(self.clock()) is not None

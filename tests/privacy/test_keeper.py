@@ -139,3 +139,23 @@ def test_a_key_is_supplied_while_the_shared_pool_is_busy(tmp_path):
         assert asyncio.run(supply_with_the_pool_blocked()) is True
         assert keeper.has_current() and keeper.epochs_ahead() == 7
     keeper.close()
+
+
+def test_a_clock_stepped_back_across_the_first_midnight_gets_its_days_key(tmp_path):
+    """An NTP correction on a collector's first day moved 00:20 back to 23:20 the day before:
+    rotation only adds epochs after the last one, so every event was refused (503) for the hour.
+    The keeper makes the key of the day the clock is in (never over a destroyed epoch); a clock
+    days behind stays refused."""
+    first = datetime(2026, 12, 10, 0, 20, tzinfo=UTC)
+    with time_machine.travel(first, tick=False) as clock:
+        master = MasterKey(os.urandom(32))
+        store = KeyringStore(tmp_path / "keyring.json", master)
+        store.rotate(7, first)
+        keeper = KeyKeeper(LiveKeyring(store, interval=0.0), ahead=7, min_ahead=2, auto_rotate=True)
+        clock.move_to(first - timedelta(hours=1))
+        assert not keeper.has_current()
+        assert asyncio.run(keeper.supply_current()) is True
+        assert _pseudonymise(keeper).key_id == "2026-12-09"
+        clock.move_to(first - timedelta(days=5))  # a clock this wrong is not an NTP step: no key for it
+        assert asyncio.run(keeper.supply_current()) is False
+        assert "2026-12-05" not in keeper.live.get().by_id
