@@ -52,7 +52,7 @@ Row = dict[str, Any]
 # the breakdown groups it), the event properties of the dashboard's panels (pages, events,
 # fulfilment statuses, contact channels), the day (the daily line) and the total (None).
 DAILY_GROUPS: dict[str | None, str] = {
-    **{PROPERTIES[p]: PROPERTIES[p] for p in ("visit:source", "visit:referrer", "visit:utm_source", "visit:utm_medium",
+    **{PROPERTIES[p]: PROPERTIES[p] for p in ("visit:source", "visit:channel", "visit:referrer", "visit:utm_source", "visit:utm_medium",
                                               "visit:utm_campaign", "visit:postcode_area", "visit:country", "visit:region",
                                               "visit:device", "visit:browser", "visit:os", "event:page", "event:name",
                                               "event:fulfilment_status", "event:contact_channel")},

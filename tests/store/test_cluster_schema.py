@@ -44,7 +44,7 @@ def test_every_cluster_statement_parses(parsed: dict) -> None:
     sql = "".join(p.read_text() for p in sorted((sql_dir() / "cluster").glob("*.sql")))
     assert len(parsed["ast"]) == len(cluster_statements(sql, "spii_cluster")) >= 4
     for ast in parsed["ast"]:
-        assert ast and ast[0].startswith(("CreateQuery", "AlterQuery"))
+        assert ast and ast[0].startswith(("CreateQuery", "AlterQuery", "TruncateQuery"))
 
 
 def test_cluster_tables_define_the_single_node_columns(parsed: dict) -> None:
