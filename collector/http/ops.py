@@ -46,7 +46,8 @@ async def readyz(request: web.Request) -> web.Response:
     ok = all(checks.values())
     keys = {"epochs_ahead": state.keys.epochs_ahead(), "min_ahead": state.keys.min_ahead, "auto_rotate": state.keys.auto_rotate}
     # serving goes on from memory, so still ready; but the next start would refuse the file: say so
-    warnings = [error for error in (state.keyring.last_error, state.registry.last_error) if error]
+    # (a store refusing inserts leaves the node ready too: the spool keeps the events)
+    warnings = [error for error in (state.keyring.last_error, state.registry.last_error, state.shipper.warning()) if error]
     return web.json_response(
         {"status": "ready" if ok else "not ready", "checks": checks, "keys": keys, "spool_bytes": state.spool.used_bytes,
          "spool_refusal": refusal, "warnings": warnings},

@@ -60,6 +60,16 @@ class Shipper:
         self._attempts: dict[str, int] = {}  # failures per segment id, for poison detection
         self._data_errors: dict[str, bool] = {}
         self._ship_lock = asyncio.Lock()  # the run loop and flush() never ship one segment twice
+        self.failing: tuple[float, int, str] | None = None  # (since, tries, error) while the store refuses inserts
+
+    def warning(self) -> str | None:
+        """What /readyz says while the store refuses inserts (the collector is still ready: events
+        wait in the spool and are shipped once it takes them again)."""
+        if self.failing is None:
+            return None
+        since, tries, error = self.failing
+        return (f"the store has refused inserts since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(since))} "
+                f"({tries} tries, {error}): events wait in the spool until it takes them")
 
     def _update_gauges(self) -> None:
         self.metrics.spool_bytes.set(self.spool.used_bytes)
@@ -142,8 +152,11 @@ class Shipper:
             self.metrics.ship_failures.inc()
             self._data_errors[segment.id] = is_data_error(failure)
             log.warning("ship failed, will retry", extra={"fields": {"segment": segment.id, "error": type(failure).__name__}})
+            since, tries = (self.failing[0], self.failing[1]) if self.failing else (time.time(), 0)
+            self.failing = (since, tries + 1, type(failure).__name__)
             return False
         self.spool.done(segment)
+        self.failing = None
         return True
 
     async def ship_ready(self) -> bool:

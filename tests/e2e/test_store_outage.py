@@ -38,8 +38,13 @@ async def test_store_outage_loses_nothing_and_drains(tmp_path):
             assert state.spool.ready_count() >= 1
             async with http.get(server.make_url("/metrics")) as resp:
                 assert "spii_ship_failures_total" in await resp.text()
+            async with http.get(server.make_url("/readyz")) as resp:  # still ready: the spool keeps the events
+                ready = await resp.json()
+                assert resp.status == 200 and any("the store has refused inserts since" in w for w in ready["warnings"]), ready
             state.store.command("ATTACH TABLE spii.events")
             await _wait_for(lambda: state.spool.ready_count() == 0 and not state.spool.has_open_segment)
+            async with http.get(server.make_url("/readyz")) as resp:
+                assert (await resp.json())["warnings"] == []
         rows = state.store.query("SELECT count(), uniqExact(path) FROM spii.events")
         assert rows == [(50, 50)]
         assert not list((tmp_path / "spool" / "failed").iterdir())  # an outage never quarantines
