@@ -164,9 +164,13 @@ def main() -> None:
         rounds, accepted = _measure(servers, args)
     finally:
         for name, (_, proc) in servers.items():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM if name.startswith("spii") else signal.SIGINT)
-                proc.wait(120)
+            if proc.poll() is None:  # (SIGTERM: a bench started in the background has SIGINT ignored, as its children)
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     stored = {}
     for name, collector in collectors.items():
         collector.proc = None

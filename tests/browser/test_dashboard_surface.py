@@ -110,6 +110,8 @@ def test_tabs_order_and_suppression_on_every_tab(browser, demo, artifacts):
             current = page.eval_on_selector_all(".tabs a[aria-current]", "links => links.map(a => a.getAttribute('href'))")
             assert href in current, (href, current)  # the tab's state is in the URL, and the page shows it
             checked += _check_panels(page)
+            tab = href.split("?", 1)[-1].replace("=", "-").replace("&", "_")
+            page.screenshot(path=str(artifacts / f"tab-{tab}.png"), full_page=True)
         assert checked > 60
         # a tab keeps the filters, and the filters keep the tab
         page.goto(demo["dashboard"] + "?period=30d&sources=referrers")
