@@ -183,7 +183,8 @@ def within_totals(answer: dict[str, Any], aggregate: dict[str, Any]) -> dict[str
     total are independent, so a row holding nearly everyone could show more than the total), and
     without the rows whose every count is zero."""
     totals = {m: entry.get("value") for m, entry in aggregate.get("results", {}).items()}
-    capped = []
+    k = answer.get("k") or 0
+    capped, lowered = [], False
     for row in answer.get("results", []):
         if all(row.get(metric) in (0, None) for metric in CAPPED_BY_TOTAL if metric in row):
             continue  # nothing to show (noise leaves a zero a zero): a label of orders only, in a panel of visitors
@@ -191,11 +192,16 @@ def within_totals(answer: dict[str, Any], aggregate: dict[str, Any]) -> dict[str
         # one cell, one value: the Events panel's row of a first-class kind counts the same events as its total
         if (total := totals.get(SAME_EVENTS.get(row.get("name"), ""))) is not None and "events" in row and row.get("other") is not True:
             row["events"] = total
+            visitors = row.get("visitors")
+            if isinstance(visitors, int) and isinstance(total, int) and k <= total < visitors:
+                row["visitors"], lowered = total, True  # (each of its visitors sent at least one: never 105 sending 102)
         for metric in CAPPED_BY_TOTAL:
             total, value = totals.get(metric), row.get(metric)
             if isinstance(total, int) and isinstance(value, int) and value > total:
                 row[metric] = total
         capped.append(row)
+    if lowered:  # still in the order of the numbers shown
+        capped.sort(key=lambda row: (row.get("other") is True, -(row.get("visitors") or 0)))
     return {**answer, "results": capped}
 
 

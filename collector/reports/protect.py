@@ -29,6 +29,9 @@ __all__ = ["PERTURBED_COUNTS", "Protection", "finish", "perturbed"]
 
 Row = dict[str, Any]
 PERTURBED_COUNTS = tuple(name for name, column in COLUMNS.items() if column.perturbed)
+# The counts of which each visitor of a row has at least one: never shown below its visitors
+# (32 visitors sending 31 contacts is a contradiction a reader sees, and noise alone made it).
+AT_LEAST_ONE_EACH = ("visits", "events", "pageviews")
 
 
 def _number(value: Any) -> Any:
@@ -37,14 +40,16 @@ def _number(value: Any) -> Any:
 
 def perturbed(ev: Row, secret: int, ptable: PTable = PTABLE) -> Row:
     """The row's counts moved by the p-table at its cell's position (reports/perturb.py), kept
-    consistent: a visitor has at least one visit, engaged visits and buyers are subsets."""
+    consistent: a visitor of a row has at least one of its visits, events and pageviews (where
+    the exact counts say so), engaged visits and buyers are subsets."""
     position = cell_position(int(ev.get("cell_key") or 0), int(ev.get("visitors") or 0), secret)
     out = dict(ev)
     for name in PERTURBED_COUNTS:
         if name in out:
             out[name] = ptable.perturb(int(out[name]), position)
-    if "visits" in out and ev.get("visits", 0) >= ev.get("visitors", 0):
-        out["visits"] = max(out["visits"], out["visitors"])
+    for name in AT_LEAST_ONE_EACH:
+        if name in out and ev.get(name, 0) >= ev.get("visitors", 0):
+            out[name] = max(out[name], out["visitors"])
     if "engaged_visits" in out:
         out["engaged_visits"] = min(out["engaged_visits"], out.get("visits", out["engaged_visits"]))
     if "buyers" in out:
@@ -72,6 +77,9 @@ def _at_least_k(shown: Row, row: Row, k: int) -> Row:
     visitors = shown.get("visitors")
     if isinstance(visitors, int) and visitors < k:
         shown["visitors"] = k if int(row["columns"].get("visitors") or 0) >= k else None
+        for name in AT_LEAST_ONE_EACH:  # (as perturbed() keeps them: not below the visitors shown)
+            if isinstance(shown.get(name), int) and shown["visitors"] is not None and int(row["columns"].get(name) or 0) >= k:
+                shown[name] = max(shown[name], shown["visitors"])
     return shown
 
 

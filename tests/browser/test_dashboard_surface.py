@@ -72,8 +72,9 @@ def _number(text: str) -> float | None:
 
 
 def _check_panels(page) -> int:
-    """Rows in the order of the numbers shown, no shown row under k, labels on one line at most
-    two; returns how many rows were checked."""
+    """Rows in the order of the numbers shown, no shown row under k, no row with fewer visits,
+    events or pageviews than visitors, labels on one line at most two; returns how many rows
+    were checked."""
     checked = 0
     for panel, rows in _panel_rows(page).items():
         shown = [(label, dict(cell.split("=", 1) for cell in cells)) for label, cells in rows]
@@ -86,6 +87,9 @@ def _check_panels(page) -> int:
         for label, cells in shown:
             visitors = _number(cells.get("visitors", "")) if "visitors" in cells else None
             assert visitors is None or visitors >= K, (panel, label, visitors)
+            for each in ("visits", "events", "pageviews"):  # a visitor of a row has at least one of each
+                count = _number(cells.get(each, ""))
+                assert visitors is None or count is None or count >= visitors, (panel, label, each, visitors, count)
         checked += len(shown)
     heights = page.evaluate("""() => [...document.querySelectorAll('[data-panel] tbody td:first-child:not(.muted)')].map(td => {
         const line = parseFloat(getComputedStyle(td).lineHeight) || 20; return td.getBoundingClientRect().height / line; })""")
