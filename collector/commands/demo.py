@@ -175,7 +175,19 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait_ready(port: int, proc: subprocess.Popen, token: str, timeout: float = 60) -> None:
+def _last_line(log: Path) -> str:
+    """The collector's last log line's message (why it stopped), or an empty string."""
+    try:
+        line = log.read_text(errors="replace").strip().splitlines()[-1]
+    except (OSError, IndexError):
+        return ""
+    try:
+        return str(json.loads(line).get("msg", line))
+    except ValueError:
+        return line
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, token: str, log: Path, timeout: float = 60) -> None:
     """Until the server on ``port`` is ready and is the demo's own: it knows the demo client's
     fresh token (a stranger on the port cannot) and the process we started still runs."""
     from collector.errors import UserError
@@ -183,7 +195,8 @@ def _wait_ready(port: int, proc: subprocess.Popen, token: str, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise UserError(f"the demo's collector could not start on 127.0.0.1:{port} (see its line above); nothing was sent")
+            raise UserError(f"the demo's collector could not start on 127.0.0.1:{port} ({_last_line(log) or 'no log line'}; "
+                            f"its log: {log}); nothing was sent")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/readyz")
@@ -234,10 +247,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     env = {**os.environ, "SPII_DATA_DIR": str(data_dir), "SPII_PORT": str(args.port), "SPII_TRUSTED_PROXIES": "127.0.0.1/32",
            "SPII_CLIENT_RATE": "100000", "SPII_CLIENT_BURST": "100000"}
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM ends the demo as Ctrl-C does: server and temp dir go too
+    # the collector's log goes to a file: the terminal shows the progress and what to open
+    log_path = data_dir / "serve.log"
+    log = open(log_path, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "collector", "serve", "--data-dir", str(data_dir), "--port", str(args.port)], env=env,
-                            preexec_fn=_die_with_parent)
+                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    log.close()
     try:
-        _wait_ready(args.port, proc, token)
+        _wait_ready(args.port, proc, token, log_path)
         events = list(synthetic_traffic(args.days, args.visitors_per_day, args.seed, now))
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
         accepted = 0
@@ -258,7 +275,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # soft_wrap: a long line is left for the terminal to wrap, so a copied command is still one line
         console.print(f"  data dir : {data_dir}\n  dashboard: {url}\n  token    : {token}", soft_wrap=True)
         console.print(f"  report   : spii report demo --data-dir {data_dir} --server http://127.0.0.1:{args.port}", soft_wrap=True)
-        print(json.dumps({"dashboard": url, "token": token, "data_dir": str(data_dir), "accepted": accepted, "sent": len(events)}))
+        console.print(f"  its log  : {log_path}", soft_wrap=True)
+        if not sys.stdout.isatty():  # (for scripts and tests; a person reads the lines above)
+            print(json.dumps({"dashboard": url, "token": token, "data_dir": str(data_dir), "accepted": accepted, "sent": len(events)}),
+                  flush=True)
         if args.no_serve:
             return 0
         console.print("Ctrl-C stops it.")
