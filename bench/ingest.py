@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from collector.processes import stop  # noqa: E402
 from tests.e2e.harness import Collector, free_port  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "ingest_events.lua"
@@ -163,14 +163,8 @@ def main() -> None:
     try:
         rounds, accepted = _measure(servers, args)
     finally:
-        for name, (_, proc) in servers.items():
-            if proc.poll() is None:  # (SIGTERM: a bench started in the background has SIGINT ignored, as its children)
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(120)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        for _, proc in servers.values():
+            stop(proc, 120)
     stored = {}
     for name, collector in collectors.items():
         collector.proc = None

@@ -224,6 +224,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from collector.tenants import RegistryStore
 
     from collector.errors import UserError
+    from collector.processes import stop
 
     console = Console(stderr=True)
     if not _port_free(args.port):
@@ -288,13 +289,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc, 60)
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
             console.print(f"spii demo stopped; its data dir {data_dir} is removed")
