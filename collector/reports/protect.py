@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collector.reports.together import Together
     from collector.store.clickhouse import Store
 
-__all__ = ["PERTURBED_COUNTS", "Protection", "finish", "perturbed"]
+__all__ = ["AT_LEAST_ONE_EACH", "PERTURBED_COUNTS", "Protection", "at_least_k", "finish", "perturbed"]
 
 Row = dict[str, Any]
 PERTURBED_COUNTS = tuple(name for name, column in COLUMNS.items() if column.perturbed)
@@ -63,23 +63,26 @@ def finish(metrics: list[str], ev: Row, secret: int | None = None) -> Row:
     carries its cell key."""
     people = ev.get("people", ev.get("visitors", 0))
     support = {c: int(ev.get(c) or 0) for m in metrics if (c := METRICS[m].support)}  # true counts: they judge, never shown
+    support["exact_visitors"] = int(ev.get("visitors") or 0)  # (at_least_k: a row of orders only has none)
     imported = {"imported_visitors": ev["imported_visitors"]} if "imported_visitors" in ev else {}  # (suppression adds them up)
     if "cell_key" in ev and secret is not None:
         ev = perturbed(ev, secret)
     return {"people": people, **support, **imported, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
-def _at_least_k(shown: Row, row: Row, k: int) -> Row:
+def at_least_k(shown: Row, people: int, k: int, exact: Row | None = None) -> Row:
     """A shown row's visitors never below k: the row is shown because at least k people are in
-    it, and noise must not make it look like a row the page says it hides. A row shown for its
-    orders placed without a visitor id (fulfilments sent by a shop's server) may have fewer than k
-    visitors: those are withheld (null), as any number of fewer than k people is."""
+    it (``people``, exact), and noise must not make it look like a row the page says it hides.
+    A row shown for its orders placed without a visitor id (fulfilments sent by a shop's server)
+    may have fewer than k visitors: those are withheld (null), as any number of fewer than k
+    people is. Its visits, events and pageviews are raised with them (where the ``exact`` counts,
+    when known, are k or more), as perturbed() keeps them: never below the visitors shown."""
     visitors = shown.get("visitors")
     if isinstance(visitors, int) and visitors < k:
-        shown["visitors"] = k if int(row["columns"].get("visitors") or 0) >= k else None
-        for name in AT_LEAST_ONE_EACH:  # (as perturbed() keeps them: not below the visitors shown)
-            if isinstance(shown.get(name), int) and shown["visitors"] is not None and int(row["columns"].get(name) or 0) >= k:
-                shown[name] = max(shown[name], shown["visitors"])
+        shown["visitors"] = k if people >= k else None
+        for name in AT_LEAST_ONE_EACH if shown["visitors"] is not None else ():
+            if isinstance(shown.get(name), int) and (exact is None or int(exact.get(name) or 0) >= k):
+                shown[name] = max(shown[name], k)
     return shown
 
 
@@ -156,7 +159,8 @@ class Protection:
                 break
             withheld |= self.complement_small(scope, group, client.k, unchecked, together=together)
             checked.update(unchecked)
-        finished = [(r["label"], _at_least_k(self.shown(finish(metrics, r["columns"], scope.record_secret), metrics, client), r, client.k))
+        finished = [(r["label"], at_least_k(self.shown(finish(metrics, r["columns"], scope.record_secret), metrics, client),
+                                            int(r["columns"].get("visitors") or 0), client.k, r["columns"]))
                     for r in contenders]
         finished.sort(key=lambda pair: (-(pair[1].get(by) or 0), pair[0]))
         return finished[start:end], len(rows), len(withheld)

@@ -19,7 +19,7 @@ from collector.reports.periods import Period
 from collector.reports.catalogue import METRICS, PEOPLE, available_for_visits
 from collector.reports.imported import skip_reason
 from collector.reports.names import NAMED, name_of
-from collector.reports.protect import Protection, finish
+from collector.reports.protect import Protection, at_least_k, finish
 from collector.reports.sources import Sources
 from collector.reports.perturb import PTABLE, cell_position
 from collector.reports.query import (
@@ -171,7 +171,7 @@ class Stats:
         counted += ["visitors"] if set(DERIVED) & set(query.metrics) and "visitors" not in counted else []
         rows = self._rows(scope, group, counted)
         cut = self.protect.suppress(scope, group, [{"label": label, **row} for label, row in rows.items()], client.k)
-        shown = [self.protect.shown(r, counted, client) | {"label": r["label"]} for r in cut.shown]
+        shown = [at_least_k(self.protect.shown(r, counted, client), r["exact_visitors"], client.k) | {"label": r["label"]} for r in cut.shown]
         if "percentage" in query.metrics:  # from the numbers shown: it can reveal nothing they hide
             total = self._total_shown(client, scope)
             for r in shown:

@@ -213,3 +213,18 @@ def test_a_kind_filter_compares_the_stored_enum_and_an_unknown_kind_matches_noth
     assert pageviews("event:kind==no-such-kind")[0] == (0, 0)
     assert pageviews("event:kind!=no-such-kind")[0] == pageviews("")[0] == (98, 99)
     assert pageviews("event:kind~VIEW")[0] == (98, 98)  # (contains: the kind's name, case-insensitive)
+
+
+def test_a_row_shown_for_orders_without_a_visitor_withholds_its_visitors_in_v2_as_in_v1(stats):
+    """Fulfilments a shop's server sends carry orders, not visitors: the row is shown for its 12
+    orders, and its visitors (fewer than k: none) are withheld, in v2 as in v1, never shown as 0
+    (nor raised to k as a row of k people's visitors is)."""
+    shop = Client(client_id="c_cccccccccccc", name="c", domains=["c.example"])
+    rows = [event(shop, 0, "/orders", kind="fulfilment", session=0, fulfilment_status="shipped", order_id=f"o{n}") for n in range(12)]
+    rows += [event(shop, 100 + n, "/", session=100 + n) for n in range(12)]
+    stats.store.insert_segment(b"".join(orjson.dumps(r) + b"\n" for r in rows), "orders")
+    v1 = stats.breakdown(shop, req(prop="event:fulfilment_status", metrics=["visitors", "fulfilments"]))["results"]
+    v2 = stats.query_v2(shop, parse_v2({"metrics": ["visitors", "fulfilments"], "date_range": [str(DAY), str(DAY)],
+                                        "dimensions": ["event:fulfilment_status"]}))["results"]
+    assert [r for r in v1 if r["fulfilment_status"] == "shipped"] == [{"fulfilment_status": "shipped", "visitors": None, "fulfilments": 12}]
+    assert [r for r in v2 if r["dimensions"] == ["shipped"]] == [{"dimensions": ["shipped"], "metrics": [None, 12]}]
