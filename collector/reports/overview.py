@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from collector.reports.charts import line_chart
 from collector.reports.catalogue import METRICS
 from collector.reports.periods import PERIOD_CHOICES, PeriodError, default_interval, parse_period
+from collector.reports.perturb import PTABLE
 from collector.reports.query import VISIT_ONLY, Filter, parse_filters
 
 __all__ = ["KPIS", "PANELS", "fmt", "filter_text", "Filters", "overview_calls", "build_overview", "render_html", "render_chunks", "PERIOD_CHOICES", "templates"]
@@ -189,8 +190,12 @@ def within_totals(answer: dict[str, Any], aggregate: dict[str, Any]) -> dict[str
         if all(row.get(metric) in (0, None) for metric in CAPPED_BY_TOTAL if metric in row):
             continue  # nothing to show (noise leaves a zero a zero): a label of orders only, in a panel of visitors
         row = dict(row)
-        # one cell, one value: the Events panel's row of a first-class kind counts the same events as its total
-        if (total := totals.get(SAME_EVENTS.get(row.get("name"), ""))) is not None and "events" in row and row.get("other") is not True:
+        # one cell, one value: the Events panel's row of a first-class kind, and a goal on it, count the same
+        # events as its card (a goal on one currency's transactions counts fewer: two noisy values of one count
+        # are never further apart than twice the noise, so a goal further off keeps its own)
+        kind = SAME_EVENTS.get(row.get("name", row.get("goal")), "")
+        if ((total := totals.get(kind)) is not None and isinstance(row.get("events"), int) and row.get("other") is not True
+                and abs(row["events"] - total) <= 2 * PTABLE.max_adjustment):
             row["events"] = total
             visitors = row.get("visitors")
             if isinstance(visitors, int) and isinstance(total, int) and k <= total < visitors:

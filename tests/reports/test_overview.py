@@ -22,3 +22,11 @@ def test_a_kinds_row_counts_its_totals_events_and_never_more_visitors_than_them(
 def test_a_total_under_k_leaves_the_rows_visitors_as_they_are():
     answer = within_totals(_rows(("contact", 10, 12)), AGGREGATE)  # (8 contacts: lowering would show a row under k)
     assert [(r["visitors"], r["events"]) for r in answer["results"]] == [(10, 8)]
+
+
+def test_a_goal_on_a_kind_shows_its_cards_count_and_one_on_part_of_it_keeps_its_own():
+    goals = {"k": 10, "results": [{"goal": "transaction", "visitors": 105, "events": 106}, {"goal": "Signup", "visitors": 40, "events": 41}]}
+    assert [(r["goal"], r["visitors"], r["events"]) for r in within_totals(goals, AGGREGATE)["results"]] == [
+        ("transaction", 102, 102), ("Signup", 40, 41)]
+    one_currency = {"k": 10, "results": [{"goal": "transaction", "visitors": 60, "events": 61}]}  # (the GBP ones of 102)
+    assert [(r["visitors"], r["events"]) for r in within_totals(one_currency, AGGREGATE)["results"]] == [(60, 61)]
