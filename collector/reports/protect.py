@@ -70,16 +70,16 @@ def finish(metrics: list[str], ev: Row, secret: int | None = None) -> Row:
     return {"people": people, **support, **imported, **{m: _number(METRICS[m].compute(ev)) for m in ["visitors", *metrics]}}
 
 
-def at_least_k(shown: Row, people: int, k: int, exact: Row | None = None) -> Row:
+def at_least_k(shown: Row, true_visitors: int, k: int, exact: Row | None = None) -> Row:
     """A shown row's visitors never below k: the row is shown because at least k people are in
-    it (``people``, exact), and noise must not make it look like a row the page says it hides.
+    it (``true_visitors`` of them identified), and noise must not make it look like a row the page says it hides.
     A row shown for its orders placed without a visitor id (fulfilments sent by a shop's server)
     may have fewer than k visitors: those are withheld (null), as any number of fewer than k
     people is. Its visits, events and pageviews are raised with them (where the ``exact`` counts,
     when known, are k or more), as perturbed() keeps them: never below the visitors shown."""
     visitors = shown.get("visitors")
     if isinstance(visitors, int) and visitors < k:
-        shown["visitors"] = k if people >= k else None
+        shown["visitors"] = k if true_visitors >= k else None
         for name in AT_LEAST_ONE_EACH if shown["visitors"] is not None else ():
             if isinstance(shown.get(name), int) and (exact is None or int(exact.get(name) or 0) >= k):
                 shown[name] = max(shown[name], k)
