@@ -30,7 +30,7 @@ async def admin_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 
 def named_client(request: web.Request, name: str | None) -> Client:
-    """The client ``name`` (an id, a name or a domain) names; a 404 naming ``client`` if none."""
+    """The client ``name`` (its id or name) names; a 404 naming ``client`` if none."""
     client = request.app[STATE].registry.reload().find(name or "")
     if client is None:
         raise Denied(field_error(404, "unknown client", "client", "no client with that id or name"))

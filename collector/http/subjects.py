@@ -12,14 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Any
 
-import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from collector.http.admin import admin_body
 from collector.http.auth import Denied, bearer_token
-from collector.http.errors import error, field_error
+from collector.http.errors import field_error
 from collector.http.state import STATE, State
-from collector.ingest.payload import validation_details
 from collector.privacy.keyring import Keyring
 from collector.subjects.pseudonyms import InvalidSubject, Subject
 from collector.subjects.service import DisclosureRefused, Request
@@ -59,17 +58,10 @@ def _actor(request: web.Request, token: str) -> str:
     return f"{actor}/{operator}" if operator and _ACTOR.match(operator) else actor
 
 
-async def _admin_body(request: web.Request, state: State, model: type[BaseModel]) -> tuple[Any, str]:
-    token = bearer_token(request)
-    state.auth.require_admin(token)
-    try:
-        data = orjson.loads(await request.read())
-    except orjson.JSONDecodeError:
-        raise Denied(field_error(400, "body is not valid JSON", "body", "expected a JSON object")) from None
-    try:
-        return model.model_validate(data), _actor(request, token or "")
-    except ValidationError as exc:
-        raise Denied(error(400, "invalid request", validation_details(exc))) from None
+async def _admin_body(request: web.Request, model: type[BaseModel]) -> tuple[Any, str]:
+    """The body (http/admin.admin_body: the admin token, JSON, the model) and who sent it."""
+    body = await admin_body(request, model)
+    return body, _actor(request, bearer_token(request) or "")
 
 
 def _client(state: State, name: str) -> Client:
@@ -94,7 +86,7 @@ async def subject_action(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     loop = asyncio.get_running_loop()
     try:
-        body, actor = await _admin_body(request, state, SubjectBody)
+        body, actor = await _admin_body(request, SubjectBody)
         client = _client(state, body.client)
         subject = Subject(client.client_id, ip=body.ip, cookie_id=body.cookie_id)
         keyring = state.keyring.reload()  # never a key another process destroyed a moment ago
@@ -128,7 +120,7 @@ async def subject_action(request: web.Request) -> web.Response:
 async def disclose(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
-        body, actor = await _admin_body(request, state, DiscloseBody)
+        body, actor = await _admin_body(request, DiscloseBody)
         client = _client(state, body.client)
         call = partial(state.subjects.disclose, state.keyring.reload(), client, body.token, body.key_id,
                        Request(actor, body.reason, body.request_id))
